@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a new machine for iaemu and builds it: the PyTorch 2.13.0 wheel (LibTorch for tch)
+# in .venv inside the project, unless LIBTORCH is set; then the release build of the library
+# and the command line. Idempotent: a second run only rebuilds what changed.
+#   bash scripts/setup.sh          # full build (emulator, needs LibTorch)
+#   bash scripts/setup.sh --lite   # no LibTorch: library and command line in target/lite/release
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$IAEMU_ROOT"
+
+lite=0
+[ "${1:-}" = "--lite" ] && lite=1
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not found ($2)" >&2; exit 1; }; }
+need cargo "install Rust from https://rustup.rs"
+need cc "install a C compiler, e.g. apt-get install gcc"
+
+if [ "$lite" = 0 ] && [ -z "${LIBTORCH:-}" ]; then
+    need python3 "Python 3.9+ provides the PyTorch wheel that carries LibTorch"
+    if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+        echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.7 GB, a minute or two)"
+        python3 -m venv .venv
+        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION" numpy
+    fi
+fi
+
+if [ "$lite" = 1 ]; then
+    cargo build --release --locked --no-default-features --target-dir target/lite
+    echo "setup: built target/lite/release/iaemu and libiaemu.so (no LibTorch)"
+else
+    cargo build --release --locked
+    echo "setup: built target/release/iaemu and libiaemu.so"
+fi

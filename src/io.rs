@@ -1,0 +1,127 @@
+//! Galaxy catalogue files for the command line.
+//!
+//! - NumPy `.npy`: a 2-d float32 or float64 array, one row per galaxy, columns
+//!   `x, y, z` (xi only), `x, y, z, ex, ey, ez`, or `x, y, z, ex, ey, ez, w`.
+//! - CSV: a header naming the columns, `x,y,z` optionally followed by `ex,ey,ez` and `w`,
+//!   then one row per galaxy; blank lines and lines starting with `#` are skipped.
+//!
+//! Positions in Mpc/h.
+
+use crate::error::{Error, Result};
+use ndarray::Array2;
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+use std::path::Path;
+
+/// A galaxy catalogue read from a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalaxyFile {
+    pub positions: Vec<[f64; 3]>,
+    pub orientations: Option<Vec<[f64; 3]>>,
+    pub weights: Option<Vec<f64>>,
+}
+
+impl GalaxyFile {
+    /// Borrowed view for [`crate::corr`].
+    pub fn galaxies(&self) -> crate::corr::Galaxies<'_> {
+        crate::corr::Galaxies {
+            positions: &self.positions,
+            orientations: self.orientations.as_deref(),
+            weights: self.weights.as_deref(),
+        }
+    }
+
+    fn from_rows(rows: &[Vec<f64>], n_cols: usize, source: &str) -> Result<GalaxyFile> {
+        if !matches!(n_cols, 3 | 6 | 7) {
+            return Err(Error::invalid(format!(
+                "{source}: expected 3 (x,y,z), 6 (x,y,z,ex,ey,ez) or 7 (..., w) columns, got {n_cols}"
+            )));
+        }
+        let col3 = |k: usize| rows.iter().map(|r| [r[k], r[k + 1], r[k + 2]]).collect::<Vec<_>>();
+        Ok(GalaxyFile {
+            positions: col3(0),
+            orientations: (n_cols >= 6).then(|| col3(3)),
+            weights: (n_cols == 7).then(|| rows.iter().map(|r| r[6]).collect()),
+        })
+    }
+}
+
+/// Reads a `.npy` or `.csv` galaxy catalogue (chosen by extension).
+pub fn read_galaxies(path: &Path) -> Result<GalaxyFile> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("npy") => read_npy(path),
+        Some("csv") => read_csv(path),
+        _ => Err(Error::invalid(format!(
+            "{}: unknown catalogue format (expected a .npy or .csv file)",
+            path.display()
+        ))),
+    }
+}
+
+fn open(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}: {e}", path.display())))
+}
+
+/// Reads a 2-d float64 or float32 `.npy` array.
+pub fn read_npy_matrix(path: &Path) -> Result<Array2<f64>> {
+    let bad = |e: ReadNpyError| Error::io(format!("{}: not a readable 2-d float .npy array: {e}", path.display()));
+    match Array2::<f64>::read_npy(open(path)?) {
+        Ok(a) => Ok(a),
+        Err(ReadNpyError::WrongDescriptor(_)) => Array2::<f32>::read_npy(open(path)?)
+            .map(|a| a.mapv(f64::from))
+            .map_err(bad),
+        Err(e) => Err(bad(e)),
+    }
+}
+
+fn read_npy(path: &Path) -> Result<GalaxyFile> {
+    let a = read_npy_matrix(path)?;
+    let rows: Vec<Vec<f64>> = a.outer_iter().map(|r| r.to_vec()).collect();
+    GalaxyFile::from_rows(&rows, a.ncols(), &path.display().to_string())
+}
+
+fn read_csv(path: &Path) -> Result<GalaxyFile> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read {name}: {e}")))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let (_, header) = lines.next().ok_or_else(|| Error::io(format!("{name}: empty file")))?;
+    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let expected = ["x", "y", "z", "ex", "ey", "ez", "w"];
+    if !matches!(cols.len(), 3 | 6 | 7) || cols.iter().zip(expected).any(|(c, e)| c != e) {
+        return Err(Error::io(format!(
+            "{name}: the header must be x,y,z or x,y,z,ex,ey,ez or x,y,z,ex,ey,ez,w; got {header:?}"
+        )));
+    }
+    let mut rows = Vec::new();
+    for (lineno, line) in lines {
+        let row: Vec<f64> = line
+            .split(',')
+            .map(|f| f.trim().parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::io(format!("{name}, line {}: {e}: {line:?}", lineno + 1)))?;
+        if row.len() != cols.len() {
+            return Err(Error::io(format!(
+                "{name}, line {}: {} fields, the header has {}",
+                lineno + 1,
+                row.len(),
+                cols.len()
+            )));
+        }
+        rows.push(row);
+    }
+    GalaxyFile::from_rows(&rows, cols.len(), &name)
+}
+
+/// Writes rows as a 2-d float64 `.npy` array, through a temporary file renamed into place.
+pub fn write_npy_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
+    let tmp = path.with_extension("npy.partial");
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", tmp.display())))?;
+    a.write_npy(std::io::BufWriter::new(file))
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot rename {} to {}: {e}", tmp.display(), path.display())))
+}

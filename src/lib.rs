@@ -1,0 +1,25 @@
+//! iaemu: galaxy intrinsic-alignment statistics, simulation and emulation.
+//!
+//! Modules follow what the science is:
+//! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
+//! - [`mock`]: a small clustered, aligned sample catalogue for demonstrations and tests;
+//! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
+//! - [`threads`]: the thread count of parallel work;
+//! - `emulator` (feature `emulator`): LibTorch through `tch`;
+//! - [`ffi`]: the C ABI, which only checks and converts arguments and calls the above.
+//!
+//! Units: comoving Mpc/h for lengths, Msun/h for masses.
+
+pub mod corr;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod error;
+pub mod ffi;
+pub mod io;
+pub mod mock;
+pub mod threads;
+
+pub use error::{Error, Result};
+
+/// The library version (`major.minor.patch`), the same as the C header's `IAEMU_VERSION`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

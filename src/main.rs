@@ -1,0 +1,266 @@
+//! The `iaemu` command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use iaemu::corr::{self, Correlation, CorrelationOptions, XiNormalization};
+use iaemu::{io, mock, Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "iaemu", version, about = "Galaxy intrinsic-alignment statistics, simulation and emulation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure xi, omega and eta of a galaxy catalogue in a periodic box.
+    Correlate {
+        /// Catalogue: .npy (N x 3, 6 or 7 floats: x,y,z[,ex,ey,ez[,w]]) or .csv with header x,y,z,ex,ey,ez[,w].
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Box side in Mpc/h: L, or Lx,Ly,Lz.
+        #[arg(long = "box", value_parser = parse_box)]
+        box_size: [f64; 3],
+        #[command(flatten)]
+        measure: MeasureArgs,
+    },
+    /// Make a clustered, aligned sample catalogue and print its xi, omega and eta.
+    Demo {
+        #[command(flatten)]
+        mock: MockArgs,
+        #[command(flatten)]
+        measure: MeasureArgs,
+    },
+    /// Write the clustered, aligned sample catalogue as an N x 6 .npy file (x,y,z,ex,ey,ez).
+    Mock {
+        #[command(flatten)]
+        mock: MockArgs,
+        /// Output .npy file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the build, the threads and the LibTorch back end.
+    Info,
+}
+
+#[derive(Args)]
+struct MeasureArgs {
+    /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    edges: Option<Vec<f64>>,
+    /// Normalisation of xi.
+    #[arg(long, value_enum, default_value_t = Norm::NSquared)]
+    normalization: Norm,
+    /// Jackknife with n^3 sub-volumes, for per-bin variances.
+    #[arg(long)]
+    jackknife: Option<usize>,
+    /// With --jackknife: also write the covariance of (xi, omega, eta) to the JSON output.
+    #[arg(long)]
+    covariance: bool,
+    /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write the result as JSON here instead of printing a table.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct MockArgs {
+    /// Number of galaxies.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Box side, Mpc/h.
+    #[arg(long = "box", default_value_t = 250.0)]
+    box_size: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Norm {
+    /// N^2 (halotools; the paper's data).
+    NSquared,
+    /// N(N-1) (Corrfunc).
+    NNMinus1,
+}
+
+fn parse_box(s: &str) -> std::result::Result<[f64; 3], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<std::result::Result<_, _>>()?;
+    match v[..] {
+        [l] => Ok([l; 3]),
+        [x, y, z] => Ok([x, y, z]),
+        _ => Err(format!("expected L or Lx,Ly,Lz, got {s:?}")),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
+        eprintln!("iaemu: {e}");
+        std::process::exit(match e {
+            Error::InvalidArgument(_) | Error::OutOfDomain(_) => 2,
+            _ => 1,
+        });
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Correlate { catalog, box_size, measure } => {
+            let file = io::read_galaxies(&catalog)?;
+            let n = file.positions.len();
+            eprintln!("{}: {n} galaxies{}", catalog.display(), if file.orientations.is_some() { " with orientations" } else { " (positions only: xi)" });
+            measure_and_report(&file.galaxies(), box_size, &measure)
+        }
+        Command::Demo { mock, measure } => {
+            let cat = mock::mock_catalog(&mock_options(&mock));
+            eprintln!(
+                "sample catalogue: {} clustered, aligned galaxies in a {} Mpc/h box (seed {})",
+                cat.positions.len(),
+                cat.box_size,
+                mock.seed
+            );
+            let g = corr::Galaxies::new(&cat.positions, Some(&cat.orientations));
+            measure_and_report(&g, [cat.box_size; 3], &measure)
+        }
+        Command::Mock { mock, out } => {
+            let cat = mock::mock_catalog(&mock_options(&mock));
+            let rows = ndarray::Array2::from_shape_fn((cat.positions.len(), 6), |(i, k)| {
+                if k < 3 {
+                    cat.positions[i][k]
+                } else {
+                    cat.orientations[i][k - 3]
+                }
+            });
+            io::write_npy_matrix(&out, &rows)?;
+            eprintln!("wrote {} galaxies (box {} Mpc/h) to {}", rows.nrows(), cat.box_size, out.display());
+            Ok(())
+        }
+        Command::Info => info(),
+    }
+}
+
+fn mock_options(m: &MockArgs) -> mock::MockOptions {
+    mock::MockOptions { n_galaxies: m.n, box_size: m.box_size, seed: m.seed, ..Default::default() }
+}
+
+fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -> Result<()> {
+    let options = CorrelationOptions {
+        r_edges: m.edges.clone().unwrap_or_else(corr::default_r_edges),
+        box_size,
+        xi_normalization: match m.normalization {
+            Norm::NSquared => XiNormalization::NSquared,
+            Norm::NNMinus1 => XiNormalization::NNMinusOne,
+        },
+        jackknife: m.jackknife,
+        covariance: m.covariance,
+        threads: m.threads,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} pairs {bar:40} {percent:>3}% {elapsed} (eta {eta})")
+                .expect("valid template"),
+        );
+        b
+    });
+    let progress = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let start = Instant::now();
+    let result = corr::correlate(g, &options, Some(&progress))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let threads = match m.threads {
+        Some(t) => t,
+        None => iaemu::threads::num_threads()?,
+    };
+    eprintln!("measured in {elapsed:.3} s on {threads} thread(s)");
+    match &m.out {
+        Some(path) => write_json(path, &result, g.positions.len(), box_size, elapsed, threads),
+        None => {
+            print_table(&result);
+            Ok(())
+        }
+    }
+}
+
+fn write_json(path: &Path, r: &Correlation, n: usize, box_size: [f64; 3], elapsed: f64, threads: usize) -> Result<()> {
+    let mut j = serde_json::json!({
+        "r_edges": r.r_edges, "r_mid": r.r_mid, "xi": r.xi, "omega": r.omega, "eta": r.eta,
+        "pairs": r.pairs, "n_galaxies": n, "box_size": box_size,
+        "elapsed_s": elapsed, "threads": threads, "iaemu_version": iaemu::VERSION,
+    });
+    if let Some(w) = &r.weighted_pairs {
+        j["weighted_pairs"] = serde_json::json!(w);
+    }
+    if let Some(jk) = &r.jackknife {
+        j["jackknife_side"] = serde_json::json!(jk.n_side);
+        j["xi_var"] = serde_json::json!(jk.xi_var);
+        j["omega_var"] = serde_json::json!(jk.omega_var);
+        j["eta_var"] = serde_json::json!(jk.eta_var);
+        if let Some(c) = &jk.covariance {
+            j["covariance"] = serde_json::json!(c);
+        }
+    }
+    let text = serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_table(r: &Correlation) {
+    let jk = r.jackknife.as_ref();
+    let cell = |v: f64, var: Option<f64>| match var {
+        Some(var) => format!("{v:>11.4e} ± {:<9.2e}", var.sqrt()),
+        None => format!("{v:>11.4e}"),
+    };
+    println!(
+        "{:>8} {:>8} {:>8} {:>12}  {:<23} {:<23} {:<23}",
+        "r_lo", "r_hi", "r_mid", "pairs", "xi", "omega", "eta"
+    );
+    for k in 0..r.xi.len() {
+        println!(
+            "{:>8.4} {:>8.4} {:>8.4} {:>12}  {:<23} {:<23} {:<23}",
+            r.r_edges[k],
+            r.r_edges[k + 1],
+            r.r_mid[k],
+            r.pairs[k],
+            cell(r.xi[k], jk.map(|j| j.xi_var[k])),
+            cell(r.omega[k], jk.map(|j| j.omega_var[k])),
+            cell(r.eta[k], jk.map(|j| j.eta_var[k])),
+        );
+    }
+    println!("r in Mpc/h; pairs are ordered pairs{}", if jk.is_some() { "; ± is the jackknife standard deviation" } else { "" });
+}
+
+fn info() -> Result<()> {
+    println!("iaemu {}", iaemu::VERSION);
+    println!("threads: {} (set with --threads or {})", iaemu::threads::num_threads()?, iaemu::threads::THREADS_ENV);
+    println!("logical cores: {}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    #[cfg(feature = "emulator")]
+    {
+        let b = iaemu::emulator::backend();
+        println!("emulator: built (LibTorch {} at {})", b.libtorch_version, b.libtorch_lib);
+        println!("  CUDA devices: {}  cuDNN: {}", b.cuda_devices, b.cudnn);
+        println!("  device 'auto' -> {}", b.auto_device);
+        println!("  LibTorch threads: {}", b.torch_threads);
+    }
+    #[cfg(not(feature = "emulator"))]
+    println!("emulator: not built (lite build without LibTorch; build with the default features for it)");
+    Ok(())
+}
