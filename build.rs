@@ -44,9 +44,10 @@ fn generate_header(root: &Path) {
         )),
         ..Default::default()
     };
+    // The header is exactly the `ffi` module (cbindgen follows its `mod` items).
     let header = match cbindgen::Builder::new()
-        .with_crate(root)
         .with_config(config)
+        .with_src(root.join("src").join("ffi").join("mod.rs"))
         .generate()
     {
         Ok(b) => {

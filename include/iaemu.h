@@ -26,26 +26,6 @@
 
 
 /**
- * Number of default radial bins.
- */
-#define DEFAULT_N_BINS 20
-
-/**
- * Inner edge of the default bins, Mpc/h.
- */
-#define DEFAULT_R_MIN 0.1
-
-/**
- * Outer edge of the default bins, Mpc/h.
- */
-#define DEFAULT_R_MAX 16.0
-
-/**
- * Largest jackknife side accepted (n^3 = 32768 sub-volumes).
- */
-#define MAX_JACKKNIFE_SIDE 32
-
-/**
  * Success.
  */
 #define IA_OK 0
