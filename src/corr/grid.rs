@@ -1,4 +1,5 @@
-//! The cell grid: galaxies sorted by cell, and the choice of cell size.
+//! The cell grid: galaxies sorted by cell (and by z within a cell), and the choice of cell
+//! size.
 //!
 //! Cells are at most `r_max / REFINE` wide (default 2 cells per r_max), so the pairs of a cell
 //! lie within `reach` cells of it. Periodic neighbours are reached by shifting coordinates by
@@ -99,28 +100,26 @@ impl Grid {
         (sub[0] * s + sub[1]) * s + sub[2]
     }
 
-    /// Neighbour offsets whose cells can hold a pair within r_max. `half` keeps one of each
-    /// pair of opposite offsets (and drops the zero offset) for auto-correlations.
-    pub fn stencil(&self, r_max: f64, half: bool) -> Vec<[i64; 3]> {
+    /// Cell widths per side, Mpc/h.
+    pub fn width(&self) -> [f64; 3] {
+        std::array::from_fn(|d| self.box_size[d] / self.n[d] as f64)
+    }
+
+    /// Neighbour columns (x, y offsets) whose cells can hold a pair within r_max. `half` keeps
+    /// the zero offset and one of each pair of opposite offsets, for auto-correlations.
+    pub fn columns(&self, r_max: f64, half: bool) -> Vec<[i64; 2]> {
         let r = self.reach.map(|r| r as i64);
-        let width: [f64; 3] = std::array::from_fn(|d| self.box_size[d] / self.n[d] as f64);
+        let width = self.width();
         let mut out = Vec::new();
         for ox in -r[0]..=r[0] {
             for oy in -r[1]..=r[1] {
-                for oz in -r[2]..=r[2] {
-                    let o = [ox, oy, oz];
-                    if half && o <= [0, 0, 0] {
-                        continue;
-                    }
-                    let gap2: f64 = (0..3)
-                        .map(|d| {
-                            let g = (o[d].abs() - 1).max(0) as f64 * width[d];
-                            g * g
-                        })
-                        .sum();
-                    if gap2 <= r_max * r_max {
-                        out.push(o);
-                    }
+                if half && [ox, oy] < [0, 0] {
+                    continue;
+                }
+                let gap = |o: i64, w: f64| (o.abs() - 1).max(0) as f64 * w;
+                let (gx, gy) = (gap(ox, width[0]), gap(oy, width[1]));
+                if gx * gx + gy * gy <= r_max * r_max {
+                    out.push([ox, oy]);
                 }
             }
         }
@@ -184,6 +183,11 @@ impl Prepared {
         for (i, &c) in cell.iter().enumerate() {
             order[next[c]] = i;
             next[c] += 1;
+        }
+        // Within a cell by z, so that a column of cells is sorted by z (the kernel's z window).
+        for c in 0..n_cells {
+            order[cell_start[c]..cell_start[c + 1]]
+                .sort_unstable_by(|&i, &j| wrapped[i][2].total_cmp(&wrapped[j][2]).then(i.cmp(&j)));
         }
         let pick = |f: &dyn Fn(usize) -> f64| order.iter().map(|&i| f(i)).collect::<Vec<f64>>();
         let (ex, ey, ez) = match s.orientations {

@@ -1,11 +1,14 @@
 //! The pair-counting kernel.
 //!
-//! For each cell, the galaxies of its neighbour cells (half of the stencil for
-//! auto-correlations, all of it for cross) are gathered into one contiguous, shifted buffer;
-//! then each galaxy of the cell runs two tight loops over that buffer: distances and a
-//! branch-free selection of the pairs inside (r_min, r_max], then the three statistics and
-//! the bin of each selected pair. The kernel is compiled for the baseline CPU and for
-//! AVX2/AVX-512, and the best one the CPU supports is picked at run time; all variants do the
+//! Galaxies are sorted by cell, and by z inside a cell, so that a column of cells along z is
+//! one z-sorted run of memory. For each cell, the kernel lists the neighbour columns (half of
+//! them for auto-correlations, all for cross), each cut into segments of one periodic shift
+//! and one jackknife label. Each galaxy of the cell then skips the columns farther than r_max
+//! in (x, y), keeps the z window |dz| <= r_max of each segment (two pointers that only move
+//! forward, as the galaxies are z-sorted), and runs two tight loops over it: distances with
+//! a branch-free selection of the pairs in (r_min, r_max], then the three statistics and the
+//! bin of each selected pair. The kernel is compiled for the baseline CPU and for AVX2 and
+//! AVX-512, and the best one the CPU supports is picked at run time; all variants do the
 //! same IEEE operations in the same order, so results do not depend on the pick.
 
 use super::grid::{Grid, Prepared};
@@ -69,56 +72,23 @@ impl BinLookup {
     }
 }
 
-/// Neighbour galaxies of one cell, shifted to the cell's periodic image, in segments of one
-/// jackknife label each.
-#[derive(Default)]
-struct Neighbours {
-    x: Vec<f64>,
-    y: Vec<f64>,
-    z: Vec<f64>,
-    ex: Vec<f64>,
-    ey: Vec<f64>,
-    ez: Vec<f64>,
-    w: Vec<f64>,
-    segments: Vec<Segment>,
-}
-
+/// A run of partner galaxies `start..end` of one periodic shift and one jackknife label.
 #[derive(Clone, Copy)]
 struct Segment {
-    label: usize,
     start: usize,
     end: usize,
+    /// Added to the partners' coordinates to bring them next to the cell.
+    shift: [f64; 3],
+    label: usize,
     /// The cell's own galaxies (auto-correlation): galaxy i pairs only with later ones.
     triangular: bool,
-}
-
-impl Neighbours {
-    fn clear(&mut self) {
-        for v in [&mut self.x, &mut self.y, &mut self.z, &mut self.ex, &mut self.ey, &mut self.ez, &mut self.w] {
-            v.clear();
-        }
-        self.segments.clear();
-    }
-
-    fn push_cell(&mut self, b: &Prepared, cell: usize, shift: [f64; 3]) {
-        let r = b.cell(cell);
-        self.x.extend(b.x[r.clone()].iter().map(|v| v + shift[0]));
-        self.y.extend(b.y[r.clone()].iter().map(|v| v + shift[1]));
-        self.z.extend(b.z[r.clone()].iter().map(|v| v + shift[2]));
-        if b.oriented {
-            self.ex.extend_from_slice(&b.ex[r.clone()]);
-            self.ey.extend_from_slice(&b.ey[r.clone()]);
-            self.ez.extend_from_slice(&b.ez[r.clone()]);
-        }
-        self.w.extend_from_slice(&b.w[r]);
-    }
-
-    fn close_segment(&mut self, label: usize, triangular: bool) {
-        let start = self.segments.last().map_or(0, |s| s.end);
-        if self.x.len() > start {
-            self.segments.push(Segment { label, start, end: self.x.len(), triangular });
-        }
-    }
+    /// Extent of the column in x and y (shifted), for skipping it per galaxy; infinite on the
+    /// minimum-image fallback grid.
+    x_range: [f64; 2],
+    y_range: [f64; 2],
+    /// The z window's pointers (moved forward galaxy by galaxy).
+    lo: usize,
+    hi: usize,
 }
 
 /// Read-only state shared by all work items.
@@ -127,9 +97,10 @@ struct Ctx<'a> {
     a: &'a Prepared,
     b: &'a Prepared,
     jackknife: bool,
-    stencil: Vec<[i64; 3]>,
+    columns: Vec<[i64; 2]>,
     lookup: BinLookup,
     n_bins: usize,
+    r_max: f64,
 }
 
 /// Partial sums of one work item.
@@ -154,9 +125,10 @@ pub(crate) fn count_pairs(
         a,
         b,
         jackknife: plan.jackknife.is_some(),
-        stencil: if grid.min_image { Vec::new() } else { grid.stencil(plan.r_max(), !cross) },
+        columns: if grid.min_image { Vec::new() } else { grid.columns(plan.r_max(), !cross) },
         lookup: BinLookup::new(&plan.r_edges),
         n_bins: plan.n_bins(),
+        r_max: plan.r_max(),
     };
     let orient = match (a.oriented, b.oriented) {
         (false, _) => 0u8,
@@ -205,15 +177,40 @@ pub(crate) fn count_pairs(
     Ok(PairTotals { bins, removed })
 }
 
+/// Per-thread buffers.
 #[derive(Default)]
 struct Scratch {
-    nb: Neighbours,
+    segments: Vec<Segment>,
+    segment_sums: Vec<BinSums>,
+    /// Pass-1 output: offsets of the selected partners and their separations.
+    sel: Selected,
+}
+
+#[derive(Default)]
+struct Selected {
     idx: Vec<u32>,
     r2: Vec<f64>,
-    segment_sums: Vec<BinSums>,
-    /// Neighbour cells with their shift and label, before grouping by label.
-    cells: Vec<(usize, usize, [f64; 3])>,
+    dx: Vec<f64>,
+    dy: Vec<f64>,
+    dz: Vec<f64>,
 }
+
+impl Selected {
+    /// Room for `n` candidates plus the vector slack.
+    fn reserve(&mut self, n: usize) {
+        let len = n + LANES;
+        if self.idx.len() < len {
+            self.idx.resize(len, 0);
+            for v in [&mut self.r2, &mut self.dx, &mut self.dy, &mut self.dz] {
+                v.resize(len, 0.0);
+            }
+        }
+    }
+}
+
+const ISA_BASELINE: u8 = 0;
+const ISA_AVX2: u8 = 1;
+const ISA_AVX512: u8 = 2;
 
 type KernelFn = fn(&Ctx, std::ops::Range<usize>, &mut Scratch) -> ChunkSums;
 
@@ -238,7 +235,7 @@ fn select_kernel(cross: bool, orient: u8, weighted: bool, min_image: bool) -> Ke
 }
 
 mod isa {
-    use super::{chunk_sums, ChunkSums, Ctx, KernelFn, Scratch};
+    use super::{chunk_sums, ChunkSums, Ctx, KernelFn, Scratch, ISA_AVX2, ISA_AVX512, ISA_BASELINE};
     use std::ops::Range;
 
     fn baseline<const C: bool, const O: u8, const W: bool, const M: bool>(
@@ -246,7 +243,7 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        chunk_sums::<C, O, W, M>(ctx, cells, s)
+        chunk_sums::<C, O, W, M, ISA_BASELINE>(ctx, cells, s)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -256,7 +253,7 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        chunk_sums::<C, O, W, M>(ctx, cells, s)
+        chunk_sums::<C, O, W, M, ISA_AVX2>(ctx, cells, s)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -276,7 +273,7 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        chunk_sums::<C, O, W, M>(ctx, cells, s)
+        chunk_sums::<C, O, W, M, ISA_AVX512>(ctx, cells, s)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -313,14 +310,19 @@ mod isa {
 
 /// All pairs with a first member in `cells`.
 #[inline(always)]
-fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool>(
+fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, const ISA: u8>(
     ctx: &Ctx,
     cells: std::ops::Range<usize>,
     s: &mut Scratch,
 ) -> ChunkSums {
     let nb_bins = ctx.n_bins;
+    let stride = COPIES * nb_bins;
     let mut out = ChunkSums { bins: vec![BinSums::default(); nb_bins], removed: Vec::new() };
-    let (a, grid) = (ctx.a, ctx.grid);
+    let mut copies = vec![BinSums::default(); stride];
+    let (a, b, grid) = (ctx.a, ctx.b, ctx.grid);
+    // Widened so that rounding never narrows the window; pass 1 selects exactly.
+    let reach_z = ctx.r_max * (1.0 + 1e-9);
+    let r_max2 = ctx.r_max * ctx.r_max * (1.0 + 1e-9);
     for cell in cells {
         let own = a.cell(cell);
         if own.is_empty() {
@@ -328,19 +330,13 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool>(
         }
         let coords = grid.coords(cell);
         let label = if ctx.jackknife { grid.label(coords) } else { 0 };
-        gather::<CROSS, MI>(ctx, cell, coords, label, &mut s.nb, &mut s.cells);
-        let n_seg = s.nb.segments.len();
+        segments::<CROSS, MI>(ctx, cell, coords, label, &mut s.segments);
         if ctx.jackknife {
             s.segment_sums.clear();
-            s.segment_sums.resize(n_seg * nb_bins, BinSums::default());
-        }
-        let len = s.nb.x.len();
-        if s.idx.len() < len {
-            s.idx.resize(len, 0);
-            s.r2.resize(len, 0.0);
+            s.segment_sums.resize(s.segments.len() * stride, BinSums::default());
         }
         for (li, i) in own.clone().enumerate() {
-            let gi = Galaxy {
+            let g = Galaxy {
                 x: a.x[i],
                 y: a.y[i],
                 z: a.z[i],
@@ -349,29 +345,62 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool>(
                 ez: if O > 0 { a.ez[i] } else { 0.0 },
                 w: a.w[i],
             };
-            for (k, seg) in s.nb.segments.iter().enumerate() {
-                let start = if seg.triangular { seg.start + li + 1 } else { seg.start };
-                let acc = if ctx.jackknife {
-                    &mut s.segment_sums[k * nb_bins..(k + 1) * nb_bins]
+            for (k, seg) in s.segments.iter_mut().enumerate() {
+                let (j0, j1) = if MI {
+                    (if seg.triangular { seg.start + li + 1 } else { seg.start }, seg.end)
                 } else {
-                    &mut out.bins[..]
+                    let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
+                    let (gx, gy) = (gap(g.x, seg.x_range), gap(g.y, seg.y_range));
+                    if gx * gx + gy * gy > r_max2 {
+                        continue;
+                    }
+                    // Partners' z (shifted) within [z - reach, z + reach].
+                    let (z_lo, z_hi) = (g.z - seg.shift[2] - reach_z, g.z - seg.shift[2] + reach_z);
+                    while seg.lo < seg.end && b.z[seg.lo] < z_lo {
+                        seg.lo += 1;
+                    }
+                    seg.hi = seg.hi.max(seg.lo);
+                    while seg.hi < seg.end && b.z[seg.hi] <= z_hi {
+                        seg.hi += 1;
+                    }
+                    (if seg.triangular { seg.start + li + 1 } else { seg.lo }, seg.hi)
                 };
-                pairs_with::<CROSS, O, W, MI>(
-                    ctx, &gi, &s.nb, start, seg.end, &mut s.idx, &mut s.r2, acc,
-                );
+                if j0 >= j1 {
+                    continue;
+                }
+                let acc = if ctx.jackknife {
+                    &mut s.segment_sums[k * stride..(k + 1) * stride]
+                } else {
+                    &mut copies[..]
+                };
+                pairs_with::<CROSS, O, W, MI, ISA>(ctx, &g, seg.shift, j0..j1, &mut s.sel, acc);
             }
         }
         if ctx.jackknife {
-            for (k, seg) in s.nb.segments.iter().enumerate() {
-                let sums = &s.segment_sums[k * nb_bins..(k + 1) * nb_bins];
-                for (t, v) in out.bins.iter_mut().zip(sums) {
+            for (k, seg) in s.segments.iter().enumerate() {
+                let sums = fold_copies(&s.segment_sums[k * stride..(k + 1) * stride], nb_bins);
+                for (t, v) in out.bins.iter_mut().zip(&sums) {
                     t.add(v);
                 }
-                add_removed(&mut out.removed, label, sums);
+                add_removed(&mut out.removed, label, &sums);
                 if seg.label != label {
-                    add_removed(&mut out.removed, seg.label, sums);
+                    add_removed(&mut out.removed, seg.label, &sums);
                 }
             }
+        }
+    }
+    if !ctx.jackknife {
+        out.bins = fold_copies(&copies, nb_bins);
+    }
+    out
+}
+
+/// Sums the COPIES interleaved histograms, copy 0 first.
+fn fold_copies(copies: &[BinSums], nb: usize) -> Vec<BinSums> {
+    let mut out = copies[..nb].to_vec();
+    for c in copies[nb..].chunks_exact(nb) {
+        for (t, v) in out.iter_mut().zip(c) {
+            t.add(v);
         }
     }
     out
@@ -390,64 +419,85 @@ fn add_removed(removed: &mut Vec<(usize, Vec<BinSums>)>, label: usize, sums: &[B
     }
 }
 
-/// Fills `nb` with the partners of `cell`'s galaxies: for auto-correlations the cell itself
-/// (triangular) and half of the stencil; for cross all of it.
+/// Lists the partner segments of `cell`: for auto-correlations the cell itself (triangular),
+/// the cells above it in its own column, and the full z range of half of the other columns;
+/// for cross every column's full z range.
 #[inline(always)]
-fn gather<const CROSS: bool, const MI: bool>(
+fn segments<const CROSS: bool, const MI: bool>(
     ctx: &Ctx,
     cell: usize,
     coords: [usize; 3],
     label: usize,
-    nb: &mut Neighbours,
-    cells: &mut Vec<(usize, usize, [f64; 3])>,
+    out: &mut Vec<Segment>,
 ) {
-    let grid = ctx.grid;
-    nb.clear();
+    let (grid, b) = (ctx.grid, ctx.b);
+    let label_of = |c: usize| if ctx.jackknife { grid.label(grid.coords(c)) } else { 0 };
+    let unbounded = [f64::NEG_INFINITY, f64::INFINITY];
+    let segment = |r: std::ops::Range<usize>, shift, label, triangular, x_range, y_range| Segment {
+        start: r.start,
+        end: r.end,
+        shift,
+        label,
+        triangular,
+        x_range,
+        y_range,
+        lo: r.start,
+        hi: r.start,
+    };
+    out.clear();
     if !CROSS {
-        nb.push_cell(ctx.a, cell, [0.0; 3]);
-        nb.close_segment(label, true);
+        out.push(segment(b.cell(cell), [0.0; 3], label, true, unbounded, unbounded));
     }
-    cells.clear();
     if MI {
         // Fallback grid: every later cell (auto) or every cell (cross), minimum image per pair.
         let first = if CROSS { 0 } else { cell + 1 };
         for other in first..grid.n_cells() {
-            let l = if ctx.jackknife { grid.label(grid.coords(other)) } else { 0 };
-            cells.push((l, other, [0.0; 3]));
-        }
-    } else {
-        for o in &ctx.stencil {
-            let mut nc = [0usize; 3];
-            let mut shift = [0.0; 3];
-            for d in 0..3 {
-                let n = grid.n[d] as i64;
-                let mut c = coords[d] as i64 + o[d];
-                if c < 0 {
-                    c += n;
-                    shift[d] = -grid.box_size[d];
-                } else if c >= n {
-                    c -= n;
-                    shift[d] = grid.box_size[d];
-                }
-                nc[d] = c as usize;
+            if !b.cell(other).is_empty() {
+                out.push(segment(b.cell(other), [0.0; 3], label_of(other), false, unbounded, unbounded));
             }
-            let l = if ctx.jackknife { grid.label(nc) } else { 0 };
-            cells.push((l, grid.index(nc), shift));
         }
+        return;
     }
-    if ctx.jackknife {
-        cells.sort_by_key(|c| c.0);
-    }
-    let mut current = None;
-    for &(l, other, shift) in cells.iter() {
-        if current.is_some_and(|c| c != l) {
-            nb.close_segment(current.unwrap_or(0), false);
+    let n = grid.n.map(|v| v as i64);
+    let width = grid.width();
+    let rz = grid.reach[2] as i64;
+    let wrap = |c: i64, d: usize| -> (usize, f64) {
+        if c < 0 {
+            ((c + n[d]) as usize, -grid.box_size[d])
+        } else if c >= n[d] {
+            ((c - n[d]) as usize, grid.box_size[d])
+        } else {
+            (c as usize, 0.0)
         }
-        current = Some(l);
-        nb.push_cell(ctx.b, other, shift);
-    }
-    if let Some(l) = current {
-        nb.close_segment(l, false);
+    };
+    for &[ox, oy] in &ctx.columns {
+        let (cx, sx) = wrap(coords[0] as i64 + ox, 0);
+        let (cy, sy) = wrap(coords[1] as i64 + oy, 1);
+        let x_range = [cx as f64 * width[0] + sx, (cx + 1) as f64 * width[0] + sx];
+        let y_range = [cy as f64 * width[1] + sy, (cy + 1) as f64 * width[1] + sy];
+        // The own column of an auto-correlation: only the cells above (the cell itself is the
+        // triangular segment; the cells below pair with this one from their side).
+        let z_first = if !CROSS && ox == 0 && oy == 0 { 1 } else { -rz };
+        let mut run: Option<Segment> = None;
+        for oz in z_first..=rz {
+            let (cz, sz) = wrap(coords[2] as i64 + oz, 2);
+            let other = grid.index([cx, cy, cz]);
+            let (r, l) = (b.cell(other), label_of(other));
+            let shift = [sx, sy, sz];
+            match &mut run {
+                // Cells of one column are adjacent in memory while the shift stays the same.
+                Some(s) if s.shift == shift && s.label == l && s.end == r.start => s.end = r.end,
+                _ => {
+                    if let Some(s) = run.take().filter(|s| s.end > s.start) {
+                        out.push(s);
+                    }
+                    run = Some(segment(r, shift, l, false, x_range, y_range));
+                }
+            }
+        }
+        if let Some(s) = run.filter(|s| s.end > s.start) {
+            out.push(s);
+        }
     }
 }
 
@@ -473,76 +523,161 @@ fn min_image(d: f64, l: f64) -> f64 {
     }
 }
 
-/// Pairs of galaxy `g` with neighbours `j0..j1`, added to `acc`.
+/// Interleaved copies of the per-bin sums in the pair loop (summed in a fixed order after).
+const COPIES: usize = 4;
+
+/// Vector width of the AVX-512 pass 1 (f64 lanes); pass-1 buffers carry this much slack.
+const LANES: usize = 8;
+
+/// Pairs of galaxy `g` with partners `js` (coordinates + `shift`), added to `acc`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool>(
+fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool, const ISA: u8>(
     ctx: &Ctx,
     g: &Galaxy,
-    nb: &Neighbours,
-    j0: usize,
-    j1: usize,
-    idx: &mut [u32],
-    r2buf: &mut [f64],
+    shift: [f64; 3],
+    js: std::ops::Range<usize>,
+    sel: &mut Selected,
     acc: &mut [BinSums],
 ) {
-    if j0 >= j1 {
-        return;
-    }
-    let lk = &ctx.lookup;
-    let l = ctx.grid.box_size;
-    let delta = |j: usize| {
-        let (mut dx, mut dy, mut dz) = (nb.x[j] - g.x, nb.y[j] - g.y, nb.z[j] - g.z);
-        if MI {
-            dx = min_image(dx, l[0]);
-            dy = min_image(dy, l[1]);
-            dz = min_image(dz, l[2]);
-        }
-        (dx, dy, dz)
-    };
+    let (b, lk) = (ctx.b, &ctx.lookup);
+    // The galaxy moved to the partners' frame: d = x_j - (x_i - shift).
+    let origin = [g.x - shift[0], g.y - shift[1], g.z - shift[2]];
+    sel.reserve(js.len());
+    let (x, y, z) = (&b.x[js.clone()], &b.y[js.clone()], &b.z[js.clone()]);
     // Pass 1: distances, branch-free selection of the pairs inside (r_min, r_max].
-    let (x, y, z) = (&nb.x[j0..j1], &nb.y[j0..j1], &nb.z[j0..j1]);
-    let r2s = &mut r2buf[..j1 - j0];
-    for (k, r2) in r2s.iter_mut().enumerate() {
-        let (mut dx, mut dy, mut dz) = (x[k] - g.x, y[k] - g.y, z[k] - g.z);
-        if MI {
-            dx = min_image(dx, l[0]);
-            dy = min_image(dy, l[1]);
-            dz = min_image(dz, l[2]);
-        }
-        *r2 = dx * dx + dy * dy + dz * dz;
-    }
-    let mut m = 0usize;
-    for (k, &r2) in r2s.iter().enumerate() {
-        idx[m] = k as u32;
-        m += (r2 > lk.rmin2 && r2 <= lk.rmax2) as usize;
-    }
-    // Pass 2: the selected pairs.
-    for &k in &idx[..m] {
-        let k = k as usize;
-        let j = j0 + k;
-        let r2 = r2s[k];
-        let s = &mut acc[lk.bin(r2)];
+    #[cfg(target_arch = "x86_64")]
+    let m = if ISA == ISA_AVX512 && !MI {
+        // SAFETY: ISA_AVX512 is only instantiated inside functions enabling AVX-512F/VL;
+        // `reserve` gave the buffers len + LANES slots.
+        unsafe { avx512::select(x, y, z, origin, lk.rmin2, lk.rmax2, sel) }
+    } else {
+        select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let m = select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel);
+    // Pass 2: the selected pairs. Pair t goes to histogram copy t % COPIES, so that
+    // consecutive pairs in one bin do not wait on each other's stores.
+    let nb = ctx.n_bins;
+    for t in 0..m {
+        let j = js.start + sel.idx[t] as usize;
+        let r2 = sel.r2[t];
+        let s = &mut acc[(t % COPIES) * nb + lk.bin(r2)];
         s.n += 1;
-        let wij = if W { g.w * nb.w[j] } else { 1.0 };
+        let wij = if W { g.w * b.w[j] } else { 1.0 };
         if W {
             s.w += wij;
         }
         if O > 0 {
-            let (dx, dy, dz) = delta(j);
+            let (dx, dy, dz) = (sel.dx[t], sel.dy[t], sel.dz[t]);
             let pi = g.ex * dx + g.ey * dy + g.ez * dz;
             let inv_r2 = 1.0 / r2;
             let omega = if CROSS {
                 pi * pi * inv_r2
             } else {
-                let pj = nb.ex[j] * dx + nb.ey[j] * dy + nb.ez[j] * dz;
+                let pj = b.ex[j] * dx + b.ey[j] * dy + b.ez[j] * dz;
                 (pi * pi + pj * pj) * inv_r2
             };
             s.omega += if W { wij * omega } else { omega };
             if O > 1 {
-                let c = g.ex * nb.ex[j] + g.ey * nb.ey[j] + g.ez * nb.ez[j];
+                let c = g.ex * b.ex[j] + g.ey * b.ey[j] + g.ez * b.ez[j];
                 s.eta += if W { wij * c * c } else { c * c };
             }
         }
+    }
+}
+
+/// Portable pass 1: distances then a branch-free compaction.
+#[inline(always)]
+fn select<const MI: bool>(
+    x: &[f64],
+    y: &[f64],
+    z: &[f64],
+    origin: [f64; 3],
+    l: [f64; 3],
+    lk: &BinLookup,
+    sel: &mut Selected,
+) -> usize {
+    let mut m = 0usize;
+    for k in 0..x.len() {
+        let (mut dx, mut dy, mut dz) = (x[k] - origin[0], y[k] - origin[1], z[k] - origin[2]);
+        if MI {
+            dx = min_image(dx, l[0]);
+            dy = min_image(dy, l[1]);
+            dz = min_image(dz, l[2]);
+        }
+        let r2 = dx * dx + dy * dy + dz * dz;
+        sel.idx[m] = k as u32;
+        sel.r2[m] = r2;
+        sel.dx[m] = dx;
+        sel.dy[m] = dy;
+        sel.dz[m] = dz;
+        m += (r2 > lk.rmin2 && r2 <= lk.rmax2) as usize;
+    }
+    m
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Selected, LANES};
+    use std::arch::x86_64::*;
+
+    /// Pass 1 with AVX-512: the same IEEE operations as the portable pass (no FMA), the
+    /// selected lanes compressed in registers and stored whole (up to LANES of slack).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F/VL (inlined only into functions that enable them);
+    /// `sel` must hold `x.len() + LANES` slots.
+    #[inline(always)]
+    pub(super) unsafe fn select(
+        x: &[f64],
+        y: &[f64],
+        z: &[f64],
+        origin: [f64; 3],
+        rmin2: f64,
+        rmax2: f64,
+        sel: &mut Selected,
+    ) -> usize {
+        let n = x.len();
+        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= n + LANES);
+        let o = origin.map(|v| _mm512_set1_pd(v));
+        let (lo, hi) = (_mm512_set1_pd(rmin2), _mm512_set1_pd(rmax2));
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut m = 0usize;
+        let mut k = 0usize;
+        while k < n {
+            let valid: __mmask8 = if n - k >= LANES { 0xff } else { (1u8 << (n - k)) - 1 };
+            // SAFETY: masked loads touch only lanes k..n.
+            let (px, py, pz) = unsafe {
+                (
+                    _mm512_maskz_loadu_pd(valid, x.as_ptr().add(k)),
+                    _mm512_maskz_loadu_pd(valid, y.as_ptr().add(k)),
+                    _mm512_maskz_loadu_pd(valid, z.as_ptr().add(k)),
+                )
+            };
+            let dx = _mm512_sub_pd(px, o[0]);
+            let dy = _mm512_sub_pd(py, o[1]);
+            let dz = _mm512_sub_pd(pz, o[2]);
+            let r2 = _mm512_add_pd(
+                _mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy)),
+                _mm512_mul_pd(dz, dz),
+            );
+            let keep = valid
+                & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, lo)
+                & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, hi);
+            if keep != 0 {
+                let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(k as i32));
+                // SAFETY: m + LANES <= n + LANES slots.
+                unsafe {
+                    _mm256_storeu_si256(sel.idx.as_mut_ptr().add(m).cast(), _mm256_maskz_compress_epi32(keep, ids));
+                    _mm512_storeu_pd(sel.r2.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, r2));
+                    _mm512_storeu_pd(sel.dx.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dx));
+                    _mm512_storeu_pd(sel.dy.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dy));
+                    _mm512_storeu_pd(sel.dz.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dz));
+                }
+                m += keep.count_ones() as usize;
+            }
+            k += LANES;
+        }
+        m
     }
 }
