@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up everything (scripts/setup.sh) and runs all tests:
+#   1. the Rust tests, with the emulator (LibTorch) build;
+#   2. the committed C header is what cbindgen generates from the sources;
+#   3. the C programs in tests/c, compiled with the system cc against include/iaemu.h and the
+#      built library (no LD_LIBRARY_PATH: the library carries its rpath);
+#   4. the lite build (no LibTorch): its Rust tests, the C tests against it, and a check that
+#      neither its library nor its command line links LibTorch.
+# Tests that read ../shared skip with a message when it is absent.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$IAEMU_ROOT"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "set-up and release build"
+bash scripts/setup.sh
+
+step "Rust tests (emulator build)"
+cargo test --release --locked
+
+step "C header up to date"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    if ! git diff --exit-code --stat -- include/iaemu.h; then
+        echo "include/iaemu.h differs from the header cbindgen generates from src/ffi: commit the regenerated file" >&2
+        exit 1
+    fi
+else
+    echo "not a git checkout: skipping the committed-header check"
+fi
+
+run_c_tests() {  # $1: directory holding libiaemu.so
+    mkdir -p target/ctest
+    for src in tests/c/*.c; do
+        exe="target/ctest/$(basename "$src" .c)"
+        cc -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O1 -Iinclude "$src" \
+            -L"$1" -liaemu -Wl,-rpath,"$IAEMU_ROOT/$1" -lm -o "$exe"
+        "$exe"
+    done
+}
+
+step "C tests (emulator build)"
+run_c_tests target/release
+
+step "lite build (no LibTorch): Rust tests, C tests, no LibTorch linked"
+cargo test --release --locked --no-default-features --target-dir target/lite
+cargo build --release --locked --no-default-features --target-dir target/lite
+run_c_tests target/lite/release
+for artefact in target/lite/release/iaemu target/lite/release/libiaemu.so; do
+    if ldd "$artefact" | grep -q torch; then
+        echo "$artefact links LibTorch, but the lite build must not" >&2
+        exit 1
+    fi
+done
+echo "lite artefacts link no LibTorch"
+
+step "all tests passed"
