@@ -21,54 +21,78 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// any thread count.
 const CHUNK_CELLS: usize = 16;
 
-/// Maps a squared separation to its bin with a table indexed by the top bits of the f64
-/// representation (a piecewise-logarithmic index), then at most a few comparisons.
+/// Maps a squared separation to its bin with a table indexed by the top bits of its f64
+/// representation (exponent and `m` mantissa bits: a piecewise-logarithmic index). The
+/// resolution is chosen so that each table cell holds at most one bin edge; each entry then
+/// gives the first bin of its cell and, if an edge lies inside, that edge's low bits, so that
+/// the bin is one table read and one integer comparison (positive doubles order as their
+/// bit patterns). Edges too close for any resolution fall back to comparisons.
 pub(crate) struct BinLookup {
     /// Squared bin edges.
     e2: Vec<f64>,
     rmin2: f64,
     rmax2: f64,
+    /// Bits below the table index.
     shift: u32,
+    /// Table index of rmin2.
     base: u64,
-    table: Vec<u16>,
+    /// `first_bin << 48 | threshold`: threshold is the low `shift` bits of the edge inside
+    /// the cell, or `1 << shift` (never exceeded) when none is.
+    table: Vec<u64>,
+    /// Every cell holds at most one interior edge (else `bin` compares edges one by one).
+    single_edge: bool,
 }
+
+const THRESHOLD_BITS: u32 = 48;
 
 impl BinLookup {
     pub fn new(r_edges: &[f64]) -> BinLookup {
         let e2: Vec<f64> = r_edges.iter().map(|r| r * r).collect();
         let (rmin2, rmax2) = (e2[0], e2[e2.len() - 1]);
-        // 8 mantissa bits: table cells 0.27% wide in r^2; fewer bits if the range is huge.
-        let mut mantissa_bits = 8u32;
-        let table_len = |bits: u32| {
-            let s = 52 - bits;
-            ((rmax2.to_bits() >> s) - (rmin2.to_bits() >> s) + 1) as usize
-        };
-        while mantissa_bits > 0 && table_len(mantissa_bits) > 1 << 16 {
-            mantissa_bits -= 1;
-        }
-        let shift = 52 - mantissa_bits;
-        let base = rmin2.to_bits() >> shift;
         let nb = e2.len() - 1;
-        let table = (0..table_len(mantissa_bits) as u64)
-            .map(|key| {
-                let lo = f64::from_bits((key + base) << shift);
-                // Largest k with e2[k] < lo: every r2 of this table cell lies in bin >= k.
-                let k = e2.iter().take(nb).rposition(|&e| e < lo).unwrap_or(0);
-                k as u16
+        let key = |v: f64, shift: u32| v.to_bits() >> shift;
+        let table_len = |shift: u32| (key(rmax2, shift) - key(rmin2, shift) + 1) as usize;
+        let single = |shift: u32| (1..nb.saturating_sub(1)).all(|k| key(e2[k], shift) != key(e2[k + 1], shift));
+        // Start at 8 mantissa bits (cells 0.27% wide in r^2); refine while two edges share
+        // a cell, coarsen while the table would be huge.
+        let mut shift = 52 - 8;
+        while table_len(shift) > 1 << 16 && shift < 52 {
+            shift += 1;
+        }
+        while !single(shift) && shift > 36 && table_len(shift - 1) <= 1 << 20 {
+            shift -= 1;
+        }
+        let single_edge = single(shift) && shift < THRESHOLD_BITS;
+        let base = key(rmin2, shift);
+        let low = |v: f64| v.to_bits() & ((1u64 << shift) - 1);
+        let table = (0..table_len(shift) as u64)
+            .map(|k| {
+                let lo = f64::from_bits((k + base) << shift);
+                // Largest j with e2[j] < lo: every r2 of this cell lies in bin >= j.
+                let first = e2.iter().take(nb).rposition(|&e| e < lo).unwrap_or(0);
+                let next = e2[first + 1];
+                let threshold = if key(next, shift) == k + base { low(next) } else { 1u64 << shift };
+                (first as u64) << THRESHOLD_BITS | threshold
             })
             .collect();
-        BinLookup { e2, rmin2, rmax2, shift, base, table }
+        BinLookup { e2, rmin2, rmax2, shift, base, table, single_edge }
     }
 
     /// Bin of `r2`, which must lie in (rmin2, rmax2].
     #[inline(always)]
     fn bin(&self, r2: f64) -> usize {
-        let key = ((r2.to_bits() >> self.shift) - self.base) as usize;
-        let mut b = self.table[key] as usize;
-        while r2 > self.e2[b + 1] {
-            b += 1;
+        let bits = r2.to_bits();
+        let entry = self.table[((bits >> self.shift) - self.base) as usize];
+        let mut b = (entry >> THRESHOLD_BITS) as usize;
+        if self.single_edge {
+            let threshold = entry & ((1u64 << THRESHOLD_BITS) - 1);
+            b + ((bits & ((1u64 << self.shift) - 1)) > threshold) as usize
+        } else {
+            while r2 > self.e2[b + 1] {
+                b += 1;
+            }
+            b
         }
-        b
     }
 }
 
@@ -86,9 +110,6 @@ struct Segment {
     /// minimum-image fallback grid.
     x_range: [f64; 2],
     y_range: [f64; 2],
-    /// The z window's pointers (moved forward galaxy by galaxy).
-    lo: usize,
-    hi: usize,
 }
 
 /// Read-only state shared by all work items.
@@ -193,6 +214,11 @@ struct Selected {
     dx: Vec<f64>,
     dy: Vec<f64>,
     dz: Vec<f64>,
+    /// Pass-2 terms of the AVX-512 path: bin, w_i w_j, and the weighted omega and eta terms.
+    bin: Vec<u32>,
+    w: Vec<f64>,
+    omega: Vec<f64>,
+    eta: Vec<f64>,
 }
 
 impl Selected {
@@ -201,7 +227,8 @@ impl Selected {
         let len = n + LANES;
         if self.idx.len() < len {
             self.idx.resize(len, 0);
-            for v in [&mut self.r2, &mut self.dx, &mut self.dy, &mut self.dz] {
+            self.bin.resize(len, 0);
+            for v in [&mut self.r2, &mut self.dx, &mut self.dy, &mut self.dz, &mut self.w, &mut self.omega, &mut self.eta] {
                 v.resize(len, 0.0);
             }
         }
@@ -316,7 +343,7 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
     s: &mut Scratch,
 ) -> ChunkSums {
     let nb_bins = ctx.n_bins;
-    let stride = COPIES * nb_bins;
+    let stride = COPIES * (nb_bins + 1);
     let mut out = ChunkSums { bins: vec![BinSums::default(); nb_bins], removed: Vec::new() };
     let mut copies = vec![BinSums::default(); stride];
     let (a, b, grid) = (ctx.a, ctx.b, ctx.grid);
@@ -335,43 +362,48 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
             s.segment_sums.clear();
             s.segment_sums.resize(s.segments.len() * stride, BinSums::default());
         }
-        for (li, i) in own.clone().enumerate() {
-            let g = Galaxy {
-                x: a.x[i],
-                y: a.y[i],
-                z: a.z[i],
-                ex: if O > 0 { a.ex[i] } else { 0.0 },
-                ey: if O > 0 { a.ey[i] } else { 0.0 },
-                ez: if O > 0 { a.ez[i] } else { 0.0 },
-                w: a.w[i],
+        // Segment by segment (its constants and window stay hot), galaxy by galaxy (z-sorted,
+        // so the window's pointers only move forward).
+        let longest = s.segments.iter().map(|g| g.end - g.start).max().unwrap_or(0);
+        s.sel.reserve(longest);
+        for (k, seg) in s.segments.iter().enumerate() {
+            let acc = if ctx.jackknife {
+                &mut s.segment_sums[k * stride..(k + 1) * stride]
+            } else {
+                &mut copies[..]
             };
-            for (k, seg) in s.segments.iter_mut().enumerate() {
+            let (mut lo, mut hi) = (seg.start, seg.start);
+            for (li, i) in own.clone().enumerate() {
                 let (j0, j1) = if MI {
                     (if seg.triangular { seg.start + li + 1 } else { seg.start }, seg.end)
                 } else {
                     let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
-                    let (gx, gy) = (gap(g.x, seg.x_range), gap(g.y, seg.y_range));
+                    let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
                     if gx * gx + gy * gy > r_max2 {
                         continue;
                     }
                     // Partners' z (shifted) within [z - reach, z + reach].
-                    let (z_lo, z_hi) = (g.z - seg.shift[2] - reach_z, g.z - seg.shift[2] + reach_z);
-                    while seg.lo < seg.end && b.z[seg.lo] < z_lo {
-                        seg.lo += 1;
+                    let z = a.z[i] - seg.shift[2];
+                    while lo < seg.end && b.z[lo] < z - reach_z {
+                        lo += 1;
                     }
-                    seg.hi = seg.hi.max(seg.lo);
-                    while seg.hi < seg.end && b.z[seg.hi] <= z_hi {
-                        seg.hi += 1;
+                    hi = hi.max(lo);
+                    while hi < seg.end && b.z[hi] <= z + reach_z {
+                        hi += 1;
                     }
-                    (if seg.triangular { seg.start + li + 1 } else { seg.lo }, seg.hi)
+                    (if seg.triangular { seg.start + li + 1 } else { lo }, hi)
                 };
                 if j0 >= j1 {
                     continue;
                 }
-                let acc = if ctx.jackknife {
-                    &mut s.segment_sums[k * stride..(k + 1) * stride]
-                } else {
-                    &mut copies[..]
+                let g = Galaxy {
+                    x: a.x[i],
+                    y: a.y[i],
+                    z: a.z[i],
+                    ex: if O > 0 { a.ex[i] } else { 0.0 },
+                    ey: if O > 0 { a.ey[i] } else { 0.0 },
+                    ez: if O > 0 { a.ez[i] } else { 0.0 },
+                    w: a.w[i],
                 };
                 pairs_with::<CROSS, O, W, MI, ISA>(ctx, &g, seg.shift, j0..j1, &mut s.sel, acc);
             }
@@ -395,10 +427,11 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
     out
 }
 
-/// Sums the COPIES interleaved histograms, copy 0 first.
+/// Sums the COPIES interleaved histograms (each n_bins + 1 slots, the last one padding),
+/// copy 0 first.
 fn fold_copies(copies: &[BinSums], nb: usize) -> Vec<BinSums> {
     let mut out = copies[..nb].to_vec();
-    for c in copies[nb..].chunks_exact(nb) {
+    for c in copies[nb + 1..].chunks_exact(nb + 1) {
         for (t, v) in out.iter_mut().zip(c) {
             t.add(v);
         }
@@ -441,8 +474,6 @@ fn segments<const CROSS: bool, const MI: bool>(
         triangular,
         x_range,
         y_range,
-        lo: r.start,
-        hi: r.start,
     };
     out.clear();
     if !CROSS {
@@ -542,26 +573,32 @@ fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
     let (b, lk) = (ctx.b, &ctx.lookup);
     // The galaxy moved to the partners' frame: d = x_j - (x_i - shift).
     let origin = [g.x - shift[0], g.y - shift[1], g.z - shift[2]];
-    sel.reserve(js.len());
     let (x, y, z) = (&b.x[js.clone()], &b.y[js.clone()], &b.z[js.clone()]);
     // Pass 1: distances, branch-free selection of the pairs inside (r_min, r_max].
     #[cfg(target_arch = "x86_64")]
     let m = if ISA == ISA_AVX512 && !MI {
         // SAFETY: ISA_AVX512 is only instantiated inside functions enabling AVX-512F/VL;
         // `reserve` gave the buffers len + LANES slots.
-        unsafe { avx512::select(x, y, z, origin, lk.rmin2, lk.rmax2, sel) }
+        unsafe { avx512::select::<O, W>(x, y, z, origin, lk.rmin2, lk.rmax2, sel) }
     } else {
         select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel)
     };
     #[cfg(not(target_arch = "x86_64"))]
     let m = select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel);
     // Pass 2: the selected pairs. Pair t goes to histogram copy t % COPIES, so that
-    // consecutive pairs in one bin do not wait on each other's stores.
+    // consecutive pairs in one bin do not wait on each other's stores. Each copy has n_bins
+    // slots plus one that absorbs the AVX-512 path's padding lanes.
     let nb = ctx.n_bins;
+    #[cfg(target_arch = "x86_64")]
+    if ISA == ISA_AVX512 && b.x.len() < i32::MAX as usize {
+        // SAFETY: as for pass 1; partner indices fit the 32-bit gathers.
+        unsafe { avx512::accumulate::<CROSS, O, W>(g, b, js.start, lk, m, sel, acc) };
+        return;
+    }
     for t in 0..m {
         let j = js.start + sel.idx[t] as usize;
         let r2 = sel.r2[t];
-        let s = &mut acc[(t % COPIES) * nb + lk.bin(r2)];
+        let s = &mut acc[(t % COPIES) * (nb + 1) + lk.bin(r2)];
         s.n += 1;
         let wij = if W { g.w * b.w[j] } else { 1.0 };
         if W {
@@ -618,17 +655,19 @@ fn select<const MI: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Selected, LANES};
+    use super::{BinLookup, BinSums, Galaxy, Prepared, Selected, COPIES, LANES, THRESHOLD_BITS};
     use std::arch::x86_64::*;
 
     /// Pass 1 with AVX-512: the same IEEE operations as the portable pass (no FMA), the
-    /// selected lanes compressed in registers and stored whole (up to LANES of slack).
+    /// selected lanes compressed in registers and stored whole (up to LANES of slack): r^2,
+    /// and the partner offsets and separations when pass 2 needs them (orientations `O > 0`
+    /// or weights `W`).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/VL (inlined only into functions that enable them);
     /// `sel` must hold `x.len() + LANES` slots.
     #[inline(always)]
-    pub(super) unsafe fn select(
+    pub(super) unsafe fn select<const O: u8, const W: bool>(
         x: &[f64],
         y: &[f64],
         z: &[f64],
@@ -642,6 +681,14 @@ mod avx512 {
         let o = origin.map(|v| _mm512_set1_pd(v));
         let (lo, hi) = (_mm512_set1_pd(rmin2), _mm512_set1_pd(rmax2));
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        // Raw pointers, read once: stores through them cannot be assumed not to alias `sel`.
+        let (idx, r2s, dxs, dys, dzs) = (
+            sel.idx.as_mut_ptr(),
+            sel.r2.as_mut_ptr(),
+            sel.dx.as_mut_ptr(),
+            sel.dy.as_mut_ptr(),
+            sel.dz.as_mut_ptr(),
+        );
         let mut m = 0usize;
         let mut k = 0usize;
         while k < n {
@@ -665,19 +712,137 @@ mod avx512 {
                 & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, lo)
                 & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, hi);
             if keep != 0 {
-                let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(k as i32));
                 // SAFETY: m + LANES <= n + LANES slots.
                 unsafe {
-                    _mm256_storeu_si256(sel.idx.as_mut_ptr().add(m).cast(), _mm256_maskz_compress_epi32(keep, ids));
-                    _mm512_storeu_pd(sel.r2.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, r2));
-                    _mm512_storeu_pd(sel.dx.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dx));
-                    _mm512_storeu_pd(sel.dy.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dy));
-                    _mm512_storeu_pd(sel.dz.as_mut_ptr().add(m), _mm512_maskz_compress_pd(keep, dz));
+                    _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
+                    if O > 0 || W {
+                        let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(k as i32));
+                        _mm256_storeu_si256(idx.add(m).cast(), _mm256_maskz_compress_epi32(keep, ids));
+                    }
+                    if O > 0 {
+                        _mm512_storeu_pd(dxs.add(m), _mm512_maskz_compress_pd(keep, dx));
+                        _mm512_storeu_pd(dys.add(m), _mm512_maskz_compress_pd(keep, dy));
+                        _mm512_storeu_pd(dzs.add(m), _mm512_maskz_compress_pd(keep, dz));
+                    }
                 }
                 m += keep.count_ones() as usize;
             }
             k += LANES;
         }
         m
+    }
+
+    /// Pass 2 with AVX-512, eight pairs at a time: the bin (one table read, one integer
+    /// comparison), w_i w_j, and the (weighted) omega and eta terms, with the same IEEE
+    /// operations in the same order as the portable pass 2; then the eight pairs are added
+    /// to the histograms in pair order, pair t into copy t % COPIES, padding lanes into the
+    /// spare slot (a fixed trip count: no mispredicted loop exit).
+    ///
+    /// # Safety
+    /// As [`select`]; `m <= sel.idx.len() - LANES` selected pairs; partner indices below 2^31.
+    #[inline(always)]
+    pub(super) unsafe fn accumulate<const CROSS: bool, const O: u8, const W: bool>(
+        g: &Galaxy,
+        b: &Prepared,
+        j_start: usize,
+        lk: &BinLookup,
+        m: usize,
+        sel: &mut Selected,
+        acc: &mut [BinSums],
+    ) {
+        let nb = lk.e2.len() - 1;
+        let spare = _mm256_set1_epi32(nb as i32);
+        let shift = _mm512_set1_epi64(lk.shift as i64);
+        let base = _mm512_set1_epi64(lk.base as i64);
+        let one = _mm512_set1_epi64(1);
+        let low_mask = _mm512_set1_epi64(((1u64 << lk.shift) - 1) as i64);
+        let threshold_mask = _mm512_set1_epi64(((1u64 << THRESHOLD_BITS) - 1) as i64);
+        let start = _mm256_set1_epi32(j_start as i32);
+        let (gex, gey, gez, gw) = (_mm512_set1_pd(g.ex), _mm512_set1_pd(g.ey), _mm512_set1_pd(g.ez), _mm512_set1_pd(g.w));
+        let table = lk.table.as_ptr().cast::<i64>();
+        let (idx, r2s, dxs, dys, dzs) = (sel.idx.as_ptr(), sel.r2.as_ptr(), sel.dx.as_ptr(), sel.dy.as_ptr(), sel.dz.as_ptr());
+        let (bins, ws, omegas, etas) = (sel.bin.as_mut_ptr(), sel.w.as_mut_ptr(), sel.omega.as_mut_ptr(), sel.eta.as_mut_ptr());
+        let mut t = 0usize;
+        while t < m {
+            let valid: __mmask8 = if m - t >= LANES { 0xff } else { (1u8 << (m - t)) - 1 };
+            // SAFETY (whole block): buffers hold m + LANES slots; gathers read only valid lanes
+            // at indices inside the arrays (bins < n_bins, table keys < table.len() - 1,
+            // partner indices < b.len()).
+            unsafe {
+                let r2 = _mm512_loadu_pd(r2s.add(t));
+                let bin = if lk.single_edge {
+                    let bits = _mm512_castpd_si512(r2);
+                    let key = _mm512_sub_epi64(_mm512_srlv_epi64(bits, shift), base);
+                    let entry = _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), valid, key, table);
+                    let first = _mm512_srli_epi64::<48>(entry);
+                    let above = _mm512_mask_cmpgt_epu64_mask(
+                        valid,
+                        _mm512_and_si512(bits, low_mask),
+                        _mm512_and_si512(entry, threshold_mask),
+                    );
+                    _mm512_cvtepi64_epi32(_mm512_mask_add_epi64(first, above, first, one))
+                } else {
+                    for u in t..(t + LANES).min(m) {
+                        *bins.add(u) = lk.bin(*r2s.add(u)) as u32;
+                    }
+                    _mm256_loadu_si256(bins.add(t).cast())
+                };
+                _mm256_storeu_si256(bins.add(t).cast(), _mm256_mask_mov_epi32(spare, valid, bin));
+                let j = _mm256_add_epi32(_mm256_loadu_si256(idx.add(t).cast()), start);
+                let wij = if W {
+                    let wj = _mm512_mask_i32gather_pd::<8>(_mm512_setzero_pd(), valid, j, b.w.as_ptr().cast());
+                    let wij = _mm512_mul_pd(gw, wj);
+                    _mm512_storeu_pd(ws.add(t), wij);
+                    wij
+                } else {
+                    _mm512_setzero_pd()
+                };
+                if O > 0 {
+                    let dx = _mm512_loadu_pd(dxs.add(t));
+                    let dy = _mm512_loadu_pd(dys.add(t));
+                    let dz = _mm512_loadu_pd(dzs.add(t));
+                    let dot = |ax: __m512d, ay: __m512d, az: __m512d, bx: __m512d, by: __m512d, bz: __m512d| {
+                        _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(ax, bx), _mm512_mul_pd(ay, by)), _mm512_mul_pd(az, bz))
+                    };
+                    let pi = dot(gex, gey, gez, dx, dy, dz);
+                    let inv_r2 = _mm512_div_pd(_mm512_set1_pd(1.0), r2);
+                    let (ejx, ejy, ejz) = if O > 1 || !CROSS {
+                        let gather = |a: &[f64]| _mm512_mask_i32gather_pd::<8>(_mm512_setzero_pd(), valid, j, a.as_ptr().cast());
+                        (gather(&b.ex), gather(&b.ey), gather(&b.ez))
+                    } else {
+                        (_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd())
+                    };
+                    let mut omega = if CROSS {
+                        _mm512_mul_pd(_mm512_mul_pd(pi, pi), inv_r2)
+                    } else {
+                        let pj = dot(ejx, ejy, ejz, dx, dy, dz);
+                        _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(pi, pi), _mm512_mul_pd(pj, pj)), inv_r2)
+                    };
+                    if W {
+                        omega = _mm512_mul_pd(wij, omega);
+                    }
+                    _mm512_storeu_pd(omegas.add(t), omega);
+                    if O > 1 {
+                        let c = dot(gex, gey, gez, ejx, ejy, ejz);
+                        let eta = if W { _mm512_mul_pd(_mm512_mul_pd(wij, c), c) } else { _mm512_mul_pd(c, c) };
+                        _mm512_storeu_pd(etas.add(t), eta);
+                    }
+                }
+                for u in 0..LANES {
+                    let s = &mut acc[(u % COPIES) * (nb + 1) + *bins.add(t + u) as usize];
+                    s.n += 1;
+                    if W {
+                        s.w += *ws.add(t + u);
+                    }
+                    if O > 0 {
+                        s.omega += *omegas.add(t + u);
+                    }
+                    if O > 1 {
+                        s.eta += *etas.add(t + u);
+                    }
+                }
+            }
+            t += LANES;
+        }
     }
 }
