@@ -1,8 +1,11 @@
 //! The cell grid: galaxies sorted by cell (and by z within a cell), and the choice of cell
 //! size.
 //!
-//! Cells are at most `r_max / REFINE` wide (default 2 cells per r_max), so the pairs of a cell
-//! lie within `reach` cells of it. Periodic neighbours are reached by shifting coordinates by
+//! Cell width adapts to the density of the partners: the kernel pays per (galaxy, column) visit
+//! and per candidate partner, so cells are sized for about `PARTNERS_PER_WINDOW` partners in
+//! a column's z window (2 r_max tall), with between `1/MAX_REFINE` and `1/MIN_REFINE` r_max
+//! per cell (measured on Corrfunc's gals_Mr19 at three densities). The pairs of a cell lie
+//! within `reach` cells of it. Periodic neighbours are reached by shifting coordinates by
 //! a box length, never by a per-pair minimum image, which requires at least `2 reach + 1`
 //! cells per side (else one cell would be met twice). When no grid fits (a box barely larger
 //! than 2 r_max), the grid is coarse and every pair takes the minimum image instead.
@@ -11,8 +14,11 @@
 
 use super::{Galaxies, Plan};
 
-/// Cells per r_max along each side (Corrfunc's bin refine factor).
-const REFINE: f64 = 2.0;
+/// Partners a column's z window should hold on average.
+const PARTNERS_PER_WINDOW: f64 = 34.0;
+/// Bounds of the cells per r_max (Corrfunc's bin refine factor).
+const MIN_REFINE: f64 = 0.6;
+const MAX_REFINE: f64 = 2.0;
 
 /// At most this many cells per galaxy (keeps sparse samples in big boxes cheap).
 const MAX_CELLS_PER_GALAXY: usize = 2;
@@ -35,8 +41,13 @@ fn reach_of(r_max: f64, l: f64, n: usize) -> usize {
 }
 
 impl Grid {
-    pub fn choose(box_size: [f64; 3], r_max: f64, n_galaxies: usize, jk_side: usize) -> Grid {
-        let mut target = box_size.map(|l| ((l * REFINE / r_max).floor() as usize).max(1));
+    /// `n_partners` galaxies are paired with (sample 2 of a cross-correlation);
+    /// `n_galaxies` in all.
+    pub fn choose(box_size: [f64; 3], r_max: f64, n_partners: usize, n_galaxies: usize, jk_side: usize) -> Grid {
+        let density = n_partners as f64 / box_size.iter().product::<f64>();
+        // Column width s with density * s^2 * 2 r_max = PARTNERS_PER_WINDOW.
+        let refine = (r_max * (density * 2.0 * r_max / PARTNERS_PER_WINDOW).sqrt()).clamp(MIN_REFINE, MAX_REFINE);
+        let mut target = box_size.map(|l| ((l * refine / r_max).floor() as usize).max(1));
         let cap = (MAX_CELLS_PER_GALAXY * n_galaxies).max(64) as f64;
         let total: f64 = target.iter().map(|&t| t as f64).product();
         if total > cap {
@@ -48,7 +59,7 @@ impl Grid {
         for d in 0..3 {
             // Smallest multiple of jk_side at or above the target that avoids aliasing.
             let first = target[d].div_ceil(jk_side) * jk_side;
-            let limit = (4 * target[d]).max(8 * jk_side).max(first);
+            let limit = (4 * target[d]).max(8 * jk_side).max(64).max(first);
             let found = (first..=limit).step_by(jk_side).find(|&c| {
                 let r = reach_of(r_max, box_size[d], c);
                 c >= 2 * r + 1

@@ -169,7 +169,7 @@ pub fn correlate(
     }
     plan.validate(sample, "sample")?;
     crate::threads::install(options.threads, || {
-        let grid = plan.grid(sample.positions.len());
+        let grid = plan.grid(sample.positions.len(), sample.positions.len());
         let a = grid::Prepared::new(&plan, &grid, sample);
         let totals = kernel::count_pairs(&plan, &grid, &a, None, progress)?;
         Ok(plan.finish(&totals, &a, None))
@@ -199,7 +199,7 @@ pub fn cross_correlate(
     plan.validate(sample1, "sample 1")?;
     plan.validate(sample2, "sample 2")?;
     crate::threads::install(options.threads, || {
-        let grid = plan.grid(sample1.positions.len() + sample2.positions.len());
+        let grid = plan.grid(sample2.positions.len(), sample1.positions.len() + sample2.positions.len());
         let a = grid::Prepared::new(&plan, &grid, sample1);
         let b = grid::Prepared::new(&plan, &grid, sample2);
         let totals = kernel::count_pairs(&plan, &grid, &a, Some(&b), progress)?;
@@ -320,8 +320,8 @@ impl Plan {
         self.box_size.iter().product()
     }
 
-    fn grid(&self, n_galaxies: usize) -> grid::Grid {
-        grid::Grid::choose(self.box_size, self.r_max(), n_galaxies, self.jackknife.unwrap_or(1))
+    fn grid(&self, n_partners: usize, n_galaxies: usize) -> grid::Grid {
+        grid::Grid::choose(self.box_size, self.r_max(), n_partners, n_galaxies, self.jackknife.unwrap_or(1))
     }
 
     /// Checks one sample: finite values, non-zero orientations, matching lengths.

@@ -220,8 +220,13 @@ def main():
             pairs_total = int(npairs.sum())
             xi_cf = npairs * args.box ** 3 / (float(n) ** 2 * dv) - 1.0
             row.update(corrfunc_s=t_cf, pairs_total=pairs_total, corrfunc_npairs=npairs.tolist())
-            print(f"  Corrfunc DD: {t_cf:.3f} s, {pairs_total} ordered pairs in (0.1, 16], "
+            print(f"  Corrfunc DD (float32): {t_cf:.3f} s, {pairs_total} ordered pairs in (0.1, 16], "
                   f"{t_cf / pairs_total * 1e9:.2f} ns/pair", flush=True)
+            # iaemu computes in float64: also time Corrfunc's float64 kernels on the same positions.
+            pos64_cf = pos32.astype(np.float64)
+            t_cf64, _ = best_of(args.repeat, lambda: run_corrfunc(pos64_cf, k, args.box))
+            row["corrfunc64_s"] = t_cf64
+            print(f"  Corrfunc DD (float64): {t_cf64:.3f} s, {t_cf64 / pairs_total * 1e9:.2f} ns/pair", flush=True)
 
             # (b) halotools
             row["halotools_s"] = None
@@ -287,6 +292,7 @@ def main():
                     if not t_ia:
                         continue
                     row["iaemu_over_corrfunc" + suffix] = t_ia / t_cf
+                    row["iaemu_over_corrfunc64" + suffix] = t_ia / t_cf64
                     if h:
                         row["halotools_over_iaemu" + suffix] = h / t_ia
                 if h:
@@ -294,8 +300,8 @@ def main():
             rows.append(row)
 
     # ---- table
-    hdr = (f"{'N':>9} {'thr':>3} {'pairs':>12} | {'Corrfunc s':>10} {'ns/pr':>6} | {'halotools s':>12} {'ns/pr':>7} |"
-           f" {'iaemu s':>8} {'(engine)':>8} {'ns/pr':>6} | {'ia/CF':>6} {'(eng)':>6} {'HT/ia':>7} {'(eng)':>7} |"
+    hdr = (f"{'N':>9} {'thr':>3} {'pairs':>12} | {'CF f32 s':>9} {'ns/pr':>6} {'CF f64 s':>9} | {'halotools s':>12} {'ns/pr':>7} |"
+           f" {'iaemu s':>8} {'(engine)':>8} {'ns/pr':>6} | {'ia/CF32':>7} {'(eng)':>6} {'ia/CF64':>7} {'(eng)':>6} {'HT/ia':>7} {'(eng)':>7} |"
            f" {'dpairs':>6} {'dxi':>8}")
     print("\n" + hdr)
     print("-" * len(hdr))
@@ -308,16 +314,18 @@ def main():
             hs, hns = "-", "-"
         ia_ratio = f"{r['iaemu_over_corrfunc']:.2f}" if "iaemu_over_corrfunc" in r else "-"
         ia_ratio_e = f"{r['iaemu_over_corrfunc_engine']:.2f}" if "iaemu_over_corrfunc_engine" in r else "-"
+        ia64 = f"{r['iaemu_over_corrfunc64']:.2f}" if "iaemu_over_corrfunc64" in r else "-"
+        ia64_e = f"{r['iaemu_over_corrfunc64_engine']:.2f}" if "iaemu_over_corrfunc64_engine" in r else "-"
         star = "*" if r.get("halotools_over_iaemu_is_estimate") else ""
         ht_ratio = f"{r['halotools_over_iaemu']:.1f}{star}" if "halotools_over_iaemu" in r else "-"
         ht_ratio_e = f"{r['halotools_over_iaemu_engine']:.1f}{star}" if "halotools_over_iaemu_engine" in r else "-"
         dxi = f"{r['xi_max_abs_diff']:.1e}" if "xi_max_abs_diff" in r else "-"
-        print(f"{r['n']:>9} {r['threads']:>3} {r['pairs_total']:>12} | {r['corrfunc_s']:>10.3f} "
-              f"{fmt_ns(r['corrfunc_s'], r['pairs_total']):>6} | {hs:>12} {hns:>7} | {fmt_s(r['iaemu_s']):>8} "
-              f"{fmt_s(r['iaemu_elapsed_s']):>8} {fmt_ns(r['iaemu_s'], r['pairs_total']):>6} | {ia_ratio:>6} "
-              f"{ia_ratio_e:>6} {ht_ratio:>7} {ht_ratio_e:>7} | {str(r.get('pairs_max_abs_diff', '-')):>6} {dxi:>8}")
-    print("ns/pr: wall time per ordered pair in (0.1, 16] (Corrfunc's count). ia/CF: iaemu (xi+omega+eta) time / "
-          "Corrfunc (xi alone), target <= 1 on 1 thread; (eng) uses iaemu's own elapsed_s instead of the "
+        print(f"{r['n']:>9} {r['threads']:>3} {r['pairs_total']:>12} | {r['corrfunc_s']:>9.3f} "
+              f"{fmt_ns(r['corrfunc_s'], r['pairs_total']):>6} {r['corrfunc64_s']:>9.3f} | {hs:>12} {hns:>7} | {fmt_s(r['iaemu_s']):>8} "
+              f"{fmt_s(r['iaemu_elapsed_s']):>8} {fmt_ns(r['iaemu_s'], r['pairs_total']):>6} | {ia_ratio:>7} "
+              f"{ia_ratio_e:>6} {ia64:>7} {ia64_e:>6} {ht_ratio:>7} {ht_ratio_e:>7} | {str(r.get('pairs_max_abs_diff', '-')):>6} {dxi:>8}")
+    print("ns/pr: wall time per ordered pair in (0.1, 16] (Corrfunc's count). ia/CF32, ia/CF64: iaemu (xi+omega+eta, float64) time / "
+          "Corrfunc (xi alone) with its float32 or float64 kernels, target <= 1 on 1 thread; (eng) uses iaemu's own elapsed_s instead of the "
           "subprocess wall time (which includes start-up and reading the file). HT/ia: halotools (3 calls) time / iaemu, target >= 20 "
           "(* = from the estimate). dpairs: max |iaemu pairs - Corrfunc npairs| per bin; dxi: max |iaemu xi - "
           "(npairs V/(N^2 dV) - 1)|. Corrfunc computes float32 distances with bins [r_k, r_k+1) and iaemu/halotools "
