@@ -125,6 +125,29 @@ int main(void) {
     }
     CHECK(total > 1000, "too few pairs (%llu) for a meaningful test", total);
 
+    /* The cross-correlation of the sample with itself is its auto-correlation; one thread
+     * gives the same bits as the default. */
+    IaCorrResult *cross = NULL, *single = NULL;
+    CHECK(ia_cross_correlate(pos, ori, NULL, N, pos, ori, NULL, N, &opt, &cross) == IA_OK, "cross: %s", ia_last_error_message());
+    CHECK(ia_set_num_threads(1) == IA_OK, "set threads");
+    CHECK(ia_correlate(pos, ori, NULL, N, &opt, &single) == IA_OK, "one thread");
+    CHECK(ia_set_num_threads(0) == IA_OK, "reset threads");
+    double cx[NB], co[NB], ce[NB], s1[NB];
+    uint64_t cp[NB];
+    CHECK(ia_corr_result_pairs(cross, cp, NB) == IA_OK, "cross pairs");
+    CHECK(ia_corr_result_get(cross, IA_CORR_XI, cx, NB) == IA_OK, "cross xi");
+    CHECK(ia_corr_result_get(cross, IA_CORR_OMEGA, co, NB) == IA_OK, "cross omega");
+    CHECK(ia_corr_result_get(cross, IA_CORR_ETA, ce, NB) == IA_OK, "cross eta");
+    CHECK(ia_corr_result_get(single, IA_CORR_OMEGA, s1, NB) == IA_OK, "single-thread omega");
+    for (int b = 0; b < NB; b++) {
+        CHECK(cp[b] == pairs[b], "cross pairs[%d] %llu vs %llu", b, (unsigned long long)cp[b], (unsigned long long)pairs[b]);
+        CHECK(close_or_both_nan(cx[b], xi[b], 1e-9 * fmax(1.0, fabs(xi[b]))), "cross xi[%d]", b);
+        CHECK(close_or_both_nan(co[b], omega[b], 1e-12), "cross omega[%d] %g vs %g", b, co[b], omega[b]);
+        CHECK(close_or_both_nan(ce[b], eta[b], 1e-12), "cross eta[%d]", b);
+        CHECK(memcmp(&s1[b], &omega[b], sizeof(double)) == 0, "one thread omega[%d] differs in bits", b);
+    }
+    CHECK(ia_corr_result_free(cross) == IA_OK && ia_corr_result_free(single) == IA_OK, "free");
+
     /* Wrong length, wrong quantity, missing jackknife: errors, nothing written. */
     double sentinel[NB];
     for (int b = 0; b < NB; b++) sentinel[b] = -999.0;
