@@ -78,8 +78,10 @@ fn link_libtorch() {
     let version = std::fs::read_to_string(top.join("version.py"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(['\'', '"']).to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("__version__ = ")
+                    .map(|v| v.trim_matches(['\'', '"']).to_string())
+            })
         })
         .or_else(|| std::fs::read_to_string(top.join("build-version")).ok())
         .unwrap_or_else(|| "unknown".into());

@@ -36,7 +36,11 @@ impl GalaxyFile {
                 "{source}: expected 3 (x,y,z), 6 (x,y,z,ex,ey,ez) or 7 (..., w) columns, got {n_cols}"
             )));
         }
-        let col3 = |k: usize| rows.iter().map(|r| [r[k], r[k + 1], r[k + 2]]).collect::<Vec<_>>();
+        let col3 = |k: usize| {
+            rows.iter()
+                .map(|r| [r[k], r[k + 1], r[k + 2]])
+                .collect::<Vec<_>>()
+        };
         Ok(GalaxyFile {
             positions: col3(0),
             orientations: (n_cols >= 6).then(|| col3(3)),
@@ -47,7 +51,12 @@ impl GalaxyFile {
 
 /// Reads a `.npy` or `.csv` galaxy catalogue (chosen by extension).
 pub fn read_galaxies(path: &Path) -> Result<GalaxyFile> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("npy") => read_npy(path),
         Some("csv") => read_csv(path),
         _ => Err(Error::invalid(format!(
@@ -63,7 +72,12 @@ fn open(path: &Path) -> Result<std::fs::File> {
 
 /// Reads a 2-d float64 or float32 `.npy` array.
 pub fn read_npy_matrix(path: &Path) -> Result<Array2<f64>> {
-    let bad = |e: ReadNpyError| Error::io(format!("{}: not a readable 2-d float .npy array: {e}", path.display()));
+    let bad = |e: ReadNpyError| {
+        Error::io(format!(
+            "{}: not a readable 2-d float .npy array: {e}",
+            path.display()
+        ))
+    };
     match Array2::<f64>::read_npy(open(path)?) {
         Ok(a) => Ok(a),
         Err(ReadNpyError::WrongDescriptor(_)) => Array2::<f32>::read_npy(open(path)?)
@@ -81,14 +95,19 @@ fn read_npy(path: &Path) -> Result<GalaxyFile> {
 
 fn read_csv(path: &Path) -> Result<GalaxyFile> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read {name}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {name}: {e}")))?;
     let mut lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let (_, header) = lines.next().ok_or_else(|| Error::io(format!("{name}: empty file")))?;
-    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| Error::io(format!("{name}: empty file")))?;
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
     let expected = ["x", "y", "z", "ex", "ey", "ez", "w"];
     if !matches!(cols.len(), 3 | 6 | 7) || cols.iter().zip(expected).any(|(c, e)| c != e) {
         return Err(Error::io(format!(
@@ -122,6 +141,11 @@ pub fn write_npy_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot create {}: {e}", tmp.display())))?;
     a.write_npy(std::io::BufWriter::new(file))
         .map_err(|e| Error::io(format!("cannot write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| Error::io(format!("cannot rename {} to {}: {e}", tmp.display(), path.display())))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        Error::io(format!(
+            "cannot rename {} to {}: {e}",
+            tmp.display(),
+            path.display()
+        ))
+    })
 }

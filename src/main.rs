@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "iaemu", version, about = "Galaxy intrinsic-alignment statistics, simulation and emulation")]
+#[command(
+    name = "iaemu",
+    version,
+    about = "Galaxy intrinsic-alignment statistics, simulation and emulation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,10 +119,22 @@ fn main() {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Correlate { catalog, box_size, measure } => {
+        Command::Correlate {
+            catalog,
+            box_size,
+            measure,
+        } => {
             let file = io::read_galaxies(&catalog)?;
             let n = file.positions.len();
-            eprintln!("{}: {n} galaxies{}", catalog.display(), if file.orientations.is_some() { " with orientations" } else { " (positions only: xi)" });
+            eprintln!(
+                "{}: {n} galaxies{}",
+                catalog.display(),
+                if file.orientations.is_some() {
+                    " with orientations"
+                } else {
+                    " (positions only: xi)"
+                }
+            );
             measure_and_report(&file.galaxies(), box_size, &measure)
         }
         Command::Demo { mock, measure } => {
@@ -142,7 +158,12 @@ fn run(command: Command) -> Result<()> {
                 }
             });
             io::write_npy_matrix(&out, &rows)?;
-            eprintln!("wrote {} galaxies (box {} Mpc/h) to {}", rows.nrows(), cat.box_size, out.display());
+            eprintln!(
+                "wrote {} galaxies (box {} Mpc/h) to {}",
+                rows.nrows(),
+                cat.box_size,
+                out.display()
+            );
             Ok(())
         }
         Command::Info => info(),
@@ -150,7 +171,12 @@ fn run(command: Command) -> Result<()> {
 }
 
 fn mock_options(m: &MockArgs) -> mock::MockOptions {
-    mock::MockOptions { n_galaxies: m.n, box_size: m.box_size, seed: m.seed, ..Default::default() }
+    mock::MockOptions {
+        n_galaxies: m.n,
+        box_size: m.box_size,
+        seed: m.seed,
+        ..Default::default()
+    }
 }
 
 fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -> Result<()> {
@@ -168,8 +194,10 @@ fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("{spinner} pairs {bar:40} {percent:>3}% {elapsed} (eta {eta})")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} pairs {bar:40} {percent:>3}% {elapsed} (eta {eta})",
+            )
+            .expect("valid template"),
         );
         b
     });
@@ -199,7 +227,14 @@ fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -
     }
 }
 
-fn write_json(path: &Path, r: &Correlation, n: usize, box_size: [f64; 3], elapsed: f64, threads: usize) -> Result<()> {
+fn write_json(
+    path: &Path,
+    r: &Correlation,
+    n: usize,
+    box_size: [f64; 3],
+    elapsed: f64,
+    threads: usize,
+) -> Result<()> {
     let mut j = serde_json::json!({
         "r_edges": r.r_edges, "r_mid": r.r_mid, "xi": r.xi, "omega": r.omega, "eta": r.eta,
         "pairs": r.pairs, "n_galaxies": n, "box_size": box_size,
@@ -218,7 +253,8 @@ fn write_json(path: &Path, r: &Correlation, n: usize, box_size: [f64; 3], elapse
         }
     }
     let text = serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
@@ -245,22 +281,41 @@ fn print_table(r: &Correlation) {
             cell(r.eta[k], jk.map(|j| j.eta_var[k])),
         );
     }
-    println!("r in Mpc/h; pairs are ordered pairs{}", if jk.is_some() { "; ± is the jackknife standard deviation" } else { "" });
+    println!(
+        "r in Mpc/h; pairs are ordered pairs{}",
+        if jk.is_some() {
+            "; ± is the jackknife standard deviation"
+        } else {
+            ""
+        }
+    );
 }
 
 fn info() -> Result<()> {
     println!("iaemu {}", iaemu::VERSION);
-    println!("threads: {} (set with --threads or {})", iaemu::threads::num_threads()?, iaemu::threads::THREADS_ENV);
-    println!("logical cores: {}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "threads: {} (set with --threads or {})",
+        iaemu::threads::num_threads()?,
+        iaemu::threads::THREADS_ENV
+    );
+    println!(
+        "logical cores: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     #[cfg(feature = "emulator")]
     {
         let b = iaemu::emulator::backend();
-        println!("emulator: built (LibTorch {} at {})", b.libtorch_version, b.libtorch_lib);
+        println!(
+            "emulator: built (LibTorch {} at {})",
+            b.libtorch_version, b.libtorch_lib
+        );
         println!("  CUDA devices: {}  cuDNN: {}", b.cuda_devices, b.cudnn);
         println!("  device 'auto' -> {}", b.auto_device);
         println!("  LibTorch threads: {}", b.torch_threads);
     }
     #[cfg(not(feature = "emulator"))]
-    println!("emulator: not built (lite build without LibTorch; build with the default features for it)");
+    println!(
+        "emulator: not built (lite build without LibTorch; build with the default features for it)"
+    );
     Ok(())
 }

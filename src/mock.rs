@@ -119,5 +119,9 @@ pub fn mock_catalog(o: &MockOptions) -> MockCatalog {
         positions.push(std::array::from_fn(|_| rng.random::<f64>() * l));
         orientations.push(unit(std::array::from_fn(|_| iso.sample(&mut rng))));
     }
-    MockCatalog { box_size: l, positions, orientations }
+    MockCatalog {
+        box_size: l,
+        positions,
+        orientations,
+    }
 }

@@ -4,11 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn iaemu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iaemu")).args(args).output().expect("iaemu runs")
+    Command::new(env!("CARGO_BIN_EXE_iaemu"))
+        .args(args)
+        .output()
+        .expect("iaemu runs")
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -22,12 +27,45 @@ fn mock_then_correlate_writes_the_library_result_as_json() {
     let dir = scratch("json");
     let cat = dir.join("cat.npy");
     let out = dir.join("r.json");
-    let o = iaemu(&["mock", "--n", "4000", "--box", "60", "--seed", "3", "--out", cat.to_str().unwrap()]);
+    let o = iaemu(&[
+        "mock",
+        "--n",
+        "4000",
+        "--box",
+        "60",
+        "--seed",
+        "3",
+        "--out",
+        cat.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = iaemu(&["correlate", "--catalog", cat.to_str().unwrap(), "--box", "60", "--jackknife", "2", "--threads", "2", "--out", out.to_str().unwrap()]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--box",
+        "60",
+        "--jackknife",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    for key in ["r_edges", "r_mid", "xi", "omega", "eta", "pairs", "xi_var", "omega_var", "eta_var"] {
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for key in [
+        "r_edges",
+        "r_mid",
+        "xi",
+        "omega",
+        "eta",
+        "pairs",
+        "xi_var",
+        "omega_var",
+        "eta_var",
+    ] {
         assert!(j[key].is_array(), "missing {key}");
     }
     // The same numbers as the library on the same file.
@@ -35,11 +73,22 @@ fn mock_then_correlate_writes_the_library_result_as_json() {
     let mut opts = iaemu::corr::CorrelationOptions::cubic(60.0);
     opts.jackknife = Some(2);
     let r = iaemu::corr::correlate(&file.galaxies(), &opts, None).unwrap();
-    let floats = |k: &str| -> Vec<f64> { j[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+    let floats = |k: &str| -> Vec<f64> {
+        j[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
     assert_eq!(floats("xi"), r.xi);
     assert_eq!(floats("omega"), r.omega);
     assert_eq!(floats("eta_var"), r.jackknife.unwrap().eta_var);
-    let pairs: Vec<u64> = j["pairs"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let pairs: Vec<u64> = j["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(pairs, r.pairs);
 }
 
@@ -50,57 +99,139 @@ fn csv_and_positions_only_npy_and_table_output() {
     let mut text = String::from("# a comment\nx,y,z,ex,ey,ez\n");
     for i in 0..600 {
         let f = i as f64;
-        text += &format!("{},{},{},{},{},1\n", (f * 7.31) % 50.0, (f * 3.17) % 50.0, (f * 1.93) % 50.0, f % 3.0, 1.0 - f % 2.0);
+        text += &format!(
+            "{},{},{},{},{},1\n",
+            (f * 7.31) % 50.0,
+            (f * 3.17) % 50.0,
+            (f * 1.93) % 50.0,
+            f % 3.0,
+            1.0 - f % 2.0
+        );
     }
     std::fs::write(&csv, text).unwrap();
-    let o = iaemu(&["correlate", "--catalog", csv.to_str().unwrap(), "--box", "50", "--edges", "0.5,1,2,4,8"]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        csv.to_str().unwrap(),
+        "--box",
+        "50",
+        "--edges",
+        "0.5,1,2,4,8",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("r_lo") && table.contains("omega"));
-    assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).count(), 4);
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        4
+    );
 
     let npy = dir.join("xyz.npy");
-    let xyz = ndarray::Array2::from_shape_fn((500, 3), |(i, k)| ((i * (k + 3)) as f64 * 1.37) % 40.0);
+    let xyz =
+        ndarray::Array2::from_shape_fn((500, 3), |(i, k)| ((i * (k + 3)) as f64 * 1.37) % 40.0);
     iaemu::io::write_npy_matrix(&npy, &xyz).unwrap();
     let out = dir.join("xyz.json");
-    let o = iaemu(&["correlate", "--catalog", npy.to_str().unwrap(), "--box", "40", "--out", out.to_str().unwrap()]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        npy.to_str().unwrap(),
+        "--box",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert!(j["omega"].as_array().unwrap().iter().all(|v| v.is_null()), "omega is NaN (null) without orientations");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(
+        j["omega"].as_array().unwrap().iter().all(|v| v.is_null()),
+        "omega is NaN (null) without orientations"
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_error_with_a_nonzero_exit() {
     let dir = scratch("bad");
-    let o = iaemu(&["correlate", "--catalog", dir.join("missing.npy").to_str().unwrap(), "--box", "100"]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        dir.join("missing.npy").to_str().unwrap(),
+        "--box",
+        "100",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot open"), "{}", stderr(&o));
 
     let bad_header = dir.join("h.csv");
     std::fs::write(&bad_header, "a,b,c\n1,2,3\n").unwrap();
-    let o = iaemu(&["correlate", "--catalog", bad_header.to_str().unwrap(), "--box", "100"]);
-    assert!(!o.status.success() && stderr(&o).contains("header"), "{}", stderr(&o));
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        bad_header.to_str().unwrap(),
+        "--box",
+        "100",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("header"),
+        "{}",
+        stderr(&o)
+    );
 
     let nan = dir.join("nan.csv");
     std::fs::write(&nan, "x,y,z\n1,2,3\n4,NaN,6\n7,8,9\n").unwrap();
-    let o = iaemu(&["correlate", "--catalog", nan.to_str().unwrap(), "--box", "100"]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        nan.to_str().unwrap(),
+        "--box",
+        "100",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("galaxy 1 is not finite"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("galaxy 1 is not finite"),
+        "{}",
+        stderr(&o)
+    );
 
     let short = dir.join("short.csv");
     std::fs::write(&short, "x,y,z\n1,2,3\n4,5\n").unwrap();
-    let o = iaemu(&["correlate", "--catalog", short.to_str().unwrap(), "--box", "100"]);
-    assert!(!o.status.success() && stderr(&o).contains("line 3"), "{}", stderr(&o));
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        short.to_str().unwrap(),
+        "--box",
+        "100",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("line 3"),
+        "{}",
+        stderr(&o)
+    );
 
     let corrupt = dir.join("corrupt.npy");
     std::fs::write(&corrupt, b"\x93NUMPY garbage").unwrap();
-    let o = iaemu(&["correlate", "--catalog", corrupt.to_str().unwrap(), "--box", "100"]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        corrupt.to_str().unwrap(),
+        "--box",
+        "100",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a readable"), "{}", stderr(&o));
 
     let ok = dir.join("ok.csv");
     std::fs::write(&ok, "x,y,z\n1,2,3\n4,5,6\n").unwrap();
-    let o = iaemu(&["correlate", "--catalog", ok.to_str().unwrap(), "--box", "20"]);
+    let o = iaemu(&[
+        "correlate",
+        "--catalog",
+        ok.to_str().unwrap(),
+        "--box",
+        "20",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("half the box"), "{}", stderr(&o));
 }

@@ -8,27 +8,45 @@ use iaemu::corr::{self, Correlation, CorrelationOptions, Galaxies, XiNormalizati
 use iaemu::Error;
 
 fn options(l: [f64; 3], edges: Vec<f64>) -> CorrelationOptions {
-    CorrelationOptions { r_edges: edges, box_size: l, ..CorrelationOptions::cubic(1.0) }
+    CorrelationOptions {
+        r_edges: edges,
+        box_size: l,
+        ..CorrelationOptions::cubic(1.0)
+    }
 }
 
 fn check_against(got: &Correlation, want: &Reference) {
     assert_eq!(got.pairs, want.pairs, "pair counts");
-    assert_close("xi", &got.xi, &want.xi, 1e-9 * want.xi.iter().fold(1.0f64, |m, v| m.max(v.abs())));
+    assert_close(
+        "xi",
+        &got.xi,
+        &want.xi,
+        1e-9 * want.xi.iter().fold(1.0f64, |m, v| m.max(v.abs())),
+    );
     assert_close("omega", &got.omega, &want.omega, 1e-10);
     assert_close("eta", &got.eta, &want.eta, 1e-10);
 }
 
 fn linear_edges(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    (0..=n).map(|k| lo + (hi - lo) * k as f64 / n as f64).collect()
+    (0..=n)
+        .map(|k| lo + (hi - lo) * k as f64 / n as f64)
+        .collect()
 }
 
 #[test]
 fn auto_matches_brute_force_random_and_clustered() {
     let l = [40.0; 3];
-    for (name, s) in [("uniform", uniform(2500, l, 1)), ("clustered", clustered(2500, 40.0, 2))] {
-        let got = corr::correlate(&s.galaxies(), &options(l, corr::default_r_edges()), None).unwrap();
+    for (name, s) in [
+        ("uniform", uniform(2500, l, 1)),
+        ("clustered", clustered(2500, 40.0, 2)),
+    ] {
+        let got =
+            corr::correlate(&s.galaxies(), &options(l, corr::default_r_edges()), None).unwrap();
         let want = brute_all(&s, None, l, &corr::default_r_edges(), false);
-        assert!(want.pairs.iter().sum::<u64>() > 50_000, "{name}: too few pairs to test");
+        assert!(
+            want.pairs.iter().sum::<u64>() > 50_000,
+            "{name}: too few pairs to test"
+        );
         check_against(&got, &want);
     }
 }
@@ -45,7 +63,10 @@ fn weights_boxes_edges_and_normalisation_match_brute_force() {
     let got = corr::correlate(&s.galaxies(), &o, None).unwrap();
     check_against(&got, &brute(&s, None, l, &edges, true, &all, &all, 1.0));
     let wp = got.weighted_pairs.expect("weighted pairs reported");
-    assert!(wp.iter().zip(&got.pairs).any(|(w, &p)| (w - p as f64).abs() > 1e-6));
+    assert!(wp
+        .iter()
+        .zip(&got.pairs)
+        .any(|(w, &p)| (w - p as f64).abs() > 1e-6));
 }
 
 #[test]
@@ -55,8 +76,12 @@ fn boxes_barely_larger_than_two_r_max_match_brute_force() {
     for side in [33.0, 36.0, 48.0] {
         let l = [side; 3];
         let s = uniform(1500, l, 5);
-        let got = corr::correlate(&s.galaxies(), &options(l, corr::default_r_edges()), None).unwrap();
-        check_against(&got, &brute_all(&s, None, l, &corr::default_r_edges(), false));
+        let got =
+            corr::correlate(&s.galaxies(), &options(l, corr::default_r_edges()), None).unwrap();
+        check_against(
+            &got,
+            &brute_all(&s, None, l, &corr::default_r_edges(), false),
+        );
     }
 }
 
@@ -66,7 +91,10 @@ fn positions_only_give_xi_and_nan_alignments() {
     let mut s = uniform(1500, l, 6);
     s.ori = None;
     let got = corr::correlate(&s.galaxies(), &options(l, corr::default_r_edges()), None).unwrap();
-    check_against(&got, &brute_all(&s, None, l, &corr::default_r_edges(), false));
+    check_against(
+        &got,
+        &brute_all(&s, None, l, &corr::default_r_edges(), false),
+    );
     assert!(got.omega.iter().chain(&got.eta).all(|v| v.is_nan()));
 }
 
@@ -78,7 +106,10 @@ fn cross_matches_brute_force() {
     b.w = Some(random_weights(1800, 9));
     let o = options(l, corr::default_r_edges());
     let got = corr::cross_correlate(&a.galaxies(), &b.galaxies(), &o, None).unwrap();
-    check_against(&got, &brute_all(&a, Some(&b), l, &corr::default_r_edges(), false));
+    check_against(
+        &got,
+        &brute_all(&a, Some(&b), l, &corr::default_r_edges(), false),
+    );
     // Sample 2 without orientations: omega still defined, eta NaN.
     b.ori = None;
     let got = corr::cross_correlate(&a.galaxies(), &b.galaxies(), &o, None).unwrap();
@@ -99,34 +130,61 @@ fn jackknife_matches_brute_force_leave_one_out() {
     let got = corr::correlate(&s.galaxies(), &o, None).unwrap();
     let jk = got.jackknife.as_ref().expect("jackknife");
     let label = |p: [f64; 3]| -> usize {
-        let c: [usize; 3] = std::array::from_fn(|d| ((p[d] / (l[d] / side as f64)) as usize).min(side - 1));
+        let c: [usize; 3] =
+            std::array::from_fn(|d| ((p[d] / (l[d] / side as f64)) as usize).min(side - 1));
         (c[0] * side + c[1]) * side + c[2]
     };
     let k_total = side * side * side;
     let samples: Vec<Vec<f64>> = (0..k_total)
         .map(|k| {
             let keep = |i: usize| label(s.pos[i]) != k;
-            let r = brute(&s, None, l, &edges, false, &keep, &keep, (k_total - 1) as f64 / k_total as f64);
+            let r = brute(
+                &s,
+                None,
+                l,
+                &edges,
+                false,
+                &keep,
+                &keep,
+                (k_total - 1) as f64 / k_total as f64,
+            );
             [r.xi, r.omega, r.eta].concat()
         })
         .collect();
     let dim = samples[0].len();
     let kf = k_total as f64;
-    let mean: Vec<f64> = (0..dim).map(|i| samples.iter().map(|v| v[i]).sum::<f64>() / kf).collect();
+    let mean: Vec<f64> = (0..dim)
+        .map(|i| samples.iter().map(|v| v[i]).sum::<f64>() / kf)
+        .collect();
     let cov = |i: usize, j: usize| {
-        (kf - 1.0) / kf * samples.iter().map(|v| (v[i] - mean[i]) * (v[j] - mean[j])).sum::<f64>()
+        (kf - 1.0) / kf
+            * samples
+                .iter()
+                .map(|v| (v[i] - mean[i]) * (v[j] - mean[j]))
+                .sum::<f64>()
     };
     let nb = edges.len() - 1;
     let rel = |g: f64, w: f64| (g - w).abs() <= 1e-8 * w.abs().max(1e-12);
     for k in 0..nb {
-        assert!(rel(jk.xi_var[k], cov(k, k)), "xi_var[{k}] {} vs {}", jk.xi_var[k], cov(k, k));
+        assert!(
+            rel(jk.xi_var[k], cov(k, k)),
+            "xi_var[{k}] {} vs {}",
+            jk.xi_var[k],
+            cov(k, k)
+        );
         assert!(rel(jk.omega_var[k], cov(nb + k, nb + k)), "omega_var[{k}]");
-        assert!(rel(jk.eta_var[k], cov(2 * nb + k, 2 * nb + k)), "eta_var[{k}]");
+        assert!(
+            rel(jk.eta_var[k], cov(2 * nb + k, 2 * nb + k)),
+            "eta_var[{k}]"
+        );
     }
     let c = jk.covariance.as_ref().expect("covariance");
     for i in 0..dim {
         for j in 0..dim {
-            assert!(rel(c[i * dim + j], cov(i, j)) || (c[i * dim + j] - cov(i, j)).abs() < 1e-14, "cov[{i},{j}]");
+            assert!(
+                rel(c[i * dim + j], cov(i, j)) || (c[i * dim + j] - cov(i, j)).abs() < 1e-14,
+                "cov[{i},{j}]"
+            );
         }
     }
 }
@@ -148,10 +206,17 @@ fn same_bits_for_any_thread_count() {
         // Bit-for-bit: NaN-aware comparison of every float.
         let bits = |c: &Correlation| {
             let jk = c.jackknife.as_ref().unwrap();
-            [&c.xi, &c.omega, &c.eta, &jk.xi_var, &jk.omega_var, &jk.eta_var]
-                .iter()
-                .flat_map(|v| v.iter().map(|x| x.to_bits()))
-                .collect::<Vec<u64>>()
+            [
+                &c.xi,
+                &c.omega,
+                &c.eta,
+                &jk.xi_var,
+                &jk.omega_var,
+                &jk.eta_var,
+            ]
+            .iter()
+            .flat_map(|v| v.iter().map(|x| x.to_bits()))
+            .collect::<Vec<u64>>()
         };
         assert_eq!(bits(r), bits(&runs[0]));
         assert_eq!(r.pairs, runs[0].pairs);
@@ -171,22 +236,44 @@ fn invariant_under_orientation_sign_length_box_translation_and_permutation() {
         assert_close(&format!("{what}: eta"), &r.eta, &base.eta, 1e-12);
     };
     // Flip the sign of every other orientation and rescale all of them.
-    let ori: Vec<[f64; 3]> = s.ori.as_ref().unwrap().iter().enumerate()
+    let ori: Vec<[f64; 3]> = s
+        .ori
+        .as_ref()
+        .unwrap()
+        .iter()
+        .enumerate()
         .map(|(i, e)| e.map(|c| if i % 2 == 0 { -3.7 * c } else { 0.01 * c }))
         .collect();
-    close(&corr::correlate(&Galaxies::new(&s.pos, Some(&ori)), &o, None).unwrap(), "orientation sign/length");
+    close(
+        &corr::correlate(&Galaxies::new(&s.pos, Some(&ori)), &o, None).unwrap(),
+        "orientation sign/length",
+    );
     // Translate by whole boxes (wrapped back in).
-    let moved: Vec<[f64; 3]> = s.pos.iter().enumerate()
+    let moved: Vec<[f64; 3]> = s
+        .pos
+        .iter()
+        .enumerate()
         .map(|(i, p)| [p[0] + 50.0, p[1] - 100.0 * (i % 3) as f64, p[2] + 150.0])
         .collect();
-    close(&corr::correlate(&Galaxies::new(&moved, s.ori.as_deref()), &o, None).unwrap(), "box translation");
+    close(
+        &corr::correlate(&Galaxies::new(&moved, s.ori.as_deref()), &o, None).unwrap(),
+        "box translation",
+    );
     // Permute the galaxies.
     let n = s.pos.len();
     let perm: Vec<usize> = (0..n).map(|i| (i * 7919 + 13) % n).collect();
-    assert!({ let mut p = perm.clone(); p.sort(); p.dedup(); p.len() == n });
+    assert!({
+        let mut p = perm.clone();
+        p.sort();
+        p.dedup();
+        p.len() == n
+    });
     let pos: Vec<[f64; 3]> = perm.iter().map(|&i| s.pos[i]).collect();
     let ori: Vec<[f64; 3]> = perm.iter().map(|&i| s.ori.as_ref().unwrap()[i]).collect();
-    close(&corr::correlate(&Galaxies::new(&pos, Some(&ori)), &o, None).unwrap(), "permutation");
+    close(
+        &corr::correlate(&Galaxies::new(&pos, Some(&ori)), &o, None).unwrap(),
+        "permutation",
+    );
 }
 
 #[test]
@@ -197,11 +284,25 @@ fn uniform_random_is_consistent_with_zero() {
     o.jackknife = Some(4);
     let r = corr::correlate(&s.galaxies(), &o, None).unwrap();
     let jk = r.jackknife.as_ref().unwrap();
-    for (name, v, var) in [("xi", &r.xi, &jk.xi_var), ("omega", &r.omega, &jk.omega_var), ("eta", &r.eta, &jk.eta_var)] {
-        let z: Vec<f64> = v.iter().zip(var.iter()).map(|(x, s2)| x / s2.sqrt()).collect();
+    for (name, v, var) in [
+        ("xi", &r.xi, &jk.xi_var),
+        ("omega", &r.omega, &jk.omega_var),
+        ("eta", &r.eta, &jk.eta_var),
+    ] {
+        let z: Vec<f64> = v
+            .iter()
+            .zip(var.iter())
+            .map(|(x, s2)| x / s2.sqrt())
+            .collect();
         let within_2 = z.iter().filter(|z| z.abs() < 2.0).count();
-        assert!(z.iter().all(|z| z.abs() < 4.5), "{name}: a bin is far from 0: z = {z:?}");
-        assert!(within_2 >= 15, "{name}: only {within_2}/20 bins within 2 sigma: z = {z:?}");
+        assert!(
+            z.iter().all(|z| z.abs() < 4.5),
+            "{name}: a bin is far from 0: z = {z:?}"
+        );
+        assert!(
+            within_2 >= 15,
+            "{name}: only {within_2}/20 bins within 2 sigma: z = {z:?}"
+        );
         let chi2: f64 = z.iter().map(|z| z * z).sum();
         assert!(chi2 < 45.0, "{name}: chi2 = {chi2} for 20 bins");
     }
@@ -229,7 +330,9 @@ fn bad_input_is_a_clear_error() {
     let l = [40.0; 3];
     let s = uniform(10, l, 15);
     let o = options(l, corr::default_r_edges());
-    let with = |pos: &[[f64; 3]], ori: &[[f64; 3]], o: &CorrelationOptions| corr::correlate(&Galaxies::new(pos, Some(ori)), o, None);
+    let with = |pos: &[[f64; 3]], ori: &[[f64; 3]], o: &CorrelationOptions| {
+        corr::correlate(&Galaxies::new(pos, Some(ori)), o, None)
+    };
     let ori = s.ori.clone().unwrap();
 
     let mut p = s.pos.clone();
@@ -243,7 +346,11 @@ fn bad_input_is_a_clear_error() {
     assert!(err(with(&s.pos[..1], &ori[..1], &o)).contains("at least 2 galaxies"));
     assert!(err(with(&s.pos, &ori[..9], &o)).contains("10 positions but 9 orientations"));
     let w = vec![1.0; 9];
-    let g = Galaxies { positions: &s.pos, orientations: None, weights: Some(&w) };
+    let g = Galaxies {
+        positions: &s.pos,
+        orientations: None,
+        weights: Some(&w),
+    };
     assert!(err(corr::correlate(&g, &o, None)).contains("weights"));
 
     let mut bad = o.clone();

@@ -18,7 +18,13 @@ fn every_instruction_set_gives_the_same_bits() {
         for isa in ["baseline", "avx2", "avx512"] {
             std::env::set_var("IAEMU_ISA", isa);
             let auto = corr::correlate(&s.galaxies(), &o, None).unwrap();
-            let cross = corr::cross_correlate(&s.galaxies(), &common::uniform(3000, l, 23).galaxies(), &o, None).unwrap();
+            let cross = corr::cross_correlate(
+                &s.galaxies(),
+                &common::uniform(3000, l, 23).galaxies(),
+                &o,
+                None,
+            )
+            .unwrap();
             runs.push((format!("{isa} weighted={weighted} auto"), auto));
             runs.push((format!("{isa} weighted={weighted} cross"), cross));
         }
@@ -26,18 +32,31 @@ fn every_instruction_set_gives_the_same_bits() {
     std::env::remove_var("IAEMU_ISA");
     let bits = |c: &Correlation| {
         let jk = c.jackknife.as_ref().unwrap();
-        [&c.xi, &c.omega, &c.eta, &jk.xi_var, &jk.omega_var, &jk.eta_var]
-            .iter()
-            .flat_map(|v| v.iter().map(|x| x.to_bits()))
-            .chain(c.pairs.iter().copied())
-            .collect::<Vec<u64>>()
+        [
+            &c.xi,
+            &c.omega,
+            &c.eta,
+            &jk.xi_var,
+            &jk.omega_var,
+            &jk.eta_var,
+        ]
+        .iter()
+        .flat_map(|v| v.iter().map(|x| x.to_bits()))
+        .chain(c.pairs.iter().copied())
+        .collect::<Vec<u64>>()
     };
     // Runs come in groups of (isa x {auto, cross}) per weighting: compare across isa.
     for group in runs.chunks(6) {
         for kind in 0..2 {
             let first = &group[kind];
             for other in group.iter().skip(kind).step_by(2).skip(1) {
-                assert_eq!(bits(&other.1), bits(&first.1), "{} differs from {}", other.0, first.0);
+                assert_eq!(
+                    bits(&other.1),
+                    bits(&first.1),
+                    "{} differs from {}",
+                    other.0,
+                    first.0
+                );
             }
         }
     }

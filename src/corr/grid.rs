@@ -43,10 +43,17 @@ fn reach_of(r_max: f64, l: f64, n: usize) -> usize {
 impl Grid {
     /// `n_partners` galaxies are paired with (sample 2 of a cross-correlation);
     /// `n_galaxies` in all.
-    pub fn choose(box_size: [f64; 3], r_max: f64, n_partners: usize, n_galaxies: usize, jk_side: usize) -> Grid {
+    pub fn choose(
+        box_size: [f64; 3],
+        r_max: f64,
+        n_partners: usize,
+        n_galaxies: usize,
+        jk_side: usize,
+    ) -> Grid {
         let density = n_partners as f64 / box_size.iter().product::<f64>();
         // Column width s with density * s^2 * 2 r_max = PARTNERS_PER_WINDOW.
-        let refine = (r_max * (density * 2.0 * r_max / PARTNERS_PER_WINDOW).sqrt()).clamp(MIN_REFINE, MAX_REFINE);
+        let refine = (r_max * (density * 2.0 * r_max / PARTNERS_PER_WINDOW).sqrt())
+            .clamp(MIN_REFINE, MAX_REFINE);
         let mut target = box_size.map(|l| ((l * refine / r_max).floor() as usize).max(1));
         let cap = (MAX_CELLS_PER_GALAXY * n_galaxies).max(64) as f64;
         let total: f64 = target.iter().map(|&t| t as f64).product();
@@ -62,7 +69,7 @@ impl Grid {
             let limit = (4 * target[d]).max(8 * jk_side).max(64).max(first);
             let found = (first..=limit).step_by(jk_side).find(|&c| {
                 let r = reach_of(r_max, box_size[d], c);
-                c >= 2 * r + 1
+                c > 2 * r
             });
             match found {
                 Some(c) => {
@@ -80,7 +87,13 @@ impl Grid {
                 }
             }
         }
-        Grid { n, reach, box_size, min_image: false, jk_side }
+        Grid {
+            n,
+            reach,
+            box_size,
+            min_image: false,
+            jk_side,
+        }
     }
 
     pub fn n_cells(&self) -> usize {
@@ -101,7 +114,11 @@ impl Grid {
     }
 
     pub fn coords(&self, index: usize) -> [usize; 3] {
-        [index / (self.n[1] * self.n[2]), (index / self.n[2]) % self.n[1], index % self.n[2]]
+        [
+            index / (self.n[1] * self.n[2]),
+            (index / self.n[2]) % self.n[1],
+            index % self.n[2],
+        ]
     }
 
     /// Jackknife sub-volume of a cell.
@@ -180,7 +197,10 @@ impl Prepared {
             .iter()
             .map(|p| std::array::from_fn(|d| wrap(p[d], grid.box_size[d])))
             .collect();
-        let cell: Vec<usize> = wrapped.iter().map(|&p| grid.index(grid.cell_coords(p))).collect();
+        let cell: Vec<usize> = wrapped
+            .iter()
+            .map(|&p| grid.index(grid.cell_coords(p)))
+            .collect();
         let n_cells = grid.n_cells();
         let mut cell_start = vec![0usize; n_cells + 1];
         for &c in &cell {
@@ -207,7 +227,11 @@ impl Prepared {
                     let e = o[i];
                     e[d] / (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt()
                 };
-                (pick(&|i| unit(i, 0)), pick(&|i| unit(i, 1)), pick(&|i| unit(i, 2)))
+                (
+                    pick(&|i| unit(i, 0)),
+                    pick(&|i| unit(i, 1)),
+                    pick(&|i| unit(i, 2)),
+                )
             }
             None => (Vec::new(), Vec::new(), Vec::new()),
         };

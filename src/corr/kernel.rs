@@ -52,7 +52,9 @@ impl BinLookup {
         let nb = e2.len() - 1;
         let key = |v: f64, shift: u32| v.to_bits() >> shift;
         let table_len = |shift: u32| (key(rmax2, shift) - key(rmin2, shift) + 1) as usize;
-        let single = |shift: u32| (1..nb.saturating_sub(1)).all(|k| key(e2[k], shift) != key(e2[k + 1], shift));
+        let single = |shift: u32| {
+            (1..nb.saturating_sub(1)).all(|k| key(e2[k], shift) != key(e2[k + 1], shift))
+        };
         // Start at 8 mantissa bits (cells 0.27% wide in r^2); refine while two edges share
         // a cell, coarsen while the table would be huge.
         let mut shift = 52 - 8;
@@ -71,11 +73,23 @@ impl BinLookup {
                 // Largest j with e2[j] < lo: every r2 of this cell lies in bin >= j.
                 let first = e2.iter().take(nb).rposition(|&e| e < lo).unwrap_or(0);
                 let next = e2[first + 1];
-                let threshold = if key(next, shift) == k + base { low(next) } else { 1u64 << shift };
+                let threshold = if key(next, shift) == k + base {
+                    low(next)
+                } else {
+                    1u64 << shift
+                };
                 (first as u64) << THRESHOLD_BITS | threshold
             })
             .collect();
-        BinLookup { e2, rmin2, rmax2, shift, base, table, single_edge }
+        BinLookup {
+            e2,
+            rmin2,
+            rmax2,
+            shift,
+            base,
+            table,
+            single_edge,
+        }
     }
 
     /// Bin of `r2`, which must lie in (rmin2, rmax2].
@@ -146,7 +160,11 @@ pub(crate) fn count_pairs(
         a,
         b,
         jackknife: plan.jackknife.is_some(),
-        columns: if grid.min_image { Vec::new() } else { grid.columns(plan.r_max(), !cross) },
+        columns: if grid.min_image {
+            Vec::new()
+        } else {
+            grid.columns(plan.r_max(), !cross)
+        },
         lookup: BinLookup::new(&plan.r_edges),
         n_bins: plan.n_bins(),
         r_max: plan.r_max(),
@@ -175,7 +193,11 @@ pub(crate) fn count_pairs(
 
     let nb = ctx.n_bins;
     let mut bins = vec![BinSums::default(); nb];
-    let n_sub = if ctx.jackknife { grid.jk_side.pow(3) } else { 0 };
+    let n_sub = if ctx.jackknife {
+        grid.jk_side.pow(3)
+    } else {
+        0
+    };
     let mut removed = vec![BinSums::default(); n_sub * nb];
     for chunk in &chunks {
         for (t, s) in bins.iter_mut().zip(&chunk.bins) {
@@ -228,7 +250,15 @@ impl Selected {
         if self.idx.len() < len {
             self.idx.resize(len, 0);
             self.bin.resize(len, 0);
-            for v in [&mut self.r2, &mut self.dx, &mut self.dy, &mut self.dz, &mut self.w, &mut self.omega, &mut self.eta] {
+            for v in [
+                &mut self.r2,
+                &mut self.dx,
+                &mut self.dy,
+                &mut self.dz,
+                &mut self.w,
+                &mut self.omega,
+                &mut self.eta,
+            ] {
                 v.resize(len, 0.0);
             }
         }
@@ -262,7 +292,9 @@ fn select_kernel(cross: bool, orient: u8, weighted: bool, min_image: bool) -> Ke
 }
 
 mod isa {
-    use super::{chunk_sums, ChunkSums, Ctx, KernelFn, Scratch, ISA_AVX2, ISA_AVX512, ISA_BASELINE};
+    use super::{
+        chunk_sums, ChunkSums, Ctx, KernelFn, Scratch, ISA_AVX2, ISA_AVX512, ISA_BASELINE,
+    };
     use std::ops::Range;
 
     fn baseline<const C: bool, const O: u8, const W: bool, const M: bool>(
@@ -320,9 +352,8 @@ mod isa {
         #[cfg(target_arch = "x86_64")]
         {
             let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            let has_avx512 = fma
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512vl");
+            let has_avx512 =
+                fma && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl");
             if has_avx512 && (cap.is_empty() || cap == "avx512") {
                 return avx512::<C, O, W, M>;
             }
@@ -344,7 +375,10 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
 ) -> ChunkSums {
     let nb_bins = ctx.n_bins;
     let stride = COPIES * (nb_bins + 1);
-    let mut out = ChunkSums { bins: vec![BinSums::default(); nb_bins], removed: Vec::new() };
+    let mut out = ChunkSums {
+        bins: vec![BinSums::default(); nb_bins],
+        removed: Vec::new(),
+    };
     let mut copies = vec![BinSums::default(); stride];
     let (a, b, grid) = (ctx.a, ctx.b, ctx.grid);
     // Widened so that rounding never narrows the window; pass 1 selects exactly.
@@ -360,11 +394,17 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
         segments::<CROSS, MI>(ctx, cell, coords, label, &mut s.segments);
         if ctx.jackknife {
             s.segment_sums.clear();
-            s.segment_sums.resize(s.segments.len() * stride, BinSums::default());
+            s.segment_sums
+                .resize(s.segments.len() * stride, BinSums::default());
         }
         // Segment by segment (its constants and window stay hot), galaxy by galaxy (z-sorted,
         // so the window's pointers only move forward).
-        let longest = s.segments.iter().map(|g| g.end - g.start).max().unwrap_or(0);
+        let longest = s
+            .segments
+            .iter()
+            .map(|g| g.end - g.start)
+            .max()
+            .unwrap_or(0);
         s.sel.reserve(longest);
         for (k, seg) in s.segments.iter().enumerate() {
             let acc = if ctx.jackknife {
@@ -375,7 +415,14 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
             let (mut lo, mut hi) = (seg.start, seg.start);
             for (li, i) in own.clone().enumerate() {
                 let (j0, j1) = if MI {
-                    (if seg.triangular { seg.start + li + 1 } else { seg.start }, seg.end)
+                    (
+                        if seg.triangular {
+                            seg.start + li + 1
+                        } else {
+                            seg.start
+                        },
+                        seg.end,
+                    )
                 } else {
                     let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
                     let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
@@ -391,7 +438,14 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
                     while hi < seg.end && b.z[hi] <= z + reach_z {
                         hi += 1;
                     }
-                    (if seg.triangular { seg.start + li + 1 } else { lo }, hi)
+                    (
+                        if seg.triangular {
+                            seg.start + li + 1
+                        } else {
+                            lo
+                        },
+                        hi,
+                    )
                 };
                 if j0 >= j1 {
                     continue;
@@ -464,7 +518,13 @@ fn segments<const CROSS: bool, const MI: bool>(
     out: &mut Vec<Segment>,
 ) {
     let (grid, b) = (ctx.grid, ctx.b);
-    let label_of = |c: usize| if ctx.jackknife { grid.label(grid.coords(c)) } else { 0 };
+    let label_of = |c: usize| {
+        if ctx.jackknife {
+            grid.label(grid.coords(c))
+        } else {
+            0
+        }
+    };
     let unbounded = [f64::NEG_INFINITY, f64::INFINITY];
     let segment = |r: std::ops::Range<usize>, shift, label, triangular, x_range, y_range| Segment {
         start: r.start,
@@ -477,14 +537,28 @@ fn segments<const CROSS: bool, const MI: bool>(
     };
     out.clear();
     if !CROSS {
-        out.push(segment(b.cell(cell), [0.0; 3], label, true, unbounded, unbounded));
+        out.push(segment(
+            b.cell(cell),
+            [0.0; 3],
+            label,
+            true,
+            unbounded,
+            unbounded,
+        ));
     }
     if MI {
         // Fallback grid: every later cell (auto) or every cell (cross), minimum image per pair.
         let first = if CROSS { 0 } else { cell + 1 };
         for other in first..grid.n_cells() {
             if !b.cell(other).is_empty() {
-                out.push(segment(b.cell(other), [0.0; 3], label_of(other), false, unbounded, unbounded));
+                out.push(segment(
+                    b.cell(other),
+                    [0.0; 3],
+                    label_of(other),
+                    false,
+                    unbounded,
+                    unbounded,
+                ));
             }
         }
         return;
@@ -692,7 +766,11 @@ mod avx512 {
         let mut m = 0usize;
         let mut k = 0usize;
         while k < n {
-            let valid: __mmask8 = if n - k >= LANES { 0xff } else { (1u8 << (n - k)) - 1 };
+            let valid: __mmask8 = if n - k >= LANES {
+                0xff
+            } else {
+                (1u8 << (n - k)) - 1
+            };
             // SAFETY: masked loads touch only lanes k..n.
             let (px, py, pz) = unsafe {
                 (
@@ -717,7 +795,10 @@ mod avx512 {
                     _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
                     if O > 0 || W {
                         let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(k as i32));
-                        _mm256_storeu_si256(idx.add(m).cast(), _mm256_maskz_compress_epi32(keep, ids));
+                        _mm256_storeu_si256(
+                            idx.add(m).cast(),
+                            _mm256_maskz_compress_epi32(keep, ids),
+                        );
                     }
                     if O > 0 {
                         _mm512_storeu_pd(dxs.add(m), _mm512_maskz_compress_pd(keep, dx));
@@ -758,13 +839,33 @@ mod avx512 {
         let low_mask = _mm512_set1_epi64(((1u64 << lk.shift) - 1) as i64);
         let threshold_mask = _mm512_set1_epi64(((1u64 << THRESHOLD_BITS) - 1) as i64);
         let start = _mm256_set1_epi32(j_start as i32);
-        let (gex, gey, gez, gw) = (_mm512_set1_pd(g.ex), _mm512_set1_pd(g.ey), _mm512_set1_pd(g.ez), _mm512_set1_pd(g.w));
+        let (gex, gey, gez, gw) = (
+            _mm512_set1_pd(g.ex),
+            _mm512_set1_pd(g.ey),
+            _mm512_set1_pd(g.ez),
+            _mm512_set1_pd(g.w),
+        );
         let table = lk.table.as_ptr().cast::<i64>();
-        let (idx, r2s, dxs, dys, dzs) = (sel.idx.as_ptr(), sel.r2.as_ptr(), sel.dx.as_ptr(), sel.dy.as_ptr(), sel.dz.as_ptr());
-        let (bins, ws, omegas, etas) = (sel.bin.as_mut_ptr(), sel.w.as_mut_ptr(), sel.omega.as_mut_ptr(), sel.eta.as_mut_ptr());
+        let (idx, r2s, dxs, dys, dzs) = (
+            sel.idx.as_ptr(),
+            sel.r2.as_ptr(),
+            sel.dx.as_ptr(),
+            sel.dy.as_ptr(),
+            sel.dz.as_ptr(),
+        );
+        let (bins, ws, omegas, etas) = (
+            sel.bin.as_mut_ptr(),
+            sel.w.as_mut_ptr(),
+            sel.omega.as_mut_ptr(),
+            sel.eta.as_mut_ptr(),
+        );
         let mut t = 0usize;
         while t < m {
-            let valid: __mmask8 = if m - t >= LANES { 0xff } else { (1u8 << (m - t)) - 1 };
+            let valid: __mmask8 = if m - t >= LANES {
+                0xff
+            } else {
+                (1u8 << (m - t)) - 1
+            };
             // SAFETY (whole block): buffers hold m + LANES slots; gathers read only valid lanes
             // at indices inside the arrays (bins < n_bins, table keys < table.len() - 1,
             // partner indices < b.len()).
@@ -773,7 +874,8 @@ mod avx512 {
                 let bin = if lk.single_edge {
                     let bits = _mm512_castpd_si512(r2);
                     let key = _mm512_sub_epi64(_mm512_srlv_epi64(bits, shift), base);
-                    let entry = _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), valid, key, table);
+                    let entry =
+                        _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), valid, key, table);
                     let first = _mm512_srli_epi64::<48>(entry);
                     let above = _mm512_mask_cmpgt_epu64_mask(
                         valid,
@@ -790,7 +892,12 @@ mod avx512 {
                 _mm256_storeu_si256(bins.add(t).cast(), _mm256_mask_mov_epi32(spare, valid, bin));
                 let j = _mm256_add_epi32(_mm256_loadu_si256(idx.add(t).cast()), start);
                 let wij = if W {
-                    let wj = _mm512_mask_i32gather_pd::<8>(_mm512_setzero_pd(), valid, j, b.w.as_ptr().cast());
+                    let wj = _mm512_mask_i32gather_pd::<8>(
+                        _mm512_setzero_pd(),
+                        valid,
+                        j,
+                        b.w.as_ptr().cast(),
+                    );
                     let wij = _mm512_mul_pd(gw, wj);
                     _mm512_storeu_pd(ws.add(t), wij);
                     wij
@@ -801,22 +908,44 @@ mod avx512 {
                     let dx = _mm512_loadu_pd(dxs.add(t));
                     let dy = _mm512_loadu_pd(dys.add(t));
                     let dz = _mm512_loadu_pd(dzs.add(t));
-                    let dot = |ax: __m512d, ay: __m512d, az: __m512d, bx: __m512d, by: __m512d, bz: __m512d| {
-                        _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(ax, bx), _mm512_mul_pd(ay, by)), _mm512_mul_pd(az, bz))
+                    let dot = |ax: __m512d,
+                               ay: __m512d,
+                               az: __m512d,
+                               bx: __m512d,
+                               by: __m512d,
+                               bz: __m512d| {
+                        _mm512_add_pd(
+                            _mm512_add_pd(_mm512_mul_pd(ax, bx), _mm512_mul_pd(ay, by)),
+                            _mm512_mul_pd(az, bz),
+                        )
                     };
                     let pi = dot(gex, gey, gez, dx, dy, dz);
                     let inv_r2 = _mm512_div_pd(_mm512_set1_pd(1.0), r2);
                     let (ejx, ejy, ejz) = if O > 1 || !CROSS {
-                        let gather = |a: &[f64]| _mm512_mask_i32gather_pd::<8>(_mm512_setzero_pd(), valid, j, a.as_ptr().cast());
+                        let gather = |a: &[f64]| {
+                            _mm512_mask_i32gather_pd::<8>(
+                                _mm512_setzero_pd(),
+                                valid,
+                                j,
+                                a.as_ptr().cast(),
+                            )
+                        };
                         (gather(&b.ex), gather(&b.ey), gather(&b.ez))
                     } else {
-                        (_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd())
+                        (
+                            _mm512_setzero_pd(),
+                            _mm512_setzero_pd(),
+                            _mm512_setzero_pd(),
+                        )
                     };
                     let mut omega = if CROSS {
                         _mm512_mul_pd(_mm512_mul_pd(pi, pi), inv_r2)
                     } else {
                         let pj = dot(ejx, ejy, ejz, dx, dy, dz);
-                        _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(pi, pi), _mm512_mul_pd(pj, pj)), inv_r2)
+                        _mm512_mul_pd(
+                            _mm512_add_pd(_mm512_mul_pd(pi, pi), _mm512_mul_pd(pj, pj)),
+                            inv_r2,
+                        )
                     };
                     if W {
                         omega = _mm512_mul_pd(wij, omega);
@@ -824,7 +953,11 @@ mod avx512 {
                     _mm512_storeu_pd(omegas.add(t), omega);
                     if O > 1 {
                         let c = dot(gex, gey, gez, ejx, ejy, ejz);
-                        let eta = if W { _mm512_mul_pd(_mm512_mul_pd(wij, c), c) } else { _mm512_mul_pd(c, c) };
+                        let eta = if W {
+                            _mm512_mul_pd(_mm512_mul_pd(wij, c), c)
+                        } else {
+                            _mm512_mul_pd(c, c)
+                        };
                         _mm512_storeu_pd(etas.add(t), eta);
                     }
                 }

@@ -78,7 +78,11 @@ pub struct Galaxies<'a> {
 impl<'a> Galaxies<'a> {
     /// A sample with positions and orientations, unweighted.
     pub fn new(positions: &'a [[f64; 3]], orientations: Option<&'a [[f64; 3]]>) -> Self {
-        Galaxies { positions, orientations, weights: None }
+        Galaxies {
+            positions,
+            orientations,
+            weights: None,
+        }
     }
 }
 
@@ -199,7 +203,10 @@ pub fn cross_correlate(
     plan.validate(sample1, "sample 1")?;
     plan.validate(sample2, "sample 2")?;
     crate::threads::install(options.threads, || {
-        let grid = plan.grid(sample2.positions.len(), sample1.positions.len() + sample2.positions.len());
+        let grid = plan.grid(
+            sample2.positions.len(),
+            sample1.positions.len() + sample2.positions.len(),
+        );
         let a = grid::Prepared::new(&plan, &grid, sample1);
         let b = grid::Prepared::new(&plan, &grid, sample2);
         let totals = kernel::count_pairs(&plan, &grid, &a, Some(&b), progress)?;
@@ -207,13 +214,14 @@ pub fn cross_correlate(
     })?
 }
 
-/// Validated options plus the cell grid they imply.
-pub(crate) struct Plan {
-    pub r_edges: Vec<f64>,
-    pub box_size: [f64; 3],
-    pub normalization: XiNormalization,
-    pub jackknife: Option<usize>,
-    pub covariance: bool,
+/// Options that passed validation (reads through to them).
+pub(crate) struct Plan<'a>(&'a CorrelationOptions);
+
+impl std::ops::Deref for Plan<'_> {
+    type Target = CorrelationOptions;
+    fn deref(&self) -> &CorrelationOptions {
+        self.0
+    }
 }
 
 /// Per-bin sums over pairs. For auto-correlations each unordered pair is added once with both
@@ -239,7 +247,12 @@ impl BinSums {
         self.eta += o.eta;
     }
     fn sub(&self, o: &BinSums) -> BinSums {
-        BinSums { n: self.n - o.n, w: self.w - o.w, omega: self.omega - o.omega, eta: self.eta - o.eta }
+        BinSums {
+            n: self.n - o.n,
+            w: self.w - o.w,
+            omega: self.omega - o.omega,
+            eta: self.eta - o.eta,
+        }
     }
 }
 
@@ -255,12 +268,14 @@ fn check_finite_positive(v: f64, what: &str) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{what} must be finite and positive, got {v}")))
+        Err(Error::invalid(format!(
+            "{what} must be finite and positive, got {v}"
+        )))
     }
 }
 
-impl Plan {
-    fn new(o: &CorrelationOptions) -> Result<Plan> {
+impl<'a> Plan<'a> {
+    fn new(o: &'a CorrelationOptions) -> Result<Plan<'a>> {
         let e = &o.r_edges;
         if e.len() < 2 {
             return Err(Error::invalid(format!(
@@ -297,15 +312,11 @@ impl Plan {
                 )));
             }
         } else if o.covariance {
-            return Err(Error::invalid("a covariance needs a jackknife (set its side n >= 2)"));
+            return Err(Error::invalid(
+                "a covariance needs a jackknife (set its side n >= 2)",
+            ));
         }
-        Ok(Plan {
-            r_edges: e.clone(),
-            box_size: o.box_size,
-            normalization: o.xi_normalization,
-            jackknife: o.jackknife,
-            covariance: o.covariance,
-        })
+        Ok(Plan(o))
     }
 
     pub fn n_bins(&self) -> usize {
@@ -321,7 +332,13 @@ impl Plan {
     }
 
     fn grid(&self, n_partners: usize, n_galaxies: usize) -> grid::Grid {
-        grid::Grid::choose(self.box_size, self.r_max(), n_partners, n_galaxies, self.jackknife.unwrap_or(1))
+        grid::Grid::choose(
+            self.box_size,
+            self.r_max(),
+            n_partners,
+            n_galaxies,
+            self.jackknife.unwrap_or(1),
+        )
     }
 
     /// Checks one sample: finite values, non-zero orientations, matching lengths.
@@ -373,7 +390,7 @@ impl Plan {
                 )));
             }
             let total: f64 = w.iter().sum();
-            if !(total > 0.0) {
+            if total.is_nan() || total <= 0.0 {
                 return Err(Error::invalid(format!(
                     "{name}: the weights must have a positive sum, got {total}"
                 )));
@@ -383,35 +400,65 @@ impl Plan {
     }
 
     /// Turns pair sums into the three statistics, and the jackknife if asked for.
-    fn finish(&self, t: &PairTotals, a: &grid::Prepared, b: Option<&grid::Prepared>) -> Correlation {
+    fn finish(
+        &self,
+        t: &PairTotals,
+        a: &grid::Prepared,
+        b: Option<&grid::Prepared>,
+    ) -> Correlation {
         let nb = self.n_bins();
         let weighted = a.weighted || b.is_some_and(|b| b.weighted);
-        let norm = |wa: f64, wa2: f64, wb: Option<f64>| match (wb, self.normalization) {
+        let norm = |wa: f64, wa2: f64, wb: Option<f64>| match (wb, self.xi_normalization) {
             (Some(wb), _) => wa * wb,
             (None, XiNormalization::NSquared) => wa * wa,
             (None, XiNormalization::NNMinusOne) => wa * wa - wa2,
         };
-        let orient_eta = a.oriented && b.map_or(true, |b| b.oriented);
+        let orient_eta = a.oriented && b.is_none_or(|b| b.oriented);
         let stats = |sums: &[BinSums], volume: f64, pair_norm: f64| {
             let mut out = [vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]];
             for k in 0..nb {
                 let s = &sums[k];
                 // Auto sums hold each unordered pair once: ordered counts are twice that.
-                let (w_ordered, omega_terms) = if b.is_none() { (2.0 * s.w, 2.0 * s.w) } else { (s.w, s.w) };
-                let dv = 4.0 / 3.0 * std::f64::consts::PI
+                let (w_ordered, omega_terms) = if b.is_none() {
+                    (2.0 * s.w, 2.0 * s.w)
+                } else {
+                    (s.w, s.w)
+                };
+                let dv = 4.0 / 3.0
+                    * std::f64::consts::PI
                     * (self.r_edges[k + 1].powi(3) - self.r_edges[k].powi(3));
                 out[0][k] = w_ordered * volume / (pair_norm * dv) - 1.0;
                 let has_pairs = s.n > 0 && s.w != 0.0;
-                out[1][k] = if a.oriented && has_pairs { s.omega / omega_terms - 1.0 / 3.0 } else { f64::NAN };
-                out[2][k] = if orient_eta && has_pairs { s.eta / s.w - 1.0 / 3.0 } else { f64::NAN };
+                out[1][k] = if a.oriented && has_pairs {
+                    s.omega / omega_terms - 1.0 / 3.0
+                } else {
+                    f64::NAN
+                };
+                out[2][k] = if orient_eta && has_pairs {
+                    s.eta / s.w - 1.0 / 3.0
+                } else {
+                    f64::NAN
+                };
             }
             out
         };
         let wb = b.map(|b| b.weight_sum);
-        let [xi, omega, eta] = stats(&t.bins, self.volume(), norm(a.weight_sum, a.weight2_sum, wb));
-        let pairs = t.bins.iter().map(|s| if b.is_none() { 2 * s.n } else { s.n }).collect();
-        let weighted_pairs = weighted
-            .then(|| t.bins.iter().map(|s| if b.is_none() { 2.0 * s.w } else { s.w }).collect());
+        let [xi, omega, eta] = stats(
+            &t.bins,
+            self.volume(),
+            norm(a.weight_sum, a.weight2_sum, wb),
+        );
+        let pairs = t
+            .bins
+            .iter()
+            .map(|s| if b.is_none() { 2 * s.n } else { s.n })
+            .collect();
+        let weighted_pairs = weighted.then(|| {
+            t.bins
+                .iter()
+                .map(|s| if b.is_none() { 2.0 * s.w } else { s.w })
+                .collect()
+        });
 
         let jackknife = self.jackknife.map(|side| {
             let n_sub = side * side * side;
@@ -447,10 +494,16 @@ impl Plan {
 fn jackknife_moments(side: usize, nb: usize, samples: &[Vec<f64>], covariance: bool) -> Jackknife {
     let k = samples.len() as f64;
     let dim = 3 * nb;
-    let mean: Vec<f64> = (0..dim).map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / k).collect();
+    let mean: Vec<f64> = (0..dim)
+        .map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / k)
+        .collect();
     let factor = (k - 1.0) / k;
     let cov_entry = |i: usize, j: usize| {
-        factor * samples.iter().map(|s| (s[i] - mean[i]) * (s[j] - mean[j])).sum::<f64>()
+        factor
+            * samples
+                .iter()
+                .map(|s| (s[i] - mean[i]) * (s[j] - mean[j]))
+                .sum::<f64>()
     };
     let var: Vec<f64> = (0..dim).map(|i| cov_entry(i, i)).collect();
     Jackknife {
@@ -458,7 +511,10 @@ fn jackknife_moments(side: usize, nb: usize, samples: &[Vec<f64>], covariance: b
         xi_var: var[..nb].to_vec(),
         omega_var: var[nb..2 * nb].to_vec(),
         eta_var: var[2 * nb..].to_vec(),
-        covariance: covariance
-            .then(|| (0..dim * dim).map(|ij| cov_entry(ij / dim, ij % dim)).collect()),
+        covariance: covariance.then(|| {
+            (0..dim * dim)
+                .map(|ij| cov_entry(ij / dim, ij % dim))
+                .collect()
+        }),
     }
 }

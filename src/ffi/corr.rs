@@ -66,7 +66,10 @@ pub const IA_CORR_COVARIANCE: c_int = 9;
 /// # Safety
 /// `out_options` must be NULL or point to writable memory for one `IaCorrOptions`.
 #[no_mangle]
-pub unsafe extern "C" fn ia_corr_options_default(box_size: f64, out_options: *mut IaCorrOptions) -> c_int {
+pub unsafe extern "C" fn ia_corr_options_default(
+    box_size: f64,
+    out_options: *mut IaCorrOptions,
+) -> c_int {
     guard("ia_corr_options_default", || {
         non_null(out_options, "out_options")?;
         let o = IaCorrOptions {
@@ -200,8 +203,12 @@ pub unsafe extern "C" fn ia_cross_correlate(
         non_null(out_result, "out_result")?;
         // SAFETY: forwarded caller promises.
         let options = unsafe { options_from_c(options)? };
-        let g1 = unsafe { galaxies_from_c(positions1, orientations1, weights1, n_galaxies1, "sample 1")? };
-        let g2 = unsafe { galaxies_from_c(positions2, orientations2, weights2, n_galaxies2, "sample 2")? };
+        let g1 = unsafe {
+            galaxies_from_c(positions1, orientations1, weights1, n_galaxies1, "sample 1")?
+        };
+        let g2 = unsafe {
+            galaxies_from_c(positions2, orientations2, weights2, n_galaxies2, "sample 2")?
+        };
         publish(corr::cross_correlate(&g1, &g2, &options, None)?, out_result)
     })
 }
@@ -211,7 +218,10 @@ pub unsafe extern "C" fn ia_cross_correlate(
 /// # Safety
 /// `out_n_bins` must be NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn ia_corr_result_n_bins(result: *const IaCorrResult, out_n_bins: *mut usize) -> c_int {
+pub unsafe extern "C" fn ia_corr_result_n_bins(
+    result: *const IaCorrResult,
+    out_n_bins: *mut usize,
+) -> c_int {
     guard("ia_corr_result_n_bins", || {
         non_null(out_n_bins, "out_n_bins")?;
         let r = handles::get::<Correlation, _>(result, RESULT_KIND)?;
@@ -262,7 +272,11 @@ pub unsafe extern "C" fn ia_corr_result_get(
                 .covariance
                 .as_deref()
                 .ok_or_else(|| Error::invalid("this result has no covariance (set covariance)"))?,
-            q => return Err(Error::invalid(format!("unknown quantity {q} (see IA_CORR_*)"))),
+            q => {
+                return Err(Error::invalid(format!(
+                    "unknown quantity {q} (see IA_CORR_*)"
+                )))
+            }
         };
         if len != values.len() {
             return Err(Error::invalid(format!(
@@ -281,11 +295,18 @@ pub unsafe extern "C" fn ia_corr_result_get(
 /// # Safety
 /// `out` must point to `len` writable `uint64_t`.
 #[no_mangle]
-pub unsafe extern "C" fn ia_corr_result_pairs(result: *const IaCorrResult, out: *mut u64, len: usize) -> c_int {
+pub unsafe extern "C" fn ia_corr_result_pairs(
+    result: *const IaCorrResult,
+    out: *mut u64,
+    len: usize,
+) -> c_int {
     guard("ia_corr_result_pairs", || {
         let r = handles::get::<Correlation, _>(result, RESULT_KIND)?;
         if len != r.pairs.len() {
-            return Err(Error::invalid(format!("len = {len}, but the result has {} bins", r.pairs.len())));
+            return Err(Error::invalid(format!(
+                "len = {len}, but the result has {} bins",
+                r.pairs.len()
+            )));
         }
         // SAFETY: the caller promises len writable values.
         unsafe { slice_mut(out, len, "out")? }.copy_from_slice(&r.pairs);
@@ -297,5 +318,7 @@ pub unsafe extern "C" fn ia_corr_result_pairs(result: *const IaCorrResult, out: 
 /// `IA_ERR_INVALID_ARGUMENT`.
 #[no_mangle]
 pub extern "C" fn ia_corr_result_free(result: *mut IaCorrResult) -> c_int {
-    guard("ia_corr_result_free", || handles::release(result, RESULT_KIND))
+    guard("ia_corr_result_free", || {
+        handles::release(result, RESULT_KIND)
+    })
 }

@@ -23,11 +23,17 @@ struct Registry {
 const KEY_BASE: usize = 0x1a_0000;
 const KEY_STEP: usize = 16;
 
-static REGISTRY: Lazy<Mutex<Registry>> =
-    Lazy::new(|| Mutex::new(Registry { next: KEY_BASE, live: HashMap::new() }));
+static REGISTRY: Lazy<Mutex<Registry>> = Lazy::new(|| {
+    Mutex::new(Registry {
+        next: KEY_BASE,
+        live: HashMap::new(),
+    })
+});
 
 fn registry() -> Result<std::sync::MutexGuard<'static, Registry>> {
-    REGISTRY.lock().map_err(|_| Error::Internal("handle registry poisoned".into()))
+    REGISTRY
+        .lock()
+        .map_err(|_| Error::Internal("handle registry poisoned".into()))
 }
 
 /// Registers `object` and returns its handle, typed as the opaque C struct `H`.
@@ -38,7 +44,13 @@ pub(crate) fn register<T: Any + Send + Sync, H>(object: T, kind: &'static str) -
         .next
         .checked_add(KEY_STEP)
         .ok_or_else(|| Error::Internal("handle keys exhausted".into()))?;
-    r.live.insert(key, Entry { kind, object: Arc::new(object) });
+    r.live.insert(
+        key,
+        Entry {
+            kind,
+            object: Arc::new(object),
+        },
+    );
     Ok(key as *mut H)
 }
 

@@ -84,7 +84,10 @@ pub(crate) fn non_null<T>(p: *const T, name: &str) -> Result<(), Error> {
 /// `p` must point to `len` readable, initialised `T` that outlive the borrow.
 pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, name: &str) -> Result<&'a [T], Error> {
     non_null(p, name)?;
-    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
         return Err(Error::invalid(format!("{name}: length {len} is too large")));
     }
     // SAFETY: non-NULL, size fits isize, validity promised by the caller.
@@ -95,9 +98,16 @@ pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, name: &str) -> Result
 ///
 /// # Safety
 /// `p` must point to `len` writable `T` not aliased elsewhere during the borrow.
-pub(crate) unsafe fn slice_mut<'a, T>(p: *mut T, len: usize, name: &str) -> Result<&'a mut [T], Error> {
+pub(crate) unsafe fn slice_mut<'a, T>(
+    p: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T], Error> {
     non_null(p, name)?;
-    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
         return Err(Error::invalid(format!("{name}: length {len} is too large")));
     }
     // SAFETY: as above.

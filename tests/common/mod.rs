@@ -24,7 +24,9 @@ impl Sample {
 /// Uniform positions in the box and isotropic orientations of random length.
 pub fn uniform(n: usize, l: [f64; 3], seed: u64) -> Sample {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let pos = (0..n).map(|_| std::array::from_fn(|d| rng.random::<f64>() * l[d])).collect();
+    let pos = (0..n)
+        .map(|_| std::array::from_fn(|d| rng.random::<f64>() * l[d]))
+        .collect();
     let ori = (0..n)
         .map(|_| loop {
             let v: [f64; 3] = std::array::from_fn(|_| 2.0 * rng.random::<f64>() - 1.0);
@@ -34,7 +36,11 @@ pub fn uniform(n: usize, l: [f64; 3], seed: u64) -> Sample {
             }
         })
         .collect();
-    Sample { pos, ori: Some(ori), w: None }
+    Sample {
+        pos,
+        ori: Some(ori),
+        w: None,
+    }
 }
 
 /// The crate's clustered, aligned mock.
@@ -45,7 +51,11 @@ pub fn clustered(n: usize, l: f64, seed: u64) -> Sample {
         seed,
         ..Default::default()
     });
-    Sample { pos: c.positions, ori: Some(c.orientations), w: None }
+    Sample {
+        pos: c.positions,
+        ori: Some(c.orientations),
+        w: None,
+    }
 }
 
 pub fn random_weights(n: usize, seed: u64) -> Vec<f64> {
@@ -83,7 +93,8 @@ pub fn brute(
     let cross = b.is_some();
     let b = b.unwrap_or(a);
     let nb = edges.len() - 1;
-    let (mut pairs, mut ws, mut om, mut et) = (vec![0u64; nb], vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
+    let (mut pairs, mut ws, mut om, mut et) =
+        (vec![0u64; nb], vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
     let wa = |i: usize| a.w.as_ref().map_or(1.0, |w| w[i]);
     let wb = |j: usize| b.w.as_ref().map_or(1.0, |w| w[j]);
     for i in (0..a.pos.len()).filter(|&i| keep_a(i)) {
@@ -97,7 +108,9 @@ pub fn brute(
                 v
             });
             let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-            let Some(k) = (0..nb).find(|&k| r2 > edges[k] * edges[k] && r2 <= edges[k + 1] * edges[k + 1]) else {
+            let Some(k) =
+                (0..nb).find(|&k| r2 > edges[k] * edges[k] && r2 <= edges[k + 1] * edges[k + 1])
+            else {
                 continue;
             };
             let w = wa(i) * wb(j);
@@ -117,10 +130,12 @@ pub fn brute(
         }
     }
     let sum_w = |s: &Sample, keep: &dyn Fn(usize) -> bool| -> (f64, f64) {
-        (0..s.pos.len()).filter(|&i| keep(i)).fold((0.0, 0.0), |(s1, s2), i| {
-            let w = s.w.as_ref().map_or(1.0, |w| w[i]);
-            (s1 + w, s2 + w * w)
-        })
+        (0..s.pos.len())
+            .filter(|&i| keep(i))
+            .fold((0.0, 0.0), |(s1, s2), i| {
+                let w = s.w.as_ref().map_or(1.0, |w| w[i]);
+                (s1 + w, s2 + w * w)
+            })
     };
     let (w1, w1sq) = sum_w(a, keep_a);
     let norm = if cross {
@@ -138,11 +153,24 @@ pub fn brute(
         })
         .collect();
     let mean = |s: &[f64], has: bool| -> Vec<f64> {
-        (0..nb).map(|k| if has && pairs[k] > 0 { s[k] / ws[k] - 1.0 / 3.0 } else { f64::NAN }).collect()
+        (0..nb)
+            .map(|k| {
+                if has && pairs[k] > 0 {
+                    s[k] / ws[k] - 1.0 / 3.0
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
     };
     let omega = mean(&om, a.ori.is_some());
     let eta = mean(&et, a.ori.is_some() && b.ori.is_some());
-    Reference { pairs, xi, omega, eta }
+    Reference {
+        pairs,
+        xi,
+        omega,
+        eta,
+    }
 }
 
 pub fn all(_: usize) -> bool {
@@ -150,7 +178,13 @@ pub fn all(_: usize) -> bool {
 }
 
 /// Brute force over the whole sample.
-pub fn brute_all(a: &Sample, b: Option<&Sample>, l: [f64; 3], edges: &[f64], n_n_minus_1: bool) -> Reference {
+pub fn brute_all(
+    a: &Sample,
+    b: Option<&Sample>,
+    l: [f64; 3],
+    edges: &[f64],
+    n_n_minus_1: bool,
+) -> Reference {
     brute(a, b, l, edges, n_n_minus_1, &all, &all, 1.0)
 }
 
@@ -161,7 +195,11 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
         if w.is_nan() {
             assert!(g.is_nan(), "{what}[{k}]: got {g}, want NaN");
         } else {
-            assert!((g - w).abs() <= tol, "{what}[{k}]: got {g}, want {w} (diff {:e} > {tol:e})", (g - w).abs());
+            assert!(
+                (g - w).abs() <= tol,
+                "{what}[{k}]: got {g}, want {w} (diff {:e} > {tol:e})",
+                (g - w).abs()
+            );
         }
     }
 }
