@@ -124,6 +124,9 @@ struct Segment {
     /// minimum-image fallback grid.
     x_range: [f64; 2],
     y_range: [f64; 2],
+    /// Largest |dz| of a pair, from the column's (x, y) gap to the cell (widened a little
+    /// against rounding).
+    reach_z: f64,
 }
 
 /// Read-only state shared by all work items.
@@ -381,8 +384,6 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
     };
     let mut copies = vec![BinSums::default(); stride];
     let (a, b, grid) = (ctx.a, ctx.b, ctx.grid);
-    // Widened so that rounding never narrows the window; pass 1 selects exactly.
-    let reach_z = ctx.r_max * (1.0 + 1e-9);
     let r_max2 = ctx.r_max * ctx.r_max * (1.0 + 1e-9);
     for cell in cells {
         let own = a.cell(cell);
@@ -429,13 +430,13 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
                     if gx * gx + gy * gy > r_max2 {
                         continue;
                     }
-                    // Partners' z (shifted) within [z - reach, z + reach].
+                    // Partners' z (shifted) within [z - reach, z + reach]; pass 1 selects exactly.
                     let z = a.z[i] - seg.shift[2];
-                    while lo < seg.end && b.z[lo] < z - reach_z {
+                    while lo < seg.end && b.z[lo] < z - seg.reach_z {
                         lo += 1;
                     }
                     hi = hi.max(lo);
-                    while hi < seg.end && b.z[hi] <= z + reach_z {
+                    while hi < seg.end && b.z[hi] <= z + seg.reach_z {
                         hi += 1;
                     }
                     (
@@ -526,15 +527,19 @@ fn segments<const CROSS: bool, const MI: bool>(
         }
     };
     let unbounded = [f64::NEG_INFINITY, f64::INFINITY];
-    let segment = |r: std::ops::Range<usize>, shift, label, triangular, x_range, y_range| Segment {
-        start: r.start,
-        end: r.end,
-        shift,
-        label,
-        triangular,
-        x_range,
-        y_range,
-    };
+    let widen = |reach: f64| reach * (1.0 + 1e-9) + 1e-12 * ctx.r_max;
+    let full_reach = widen(ctx.r_max);
+    let segment =
+        |r: std::ops::Range<usize>, shift, label, triangular, x_range, y_range, reach_z| Segment {
+            start: r.start,
+            end: r.end,
+            shift,
+            label,
+            triangular,
+            x_range,
+            y_range,
+            reach_z,
+        };
     out.clear();
     if !CROSS {
         out.push(segment(
@@ -544,6 +549,7 @@ fn segments<const CROSS: bool, const MI: bool>(
             true,
             unbounded,
             unbounded,
+            full_reach,
         ));
     }
     if MI {
@@ -558,6 +564,7 @@ fn segments<const CROSS: bool, const MI: bool>(
                     false,
                     unbounded,
                     unbounded,
+                    full_reach,
                 ));
             }
         }
@@ -580,6 +587,10 @@ fn segments<const CROSS: bool, const MI: bool>(
         let (cy, sy) = wrap(coords[1] as i64 + oy, 1);
         let x_range = [cx as f64 * width[0] + sx, (cx + 1) as f64 * width[0] + sx];
         let y_range = [cy as f64 * width[1] + sy, (cy + 1) as f64 * width[1] + sy];
+        // Pairs with this column are at least the cells' gap apart in (x, y).
+        let gap = |o: i64, w: f64| (o.abs() - 1).max(0) as f64 * w;
+        let (gx, gy) = (gap(ox, width[0]), gap(oy, width[1]));
+        let reach_z = widen((ctx.r_max * ctx.r_max - gx * gx - gy * gy).max(0.0).sqrt());
         // The own column of an auto-correlation: only the cells above (the cell itself is the
         // triangular segment; the cells below pair with this one from their side).
         let z_first = if !CROSS && ox == 0 && oy == 0 { 1 } else { -rz };
@@ -596,7 +607,7 @@ fn segments<const CROSS: bool, const MI: bool>(
                     if let Some(s) = run.take().filter(|s| s.end > s.start) {
                         out.push(s);
                     }
-                    run = Some(segment(r, shift, l, false, x_range, y_range));
+                    run = Some(segment(r, shift, l, false, x_range, y_range, reach_z));
                 }
             }
         }
