@@ -30,21 +30,23 @@ impl GalaxyFile {
         }
     }
 
-    fn from_rows(rows: &[Vec<f64>], n_cols: usize, source: &str) -> Result<GalaxyFile> {
+    /// Splits a table with one row per galaxy into its columns.
+    fn from_table(a: &Array2<f64>, source: &str) -> Result<GalaxyFile> {
+        let n_cols = a.ncols();
         if !matches!(n_cols, 3 | 6 | 7) {
             return Err(Error::invalid(format!(
                 "{source}: expected 3 (x,y,z), 6 (x,y,z,ex,ey,ez) or 7 (..., w) columns, got {n_cols}"
             )));
         }
         let col3 = |k: usize| {
-            rows.iter()
+            a.outer_iter()
                 .map(|r| [r[k], r[k + 1], r[k + 2]])
                 .collect::<Vec<_>>()
         };
         Ok(GalaxyFile {
             positions: col3(0),
             orientations: (n_cols >= 6).then(|| col3(3)),
-            weights: (n_cols == 7).then(|| rows.iter().map(|r| r[6]).collect()),
+            weights: (n_cols == 7).then(|| a.column(6).to_vec()),
         })
     }
 }
@@ -88,9 +90,7 @@ pub fn read_npy_matrix(path: &Path) -> Result<Array2<f64>> {
 }
 
 fn read_npy(path: &Path) -> Result<GalaxyFile> {
-    let a = read_npy_matrix(path)?;
-    let rows: Vec<Vec<f64>> = a.outer_iter().map(|r| r.to_vec()).collect();
-    GalaxyFile::from_rows(&rows, a.ncols(), &path.display().to_string())
+    GalaxyFile::from_table(&read_npy_matrix(path)?, &path.display().to_string())
 }
 
 fn read_csv(path: &Path) -> Result<GalaxyFile> {
@@ -114,24 +114,30 @@ fn read_csv(path: &Path) -> Result<GalaxyFile> {
             "{name}: the header must be x,y,z or x,y,z,ex,ey,ez or x,y,z,ex,ey,ez,w; got {header:?}"
         )));
     }
-    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    let mut n_rows = 0;
     for (lineno, line) in lines {
-        let row: Vec<f64> = line
-            .split(',')
-            .map(|f| f.trim().parse::<f64>())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::io(format!("{name}, line {}: {e}: {line:?}", lineno + 1)))?;
-        if row.len() != cols.len() {
+        let before = values.len();
+        for f in line.split(',') {
+            values.push(
+                f.trim().parse::<f64>().map_err(|e| {
+                    Error::io(format!("{name}, line {}: {e}: {line:?}", lineno + 1))
+                })?,
+            );
+        }
+        if values.len() - before != cols.len() {
             return Err(Error::io(format!(
                 "{name}, line {}: {} fields, the header has {}",
                 lineno + 1,
-                row.len(),
+                values.len() - before,
                 cols.len()
             )));
         }
-        rows.push(row);
+        n_rows += 1;
     }
-    GalaxyFile::from_rows(&rows, cols.len(), &name)
+    let table = Array2::from_shape_vec((n_rows, cols.len()), values)
+        .map_err(|e| Error::Internal(format!("{name}: {e}")))?;
+    GalaxyFile::from_table(&table, &name)
 }
 
 /// Writes rows as a 2-d float64 `.npy` array, through a temporary file renamed into place.
