@@ -17,11 +17,18 @@ need cc "install a C compiler, e.g. apt-get install gcc"
 
 if [ "$lite" = 0 ] && [ -z "${LIBTORCH:-}" ]; then
     need python3 "Python 3.9+ provides the PyTorch wheel that carries LibTorch"
-    if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    torch_ok() { .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; }
+    if ! torch_ok; then
         echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.7 GB, a minute or two)"
         python3 -m venv .venv
         .venv/bin/python -m pip install --quiet --upgrade pip
         .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION" numpy
+        if ! torch_ok; then
+            # A broken earlier install (interrupted, files missing) looks "satisfied" to pip.
+            echo "setup: torch in .venv does not import; reinstalling it"
+            .venv/bin/python -m pip install --quiet --force-reinstall "torch==$TORCH_VERSION" numpy
+            torch_ok || { .venv/bin/python -c "import torch"; echo "setup: torch==$TORCH_VERSION in .venv does not import (see above)" >&2; exit 1; }
+        fi
     fi
 fi
 
