@@ -203,23 +203,7 @@ fn same_bits_for_any_thread_count() {
         })
         .collect();
     for r in &runs[1..] {
-        // Bit-for-bit: NaN-aware comparison of every float.
-        let bits = |c: &Correlation| {
-            let jk = c.jackknife.as_ref().unwrap();
-            [
-                &c.xi,
-                &c.omega,
-                &c.eta,
-                &jk.xi_var,
-                &jk.omega_var,
-                &jk.eta_var,
-            ]
-            .iter()
-            .flat_map(|v| v.iter().map(|x| x.to_bits()))
-            .collect::<Vec<u64>>()
-        };
-        assert_eq!(bits(r), bits(&runs[0]));
-        assert_eq!(r.pairs, runs[0].pairs);
+        assert_eq!(result_bits(r), result_bits(&runs[0]));
     }
 }
 

@@ -30,29 +30,14 @@ fn every_instruction_set_gives_the_same_bits() {
         }
     }
     std::env::remove_var("IAEMU_ISA");
-    let bits = |c: &Correlation| {
-        let jk = c.jackknife.as_ref().unwrap();
-        [
-            &c.xi,
-            &c.omega,
-            &c.eta,
-            &jk.xi_var,
-            &jk.omega_var,
-            &jk.eta_var,
-        ]
-        .iter()
-        .flat_map(|v| v.iter().map(|x| x.to_bits()))
-        .chain(c.pairs.iter().copied())
-        .collect::<Vec<u64>>()
-    };
     // Runs come in groups of (isa x {auto, cross}) per weighting: compare across isa.
     for group in runs.chunks(6) {
         for kind in 0..2 {
             let first = &group[kind];
             for other in group.iter().skip(kind).step_by(2).skip(1) {
                 assert_eq!(
-                    bits(&other.1),
-                    bits(&first.1),
+                    common::result_bits(&other.1),
+                    common::result_bits(&first.1),
                     "{} differs from {}",
                     other.0,
                     first.0

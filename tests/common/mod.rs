@@ -203,3 +203,21 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
         }
     }
 }
+
+/// Every number of a result with a jackknife as raw bits (NaN-aware, bit-for-bit comparison):
+/// xi, omega, eta, their jackknife variances, and the pair counts.
+pub fn result_bits(c: &iaemu::corr::Correlation) -> Vec<u64> {
+    let jk = c.jackknife.as_ref().expect("a jackknife");
+    [
+        &c.xi,
+        &c.omega,
+        &c.eta,
+        &jk.xi_var,
+        &jk.omega_var,
+        &jk.eta_var,
+    ]
+    .iter()
+    .flat_map(|v| v.iter().map(|x| x.to_bits()))
+    .chain(c.pairs.iter().copied())
+    .collect()
+}
