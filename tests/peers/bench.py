@@ -34,6 +34,8 @@ import time
 
 import numpy as np
 
+from halotools_calls import three_statistics
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "galaxies", "gals_Mr19_xyz.npy")
 DEFAULT_IAEMU = os.path.join(REPO_ROOT, "target", "release", "iaemu")
@@ -97,19 +99,8 @@ def run_corrfunc(pos, threads, box):
 
 
 def run_halotools(pos, ori, threads, box):
-    from halotools.mock_observables import tpcf, ed_3d, ee_3d
-
-    t = {}
-    t0 = time.perf_counter()
-    xi = tpcf(pos, R_EDGES, period=box, estimator="Natural", num_threads=threads)
-    t["tpcf"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    omega = ed_3d(pos, ori, sample2=pos, rbins=R_EDGES, period=box, num_threads=threads)
-    t["ed_3d"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    eta = ee_3d(pos, ori, sample2=pos, orientations2=ori, rbins=R_EDGES, period=box, num_threads=threads)
-    t["ee_3d"] = time.perf_counter() - t0
-    return t, (np.asarray(xi), np.asarray(omega), np.asarray(eta))
+    t, xi, omega, eta = three_statistics(pos, ori, R_EDGES, box, threads)
+    return t, (xi, omega, eta)
 
 
 def run_iaemu(binary, catalog, threads, box, out_json):

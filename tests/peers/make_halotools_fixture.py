@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from halotools_calls import three_statistics
+
 SEED = 20240611
 BOX = 100.0
 N_GALAXIES = 60_000
@@ -155,22 +157,13 @@ def brute_force(pos, ori, edges, box):
 
 
 def halotools_measure(pos, ori, edges, box, threads):
-    from halotools.mock_observables import tpcf, ed_3d, ee_3d, npairs_3d
+    from halotools.mock_observables import npairs_3d
 
-    t = {}
-    t0 = time.perf_counter()
-    xi = tpcf(pos, edges, period=box, estimator="Natural", num_threads=threads)
-    t["tpcf"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    omega = ed_3d(pos, ori, sample2=pos, rbins=edges, period=box, num_threads=threads)
-    t["ed_3d"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    eta = ee_3d(pos, ori, sample2=pos, orientations2=ori, rbins=edges, period=box, num_threads=threads)
-    t["ee_3d"] = time.perf_counter() - t0
+    t, xi, omega, eta = three_statistics(pos, ori, edges, box, threads)
     t0 = time.perf_counter()
     cum = npairs_3d(pos, pos, edges, period=box, num_threads=threads)
     t["npairs_3d"] = time.perf_counter() - t0
-    return np.asarray(xi), np.asarray(omega), np.asarray(eta), np.asarray(cum, dtype=np.int64), t
+    return xi, omega, eta, np.asarray(cum, dtype=np.int64), t
 
 
 def check_conventions(pos, ori, box, threads, n_sub=4000, seed=7):
