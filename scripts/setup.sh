@@ -15,6 +15,17 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but 
 need cargo "install Rust from https://rustup.rs"
 need cc "install a C compiler, e.g. apt-get install gcc"
 
+# HDF5 (halotools cache files): the C library and its headers, from Debian's packages.
+if ! { [ -e /usr/include/hdf5/serial/hdf5.h ] || [ -e /usr/include/hdf5.h ] || [ -n "${HDF5_DIR:-}" ]; }; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing libhdf5-dev (apt)"
+        apt-get install -y -q libhdf5-dev pkg-config >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q libhdf5-dev pkg-config >/dev/null; }
+    else
+        echo "setup: the HDF5 library is required: apt-get install libhdf5-dev (or set HDF5_DIR)" >&2
+        exit 1
+    fi
+fi
+
 if [ "$lite" = 0 ] && [ -z "${LIBTORCH:-}" ]; then
     need python3 "Python 3.9+ provides the PyTorch wheel that carries LibTorch"
     torch_ok() { .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; }

@@ -3,6 +3,7 @@
 //! Modules follow what the science is:
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
 //! - [`mock`]: a small clustered, aligned sample catalogue for demonstrations and tests;
+//! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;
 //! - `emulator` (feature `emulator`): LibTorch through `tch`;
@@ -15,6 +16,7 @@ pub mod corr;
 pub mod emulator;
 pub mod error;
 pub mod ffi;
+pub mod halos;
 pub mod io;
 pub mod mock;
 pub mod threads;

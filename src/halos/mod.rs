@@ -1,0 +1,265 @@
+//! Halo catalogues: the halos that galaxies are put into (physics.md sections 2 and 9).
+//!
+//! - [`HaloCatalog`]: one validated, column-oriented table (halotools column names) with its box,
+//!   particle mass, redshift, provenance and a [`LoadReport`] of what was derived or dropped;
+//! - readers for the files users have ([`load`]): halotools cache HDF5, Rockstar `out_*.list`
+//!   and consistent-trees `hlist_*.list` ASCII, NumPy `.npz` with one array per column;
+//! - a writer of the halotools cache HDF5 format ([`save`]) that halotools itself loads;
+//! - [`SyntheticUniverse`]: a realistic stand-in for an N-body catalogue, made from a seed.
+//!
+//! Units: positions and radii in comoving Mpc/h, masses in Msun/h, velocities in km/s.
+
+mod ascii;
+mod columns;
+mod hdf5;
+mod hosts;
+mod npz;
+pub mod synthetic;
+
+use std::path::Path;
+
+pub use columns::{Column, RawHalos};
+pub use synthetic::SyntheticUniverse;
+
+use crate::{Error, Result};
+
+/// Default minimum host mass in particles: hosts that can carry galaxies have
+/// `mvir > HOST_MIN_PARTICLES * particle_mass` (physics.md section 2).
+pub const HOST_MIN_PARTICLES: f64 = 300.0;
+
+/// Where a catalogue came from; written back as HDF5 attributes.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Provenance {
+    /// The file read, or `synthetic` for the generator.
+    pub source: String,
+    /// halotools `simname` (e.g. `bolplanck`), or `iaemu_synthetic`.
+    pub simname: String,
+    /// halotools `halo_finder` (e.g. `rockstar`).
+    pub halo_finder: String,
+    /// halotools `version_name`.
+    pub version_name: String,
+    /// Free text: processing notes, or the generator settings and seed as JSON.
+    pub notes: String,
+}
+
+/// What validation derived, dropped or changed while building a catalogue.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LoadReport {
+    /// Rows in the input, before anything was dropped.
+    pub rows_read: usize,
+    /// Subhalos whose host is not in the catalogue: dropped.
+    pub dropped_orphans: usize,
+    /// Positions outside [0, L) that were wrapped into the box.
+    pub wrapped_positions: usize,
+    /// Host halos (upid = -1) whose major axis is all zeros: kept, but they cannot carry an
+    /// aligned central and [`HaloCatalog::central_hosts`] leaves them out.
+    pub zero_axis_hosts: usize,
+    /// One line per column that was derived or filled in, saying how.
+    pub derived: Vec<String>,
+}
+
+/// Box, particle mass and redshift of a catalogue, plus its provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogMeta {
+    /// Periodic box side lengths (Mpc/h).
+    pub box_size: [f64; 3],
+    /// Simulation particle mass (Msun/h).
+    pub particle_mass: f64,
+    pub redshift: f64,
+    pub provenance: Provenance,
+}
+
+/// Values a caller supplies for what a file may lack (ASCII files without comment lines,
+/// `.npz` files without metadata arrays). A value found in the file wins unless `force` is set.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Box side (Mpc/h), cubic.
+    pub box_size: Option<f64>,
+    /// Particle mass (Msun/h).
+    pub particle_mass: Option<f64>,
+    pub redshift: Option<f64>,
+    /// Use the values above even where the file has its own.
+    pub force: bool,
+}
+
+impl LoadOptions {
+    pub(crate) fn pick(&self, from_file: Option<f64>, given: Option<f64>) -> Option<f64> {
+        if self.force {
+            given.or(from_file)
+        } else {
+            from_file.or(given)
+        }
+    }
+}
+
+/// A validated halo catalogue. Columns follow physics.md section 2 and are read-only once
+/// built; every constructor goes through [`HaloCatalog::from_raw`]'s checks.
+#[derive(Clone, Debug)]
+pub struct HaloCatalog {
+    pub(crate) id: Vec<i64>,
+    pub(crate) upid: Vec<i64>,
+    pub(crate) hostid: Vec<i64>,
+    pub(crate) f: Vec<Vec<f64>>,
+    meta: CatalogMeta,
+    report: LoadReport,
+}
+
+impl HaloCatalog {
+    /// Validates raw columns and derives the missing ones (see [`RawHalos`] for the rules).
+    pub fn from_raw(raw: RawHalos, meta: CatalogMeta) -> Result<Self> {
+        hosts::build(raw, meta)
+    }
+
+    /// Number of halos (hosts and subhalos).
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+    /// Number of host halos (`upid == -1`).
+    pub fn n_hosts(&self) -> usize {
+        self.upid.iter().filter(|&&u| u == -1).count()
+    }
+    pub fn meta(&self) -> &CatalogMeta {
+        &self.meta
+    }
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+    pub fn box_size(&self) -> [f64; 3] {
+        self.meta.box_size
+    }
+    pub fn particle_mass(&self) -> f64 {
+        self.meta.particle_mass
+    }
+    pub fn redshift(&self) -> f64 {
+        self.meta.redshift
+    }
+    /// `halo_id`.
+    pub fn id(&self) -> &[i64] {
+        &self.id
+    }
+    /// `halo_upid`: -1 for a host, else the id of its top-level host.
+    pub fn upid(&self) -> &[i64] {
+        &self.upid
+    }
+    /// `halo_hostid`: the halo's own id for hosts, its upid for subhalos.
+    pub fn hostid(&self) -> &[i64] {
+        &self.hostid
+    }
+    /// A floating-point column (`Column::Id`, `Upid` and `Hostid` are integer: see [`Self::id`]).
+    ///
+    /// # Panics
+    /// For an integer column: a programming error, not a data error.
+    pub fn col(&self, c: Column) -> &[f64] {
+        let slot = c.float_slot().unwrap_or_else(|| panic!("{} is an integer column", c.name()));
+        &self.f[slot]
+    }
+    /// Whether halo `i` is a host (`upid == -1`).
+    pub fn is_host(&self, i: usize) -> bool {
+        self.upid[i] == -1
+    }
+
+    /// Hosts that can carry a central: `upid == -1`, `mvir > min_particles * particle_mass`,
+    /// and a major axis that is not all zeros (physics.md section 2). Row indices, ascending.
+    pub fn central_hosts(&self, min_particles: f64) -> Vec<usize> {
+        let m_min = min_particles * self.meta.particle_mass;
+        let (mvir, ax, ay, az) = (
+            self.col(Column::Mvir),
+            self.col(Column::AxisAX),
+            self.col(Column::AxisAY),
+            self.col(Column::AxisAZ),
+        );
+        (0..self.len())
+            .filter(|&i| {
+                self.upid[i] == -1
+                    && mvir[i] > m_min
+                    && (ax[i] != 0.0 || ay[i] != 0.0 || az[i] != 0.0)
+            })
+            .collect()
+    }
+}
+
+/// The file formats [`load`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// halotools cache HDF5: compound dataset `/data` plus file attributes.
+    Hdf5,
+    /// Rockstar `out_*.list` or consistent-trees `hlist_*.list`.
+    Ascii,
+    /// NumPy `.npz`, one array per column.
+    Npz,
+}
+
+impl Format {
+    /// The format of `path`, from its first bytes (HDF5 and zip signatures, `#` for ASCII),
+    /// else from its extension.
+    pub fn detect(path: &Path) -> Result<Format> {
+        use std::io::Read;
+        let mut head = [0u8; 8];
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| Error::io(format!("cannot open {}: {e}", path.display())))?;
+        let n = f
+            .read(&mut head)
+            .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            return Err(Error::io(format!("{} is empty", path.display())));
+        }
+        if head[..n].starts_with(b"\x89HDF\r\n\x1a\n") {
+            return Ok(Format::Hdf5);
+        }
+        if head[..n].starts_with(b"PK") {
+            return Ok(Format::Npz);
+        }
+        if head[0] == b'#' {
+            return Ok(Format::Ascii);
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("hdf5" | "h5") => Ok(Format::Hdf5),
+            Some("npz") => Ok(Format::Npz),
+            Some("list" | "ascii" | "txt") => Ok(Format::Ascii),
+            _ => Err(Error::io(format!(
+                "{}: not a halo catalogue iaemu reads (halotools HDF5, Rockstar/hlist ASCII, .npz)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Reads a halo catalogue, detecting the format from the file (see [`Format::detect`]).
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
+    match Format::detect(path)? {
+        Format::Hdf5 => hdf5::read(path, opts),
+        Format::Ascii => ascii::read(path, opts),
+        Format::Npz => npz::read(path, opts),
+    }
+}
+
+/// Writes a catalogue: halotools cache HDF5 for `.hdf5`/`.h5`, NumPy `.npz` for `.npz`.
+/// The file appears complete or not at all (written beside, then renamed).
+pub fn save(cat: &HaloCatalog, path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("hdf5" | "h5") => hdf5::write(cat, path),
+        Some("npz") => npz::write(cat, path),
+        _ => Err(Error::invalid(format!(
+            "{}: choose the format by extension, .hdf5 (halotools) or .npz",
+            path.display()
+        ))),
+    }
+}
+
+/// A sibling temporary path for write-then-rename.
+pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Renames `tmp` over `path`, removing `tmp` if that fails.
+pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        Error::io(format!("cannot write {}: {e}", path.display()))
+    })
+}
