@@ -2,6 +2,7 @@
 //!
 //! Modules follow what the science is:
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
+//! - [`cosmology`]: linear theory for the synthetic universe (P(k), sigma(M), mass function, bias);
 //! - [`mock`]: a small clustered, aligned sample catalogue for demonstrations and tests;
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
@@ -12,10 +13,12 @@
 //! Units: comoving Mpc/h for lengths, Msun/h for masses.
 
 pub mod corr;
+pub mod cosmology;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
 pub mod ffi;
+mod fft;
 pub mod halos;
 pub mod io;
 pub mod mock;

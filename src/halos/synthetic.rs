@@ -1,2 +1,694 @@
-//! placeholder
-pub struct SyntheticUniverse;
+//! The synthetic universe: a halo catalogue made from a seed that stands in for an N-body run
+//! (physics.md section 9). How it is made, at redshift 0:
+//!
+//! 1. **Linear field.** Unit white noise on an n^3 grid, coloured by the Eisenstein-Hu linear
+//!    P(k) normalised to sigma8 (see [`crate::cosmology`]).
+//! 2. **Host masses.** Host counts per 0.25 dex mass bin are Poisson draws around the box
+//!    volume times the Tinker et al. (2008) mass function; masses inside a bin follow it too.
+//! 3. **Host positions.** Each mass bin has its own lognormal density field made from the same
+//!    white noise, with correlation function exactly `b^2 xi_lin` on the grid (b the Tinker et
+//!    al. 2010 bias averaged over the bin): the Gaussian field's correlation is
+//!    `ln(1 + b^2 xi_lin)` (Coles & Jones 1991; the lognormal mock recipe of Agrawal et al.
+//!    2017). Hosts are placed in cells with probability proportional to that density, uniformly
+//!    inside a cell.
+//! 4. **Shapes.** The tidal tensor of the linear field smoothed on `tidal_smoothing` is read at
+//!    each host; the major axis is the leading eigenvector of `-T/rms + axis_scatter * N`, with
+//!    T the traceless tidal tensor and N a random symmetric matrix of unit rms, so axes prefer the
+//!    direction of tidal stretching (which points towards nearby mass) with scatter.
+//! 5. **Concentrations** from Dutton & Maccio (2014) with 0.11 dex lognormal scatter; rvir from
+//!    the Bryan & Norman (1998) virial overdensity; velocities from linear theory on the grid.
+//! 6. **Subhalos.** Their peak masses follow the unevolved subhalo mass function of van den
+//!    Bosch, Tormen & Giocoli (2005), `dN/dln(psi) = 0.22 psi^-0.91 exp(-6 psi^3)` with
+//!    psi = mpeak / M_host, down to `min_host_mass`, thinned by `subhalo_survival`; positions
+//!    follow the host's NFW profile inside rvir; today's mass is mpeak times a stripping factor
+//!    growing with radius (0.3 at the centre to 1 at rvir, 0.1 dex scatter); major axes point
+//!    to the host centre with scatter; velocities add the host's virial dispersion.
+//!
+//! Limits, where it does not stand in for an N-body run: no halo exclusion or non-linear
+//! clustering below the grid cell (about 2 Mpc/h by default), so the 1-halo/2-halo transition
+//! and small-scale halo clustering are not realistic; no assembly bias; velocities are linear
+//! theory only (no virial motions of hosts); no modes larger than the box; the subhalo
+//! stripping and survival are simple recipes, not a merger history.
+//!
+//! Determinism: every random number comes from a ChaCha8 stream keyed by (seed, purpose, block)
+//! and FFTs transform each line independently, so the catalogue is the same for any thread count.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Poisson, StandardNormal};
+use rayon::prelude::*;
+
+use super::{CatalogMeta, Column, HaloCatalog, Provenance, RawHalos};
+use crate::cosmology::{Cosmology, LinearTheory, G_NEWTON};
+use crate::fft::{freq, Fft3, C64};
+use crate::{Error, Result};
+
+/// Hosts per random-number block (subhalos, shapes, concentrations).
+const BLOCK: usize = 4096;
+/// Width of the mass bins that share one lognormal field, in dex.
+const BIN_DEX: f64 = 0.25;
+/// van den Bosch, Tormen & Giocoli (2005) unevolved subhalo mass function parameters.
+const SHMF: (f64, f64, f64, f64) = (0.22, 0.91, 6.0, 3.0);
+/// Scatter of log10 concentration at fixed mass (Dutton & Maccio 2014).
+const CONC_SCATTER_DEX: f64 = 0.11;
+
+/// Settings of the synthetic universe. Lengths in Mpc/h, masses in Msun/h.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SyntheticUniverse {
+    /// Side of the periodic cubic box.
+    pub box_size: f64,
+    pub seed: u64,
+    /// Lightest host halo (and lightest subhalo peak mass).
+    pub min_host_mass: f64,
+    /// Particle mass written with the catalogue (host selection counts particles).
+    pub particle_mass: f64,
+    /// FFT grid cells per side (even, 8 to 512).
+    pub grid: usize,
+    pub cosmology: Cosmology,
+    /// Whether to make subhalos.
+    pub subhalos: bool,
+    /// Share of accreted subhalos that survive to today.
+    pub subhalo_survival: f64,
+    /// Noise added to the normalised tidal tensor before taking a host's major axis (0 = the
+    /// tidal stretching direction exactly).
+    pub axis_scatter: f64,
+    /// Gaussian smoothing radius of the tidal field.
+    pub tidal_smoothing: f64,
+    /// Threads (None: the library default, see [`crate::threads`]).
+    #[serde(skip)]
+    pub threads: Option<usize>,
+}
+
+impl Default for SyntheticUniverse {
+    /// A 250 Mpc/h box with hosts down to 300 particles of 1.55e8 Msun/h, as Bolshoi-Planck.
+    fn default() -> Self {
+        SyntheticUniverse {
+            box_size: 250.0,
+            seed: 1,
+            min_host_mass: 300.0 * 1.55e8,
+            particle_mass: 1.55e8,
+            grid: 128,
+            cosmology: Cosmology::default(),
+            subhalos: true,
+            subhalo_survival: 0.3,
+            axis_scatter: 2.0,
+            tidal_smoothing: 2.0,
+            threads: None,
+        }
+    }
+}
+
+/// What the generator knows beyond the catalogue, for checks: per row, the direction of
+/// tidal stretching at the halo (hosts) or towards the host centre (subhalos).
+#[derive(Clone, Debug)]
+pub struct Diagnostics {
+    pub stretch_axis: Vec<[f64; 3]>,
+    /// Expected number of hosts per mass bin: (log10 M low, log10 M high, expected, bias).
+    pub mass_bins: Vec<(f64, f64, f64, f64)>,
+}
+
+struct Host {
+    mass: f64,
+    cell: usize,
+    pos: [f64; 3],
+}
+
+fn rng(seed: u64, purpose: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    r.set_stream(stream);
+    r
+}
+
+impl SyntheticUniverse {
+    fn validate(&self) -> Result<()> {
+        let pos = |v: f64| v.is_finite() && v > 0.0;
+        if !pos(self.box_size) || self.box_size > 4000.0 {
+            return Err(Error::invalid(format!("box_size {} Mpc/h: must be in (0, 4000]", self.box_size)));
+        }
+        if !(8..=512).contains(&self.grid) || self.grid % 2 != 0 {
+            return Err(Error::invalid(format!("grid {}: must be even and in [8, 512]", self.grid)));
+        }
+        if !pos(self.min_host_mass) || !(1e8..=1e15).contains(&self.min_host_mass) {
+            return Err(Error::invalid(format!("min_host_mass {:e} Msun/h: must be in [1e8, 1e15]", self.min_host_mass)));
+        }
+        if !pos(self.particle_mass) {
+            return Err(Error::invalid(format!("particle_mass {}: must be finite and positive", self.particle_mass)));
+        }
+        if !(0.0..=1.0).contains(&self.subhalo_survival) {
+            return Err(Error::invalid(format!("subhalo_survival {}: must be in [0, 1]", self.subhalo_survival)));
+        }
+        if !(self.axis_scatter.is_finite() && self.axis_scatter >= 0.0) {
+            return Err(Error::invalid(format!("axis_scatter {}: must be finite and >= 0", self.axis_scatter)));
+        }
+        if !(self.tidal_smoothing.is_finite() && self.tidal_smoothing >= 0.0) {
+            return Err(Error::invalid(format!("tidal_smoothing {}: must be finite and >= 0", self.tidal_smoothing)));
+        }
+        // Rough count guard: more than ~50 million hosts is not what this generator is for.
+        let lt = LinearTheory::new(self.cosmology)?;
+        let n = lt.number_density(self.min_host_mass, 1e16) * self.box_size.powi(3);
+        if n > 5e7 {
+            return Err(Error::invalid(format!(
+                "{n:.3e} hosts expected: raise min_host_mass or shrink box_size (limit 5e7)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the catalogue.
+    pub fn generate(&self) -> Result<HaloCatalog> {
+        self.generate_with_diagnostics().map(|(c, _)| c)
+    }
+
+    /// Makes the catalogue and returns what the generator knows about it (for checks).
+    pub fn generate_with_diagnostics(&self) -> Result<(HaloCatalog, Diagnostics)> {
+        self.validate()?;
+        crate::threads::install(self.threads, || self.build())?
+    }
+
+    fn build(&self) -> Result<(HaloCatalog, Diagnostics)> {
+        let lt = LinearTheory::new(self.cosmology)?;
+        let n = self.grid;
+        let l = self.box_size;
+        let cells = n * n * n;
+        let cell_len = l / n as f64;
+        let v_cell = cell_len.powi(3);
+        let fft = Fft3::new(n);
+        let kf = 2.0 * std::f64::consts::PI / l;
+        let kvec = |idx: usize| -> [f64; 3] {
+            let (x, y, z) = (idx % n, (idx / n) % n, idx / (n * n));
+            [kf * freq(x, n), kf * freq(y, n), kf * freq(z, n)]
+        };
+
+        // 1. White noise and its transform; the linear P(k) / V_cell on the grid.
+        let mut noise = vec![C64::default(); cells];
+        noise.par_chunks_mut(n * n).enumerate().for_each(|(z, plane)| {
+            let mut r = rng(self.seed, 1, z as u64);
+            for v in plane.iter_mut() {
+                *v = C64::new(r.sample(StandardNormal), 0.0);
+            }
+        });
+        fft.forward(&mut noise);
+        let pk: Vec<f64> = (0..cells)
+            .into_par_iter()
+            .map(|i| {
+                let k = kvec(i);
+                lt.power((k[0] * k[0] + k[1] * k[1] + k[2] * k[2]).sqrt()) / v_cell
+            })
+            .collect();
+        let mut xi_grid: Vec<C64> = pk.par_iter().map(|&p| C64::new(p, 0.0)).collect();
+        fft.inverse_normalized(&mut xi_grid);
+
+        // 2-3. Host masses and positions, one lognormal field per mass bin.
+        let lo = self.min_host_mass.log10();
+        let volume = l.powi(3);
+        let mut bins = Vec::new();
+        let mut a = lo;
+        while lt.number_density(10f64.powf(a), 1e16) * volume > 1e-3 && a < 16.0 {
+            let b = a + BIN_DEX;
+            let (m1, m2) = (10f64.powf(a), 10f64.powf(b));
+            let expected = lt.number_density(m1, m2) * volume;
+            let weighted = simpson_ln(m1, m2, |m| lt.bias(m) * lt.dn_dlnm(m));
+            let bias = weighted / lt.number_density(m1, m2);
+            bins.push((a, b, expected, bias));
+            a = b;
+        }
+        let mut hosts: Vec<Host> = Vec::new();
+        for (bin, &(a, b, expected, bias)) in bins.iter().enumerate() {
+            let mut r = rng(self.seed, 2, bin as u64);
+            let count = if expected > 0.0 { Poisson::new(expected).map(|p| p.sample(&mut r) as usize).unwrap_or(0) } else { 0 };
+            if count == 0 {
+                continue;
+            }
+            let cdf = self.lognormal_cdf(&fft, &noise, &xi_grid, bias * bias);
+            let masses = MassSampler::new(&lt, 10f64.powf(a), 10f64.powf(b));
+            let total = *cdf.last().expect("cells > 0");
+            for _ in 0..count {
+                let mass = masses.sample(r.random());
+                let u = r.random::<f64>() * total;
+                let cell = cdf.partition_point(|&c| c <= u).min(cells - 1);
+                let (x, y, z) = (cell % n, (cell / n) % n, cell / (n * n));
+                let pos = [x, y, z].map(|c| ((c as f64 + r.random::<f64>()) * cell_len).min(l * (1.0 - 1e-15)));
+                hosts.push(Host { mass, cell, pos });
+            }
+        }
+        let n_hosts = hosts.len();
+        if n_hosts == 0 {
+            return Err(Error::invalid("the settings give no host halos: enlarge the box or lower min_host_mass"));
+        }
+
+        // 4-5. Tidal tensor and linear velocities at each host's cell.
+        let smooth = self.tidal_smoothing;
+        let field_at_hosts = |f: &(dyn Fn([f64; 3], f64) -> C64 + Sync)| -> Vec<f64> {
+            let mut g: Vec<C64> = (0..cells)
+                .into_par_iter()
+                .map(|i| {
+                    let k = kvec(i);
+                    let k2 = k[0] * k[0] + k[1] * k[1] + k[2] * k[2];
+                    if k2 == 0.0 {
+                        return C64::default();
+                    }
+                    noise[i] * pk[i].sqrt() * (-0.5 * k2 * smooth * smooth).exp() * f(k, k2)
+                })
+                .collect();
+            fft.inverse_normalized(&mut g);
+            hosts.iter().map(|h| g[h.cell].re).collect()
+        };
+        const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
+        let tidal: Vec<Vec<f64>> =
+            PAIRS.iter().map(|&(i, j)| field_at_hosts(&|k, k2| C64::new(k[i] * k[j] / k2, 0.0))).collect();
+        let growth_rate = self.cosmology.omega_m.powf(0.55);
+        let velocity: Vec<Vec<f64>> = (0..3)
+            .map(|i| field_at_hosts(&|k, k2| C64::new(0.0, 100.0 * growth_rate * k[i] / k2)))
+            .collect();
+        let traceless = |h: usize| -> [[f64; 3]; 3] {
+            let t = |p: usize| tidal[p][h];
+            let tr = (t(0) + t(1) + t(2)) / 3.0;
+            [[t(0) - tr, t(3), t(4)], [t(3), t(1) - tr, t(5)], [t(4), t(5), t(2) - tr]]
+        };
+        let frob = |m: &[[f64; 3]; 3]| m.iter().flatten().map(|v| v * v).sum::<f64>();
+        let rms = ((0..n_hosts).map(|h| frob(&traceless(h))).sum::<f64>() / n_hosts as f64).sqrt().max(1e-300);
+
+        // Per-host properties, in blocks with their own random streams.
+        let host_props: Vec<HostProps> = (0..n_hosts.div_ceil(BLOCK))
+            .into_par_iter()
+            .flat_map_iter(|block| {
+                let mut r = rng(self.seed, 3, block as u64);
+                let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
+                range
+                    .map(|h| {
+                        let t = traceless(h);
+                        let stretch = leading_eigenvector(&t.map(|row| row.map(|v| -v)));
+                        let noise_m = random_symmetric(&mut r);
+                        let s: [[f64; 3]; 3] = std::array::from_fn(|i| {
+                            std::array::from_fn(|j| -t[i][j] / rms + self.axis_scatter * noise_m[i][j])
+                        });
+                        let axis = leading_eigenvector(&s);
+                        let m = hosts[h].mass;
+                        let c_scatter: f64 = r.sample(StandardNormal);
+                        let conc = lt.concentration(m) * 10f64.powf(CONC_SCATTER_DEX * c_scatter);
+                        HostProps { axis, stretch, conc, rvir: lt.rvir(m) }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+
+        let mut cols = Columns::default();
+        let mut stretch_axis = Vec::with_capacity(n_hosts);
+        for (h, (host, p)) in hosts.iter().zip(&host_props).enumerate() {
+            let vel = [velocity[0][h], velocity[1][h], velocity[2][h]];
+            cols.push(h as i64, -1, host.mass, host.mass, p.rvir, p.conc, host.pos, vel, p.axis);
+            stretch_axis.push(p.stretch);
+        }
+
+        // 6. Subhalos.
+        if self.subhalos && self.subhalo_survival > 0.0 {
+            let shmf = SubhaloMassFunction::new();
+            let subs: Vec<Vec<SubRow>> = (0..n_hosts.div_ceil(BLOCK))
+                .into_par_iter()
+                .map(|block| {
+                    let mut r = rng(self.seed, 4, block as u64);
+                    let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
+                    range
+                        .flat_map(|h| self.subhalos_of(h, &hosts[h], &host_props[h], &shmf, &lt, &mut r))
+                        .collect()
+                })
+                .collect();
+            let mut next_id = n_hosts as i64;
+            for s in subs.into_iter().flatten() {
+                let host = &hosts[s.host];
+                let hv = [velocity[0][s.host], velocity[1][s.host], velocity[2][s.host]];
+                let pos: [f64; 3] = std::array::from_fn(|d| (host.pos[d] + s.offset[d]).rem_euclid(l));
+                let vel: [f64; 3] = std::array::from_fn(|d| hv[d] + s.dv[d]);
+                cols.push(next_id, s.host as i64, s.mvir, s.mpeak, lt.rvir(s.mvir), s.conc, pos, vel, s.axis);
+                let rn = norm(s.offset).max(1e-300);
+                stretch_axis.push(s.offset.map(|v| v / rn));
+                next_id += 1;
+            }
+        }
+
+        let notes = serde_json::json!({ "generator": "iaemu SyntheticUniverse", "settings": self }).to_string();
+        let meta = CatalogMeta {
+            box_size: [l; 3],
+            particle_mass: self.particle_mass,
+            redshift: 0.0,
+            provenance: Provenance {
+                source: "synthetic".into(),
+                simname: "iaemu_synthetic".into(),
+                halo_finder: "iaemu".into(),
+                version_name: format!("iaemu-{}-seed{}", crate::VERSION, self.seed),
+                notes,
+            },
+        };
+        let cat = HaloCatalog::from_raw(cols.into_raw()?, meta)?;
+        Ok((cat, Diagnostics { stretch_axis, mass_bins: bins }))
+    }
+
+    /// Cumulative cell weights of a lognormal field with grid correlation `b2 * xi_grid`.
+    fn lognormal_cdf(&self, fft: &Fft3, noise: &[C64], xi_grid: &[C64], b2: f64) -> Vec<f64> {
+        let mut g: Vec<C64> =
+            xi_grid.par_iter().map(|x| C64::new((1.0 + b2 * x.re).max(1e-6).ln(), 0.0)).collect();
+        fft.forward(&mut g);
+        g.par_iter_mut().zip(noise).for_each(|(v, w)| *v = *w * v.re.max(0.0).sqrt());
+        fft.inverse_normalized(&mut g);
+        let g_max = g.par_iter().map(|v| v.re).reduce(|| f64::MIN, f64::max);
+        let mut acc = 0.0;
+        g.iter()
+            .map(|v| {
+                acc += (v.re - g_max).exp();
+                acc
+            })
+            .collect()
+    }
+
+    fn subhalos_of(
+        &self,
+        h: usize,
+        host: &Host,
+        props: &HostProps,
+        shmf: &SubhaloMassFunction,
+        lt: &LinearTheory,
+        r: &mut ChaCha8Rng,
+    ) -> Vec<SubRow> {
+        let psi_min = self.min_host_mass / host.mass;
+        if psi_min >= 1.0 {
+            return Vec::new();
+        }
+        let mean = self.subhalo_survival * shmf.above(psi_min);
+        let count = Poisson::new(mean).map(|p| p.sample(r) as usize).unwrap_or(0);
+        let sigma_v = (G_NEWTON * host.mass / props.rvir).sqrt() / std::f64::consts::SQRT_2;
+        (0..count)
+            .map(|_| {
+                let mpeak = host.mass * shmf.sample(psi_min, r.random());
+                let x = nfw_radius(props.conc, r.random());
+                let dir = random_unit(r);
+                let offset = dir.map(|d| d * x * props.rvir);
+                let strip_scatter: f64 = r.sample(StandardNormal);
+                let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
+                let mvir = mpeak * strip;
+                let noisy: [f64; 3] = std::array::from_fn(|d| -dir[d] + 0.6 * r.sample::<f64, _>(StandardNormal));
+                let nn = norm(noisy).max(1e-300);
+                let c_scatter: f64 = r.sample(StandardNormal);
+                SubRow {
+                    host: h,
+                    mvir,
+                    mpeak,
+                    conc: lt.concentration(mvir) * 10f64.powf(CONC_SCATTER_DEX * c_scatter),
+                    offset,
+                    dv: std::array::from_fn(|_| sigma_v * r.sample::<f64, _>(StandardNormal)),
+                    axis: noisy.map(|v| v / nn),
+                }
+            })
+            .collect()
+    }
+}
+
+struct HostProps {
+    axis: [f64; 3],
+    stretch: [f64; 3],
+    conc: f64,
+    rvir: f64,
+}
+
+struct SubRow {
+    host: usize,
+    mvir: f64,
+    mpeak: f64,
+    conc: f64,
+    offset: [f64; 3],
+    dv: [f64; 3],
+    axis: [f64; 3],
+}
+
+#[derive(Default)]
+struct Columns {
+    id: Vec<i64>,
+    upid: Vec<i64>,
+    f: Vec<Vec<f64>>,
+}
+
+impl Columns {
+    const FLOATS: [Column; 13] = [
+        Column::Mvir,
+        Column::Mpeak,
+        Column::Rvir,
+        Column::NfwConc,
+        Column::X,
+        Column::Y,
+        Column::Z,
+        Column::Vx,
+        Column::Vy,
+        Column::Vz,
+        Column::AxisAX,
+        Column::AxisAY,
+        Column::AxisAZ,
+    ];
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, id: i64, upid: i64, mvir: f64, mpeak: f64, rvir: f64, conc: f64, pos: [f64; 3], vel: [f64; 3], axis: [f64; 3]) {
+        if self.f.is_empty() {
+            self.f = vec![Vec::new(); Self::FLOATS.len()];
+        }
+        self.id.push(id);
+        self.upid.push(upid);
+        let values = [mvir, mpeak, rvir, conc, pos[0], pos[1], pos[2], vel[0], vel[1], vel[2], axis[0], axis[1], axis[2]];
+        for (col, v) in self.f.iter_mut().zip(values) {
+            col.push(v);
+        }
+    }
+
+    fn into_raw(self) -> Result<RawHalos> {
+        let mut raw = RawHalos::new();
+        raw.set_ints(Column::Id, self.id)?;
+        raw.set_ints(Column::Upid, self.upid)?;
+        for (c, v) in Self::FLOATS.into_iter().zip(self.f) {
+            raw.set_floats(c, v)?;
+        }
+        Ok(raw)
+    }
+}
+
+/// Simpson's rule in ln M of `f(M)` over [m1, m2].
+fn simpson_ln(m1: f64, m2: f64, f: impl Fn(f64) -> f64) -> f64 {
+    let (a, b, n) = (m1.ln(), m2.ln(), 16usize);
+    let h = (b - a) / n as f64;
+    let mut s = f(m1) + f(m2);
+    for i in 1..n {
+        s += f((a + i as f64 * h).exp()) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    s * h / 3.0
+}
+
+/// Inverse-CDF sampler of the mass function inside one bin (tabulated in ln M).
+struct MassSampler {
+    ln_m: Vec<f64>,
+    cum: Vec<f64>,
+}
+
+impl MassSampler {
+    fn new(lt: &LinearTheory, m1: f64, m2: f64) -> Self {
+        let k = 64;
+        let ln_m: Vec<f64> = (0..=k).map(|i| m1.ln() + (m2.ln() - m1.ln()) * i as f64 / k as f64).collect();
+        let mut cum = vec![0.0];
+        for w in ln_m.windows(2) {
+            let mid = (0.5 * (w[0] + w[1])).exp();
+            let last = *cum.last().expect("non-empty");
+            cum.push(last + lt.dn_dlnm(mid) * (w[1] - w[0]));
+        }
+        MassSampler { ln_m, cum }
+    }
+
+    fn sample(&self, u: f64) -> f64 {
+        let target = u * self.cum.last().expect("non-empty");
+        let i = self.cum.partition_point(|&c| c <= target).clamp(1, self.cum.len() - 1);
+        let f = (target - self.cum[i - 1]) / (self.cum[i] - self.cum[i - 1]).max(1e-300);
+        (self.ln_m[i - 1] + f * (self.ln_m[i] - self.ln_m[i - 1])).exp()
+    }
+}
+
+/// Cumulative unevolved subhalo mass function above psi, tabulated in ln psi.
+struct SubhaloMassFunction {
+    ln_psi: Vec<f64>,
+    /// above[i] = integral from psi_i to 1 of dN/dln(psi).
+    above: Vec<f64>,
+}
+
+impl SubhaloMassFunction {
+    fn new() -> Self {
+        let (gamma, alpha, beta, omega) = SHMF;
+        let k = 2000;
+        let lo = (1e-8f64).ln();
+        let ln_psi: Vec<f64> = (0..=k).map(|i| lo * (1.0 - i as f64 / k as f64)).collect();
+        let dn = |lp: f64| {
+            let p = lp.exp();
+            gamma * p.powf(-alpha) * (-beta * p.powf(omega)).exp()
+        };
+        let mut above = vec![0.0; k + 1];
+        for i in (0..k).rev() {
+            let (a, b) = (ln_psi[i], ln_psi[i + 1]);
+            above[i] = above[i + 1] + 0.5 * (dn(a) + dn(b)) * (b - a);
+        }
+        SubhaloMassFunction { ln_psi, above }
+    }
+
+    fn interp(&self, lp: f64) -> f64 {
+        let step = self.ln_psi[1] - self.ln_psi[0];
+        let t = ((lp - self.ln_psi[0]) / step).clamp(0.0, (self.ln_psi.len() - 1) as f64 - 1e-9);
+        let i = t as usize;
+        self.above[i] + (t - i as f64) * (self.above[i + 1] - self.above[i])
+    }
+
+    /// Mean number of subhalos with psi above `psi`.
+    fn above(&self, psi: f64) -> f64 {
+        self.interp(psi.ln())
+    }
+
+    /// A psi in [psi_min, 1) drawn from the mass function.
+    fn sample(&self, psi_min: f64, u: f64) -> f64 {
+        let target = u * self.above(psi_min);
+        // `above` decreases with psi: bisect in ln psi.
+        let (mut a, mut b) = (psi_min.ln(), 0.0);
+        for _ in 0..60 {
+            let mid = 0.5 * (a + b);
+            if self.interp(mid) > target {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        (0.5 * (a + b)).exp()
+    }
+}
+
+/// NFW enclosed-mass shape m(y) = ln(1 + y) - y / (1 + y).
+pub fn nfw_mass(y: f64) -> f64 {
+    (1.0 + y).ln() - y / (1.0 + y)
+}
+
+/// Radius in units of rvir with NFW enclosed-mass fraction `u`, concentration `c`.
+fn nfw_radius(c: f64, u: f64) -> f64 {
+    let target = u * nfw_mass(c);
+    let (mut a, mut b) = (0.0, c);
+    for _ in 0..60 {
+        let mid = 0.5 * (a + b);
+        if nfw_mass(mid) < target {
+            a = mid;
+        } else {
+            b = mid;
+        }
+    }
+    0.5 * (a + b) / c
+}
+
+fn norm(v: [f64; 3]) -> f64 {
+    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+}
+
+fn random_unit(r: &mut ChaCha8Rng) -> [f64; 3] {
+    loop {
+        let v: [f64; 3] = std::array::from_fn(|_| r.sample(StandardNormal));
+        let n = norm(v);
+        if n > 1e-12 {
+            return v.map(|x| x / n);
+        }
+    }
+}
+
+/// A random symmetric 3x3 matrix (Gaussian orthogonal ensemble) with unit expected
+/// Frobenius norm squared.
+fn random_symmetric(r: &mut ChaCha8Rng) -> [[f64; 3]; 3] {
+    let s_diag = (1.0f64 / 6.0).sqrt();
+    let s_off = (1.0f64 / 12.0).sqrt();
+    let mut m = [[0.0; 3]; 3];
+    for i in 0..3 {
+        m[i][i] = s_diag * r.sample::<f64, _>(StandardNormal);
+        for j in i + 1..3 {
+            let v = s_off * r.sample::<f64, _>(StandardNormal);
+            m[i][j] = v;
+            m[j][i] = v;
+        }
+    }
+    m
+}
+
+/// Unit eigenvector of the largest eigenvalue of a symmetric 3x3 matrix (cyclic Jacobi).
+pub(crate) fn leading_eigenvector(m: &[[f64; 3]; 3]) -> [f64; 3] {
+    let mut a = *m;
+    let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for _ in 0..50 {
+        let off = a[0][1].abs() + a[0][2].abs() + a[1][2].abs();
+        if off < 1e-15 * (a[0][0].abs() + a[1][1].abs() + a[2][2].abs() + 1e-300) {
+            break;
+        }
+        for (p, q) in [(0, 1), (0, 2), (1, 2)] {
+            if a[p][q] == 0.0 {
+                continue;
+            }
+            let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+            let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+            let t = if theta == 0.0 { 1.0 } else { t };
+            let c = 1.0 / (t * t + 1.0).sqrt();
+            let s = t * c;
+            for k in 0..3 {
+                let (akp, akq) = (a[k][p], a[k][q]);
+                a[k][p] = c * akp - s * akq;
+                a[k][q] = s * akp + c * akq;
+            }
+            for k in 0..3 {
+                let (apk, aqk) = (a[p][k], a[q][k]);
+                a[p][k] = c * apk - s * aqk;
+                a[q][k] = s * apk + c * aqk;
+            }
+            for row in v.iter_mut() {
+                let (vp, vq) = (row[p], row[q]);
+                row[p] = c * vp - s * vq;
+                row[q] = s * vp + c * vq;
+            }
+        }
+    }
+    let k = (0..3).max_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).expect("three");
+    [v[0][k], v[1][k], v[2][k]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eigenvector_of_known_matrix() {
+        // Rotation of diag(3, 1, -2) by 30 degrees about z.
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let r = [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]];
+        let d = [3.0, 1.0, -2.0];
+        let m: [[f64; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| r[i][k] * d[k] * r[j][k]).sum()));
+        let v = leading_eigenvector(&m);
+        assert!((v[0] * c + v[1] * s).abs() > 1.0 - 1e-12, "{v:?}");
+        let diag = leading_eigenvector(&[[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 2.0]]);
+        assert!((diag[1].abs() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nfw_inverse_cdf() {
+        for c in [2.0, 10.0, 30.0] {
+            for u in [0.01, 0.3, 0.5, 0.99] {
+                let x = nfw_radius(c, u);
+                assert!((nfw_mass(x * c) / nfw_mass(c) - u).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn subhalo_mass_function_integral() {
+        // Against direct integration of 0.22 psi^-0.91 exp(-6 psi^3) from 1e-3 to 1.
+        let shmf = SubhaloMassFunction::new();
+        let n = 200_000;
+        let (a, b) = ((1e-3f64).ln(), 0.0);
+        let h = (b - a) / n as f64;
+        let direct: f64 = (0..n)
+            .map(|i| {
+                let p = (a + (i as f64 + 0.5) * h).exp();
+                0.22 * p.powf(-0.91) * (-6.0 * p.powi(3)).exp() * h
+            })
+            .sum();
+        assert!((shmf.above(1e-3) - direct).abs() < 1e-4 * direct);
+    }
+}
