@@ -123,6 +123,12 @@
 typedef struct IaCorrResult IaCorrResult;
 
 /**
+ * A halo catalogue: an opaque handle. Read-only once made, so several threads may use one
+ * handle at once (e.g. populate it in parallel); free it once with `ia_halos_free`.
+ */
+typedef struct IaHalos IaHalos;
+
+/**
  * Settings of `ia_correlate`. Fill with `ia_corr_options_default`, then change fields.
  */
 typedef struct IaCorrOptions {
@@ -156,6 +162,126 @@ typedef struct IaCorrOptions {
    */
   uint32_t n_threads;
 } IaCorrOptions;
+
+/**
+ * Values for files that lack them (`ia_halos_load_with_options`); NaN means "not given".
+ */
+typedef struct IaHalosLoadOptions {
+  /**
+   * Cubic box side, Mpc/h.
+   */
+  double box_size;
+  /**
+   * Msun/h.
+   */
+  double particle_mass;
+  double redshift;
+  /**
+   * Non-zero: use these values even where the file has its own.
+   */
+  int force;
+} IaHalosLoadOptions;
+
+/**
+ * Settings of `ia_halos_synthetic`. Fill with `ia_synthetic_options_default`, then change
+ * fields. Lengths in Mpc/h, masses in Msun/h.
+ */
+typedef struct IaSyntheticOptions {
+  /**
+   * Side of the periodic cubic box (default 250).
+   */
+  double box_size;
+  uint64_t seed;
+  /**
+   * Lightest host halo and lightest subhalo peak mass (default 300 x 1.55e8).
+   */
+  double min_host_mass;
+  /**
+   * Particle mass written with the catalogue (default 1.55e8).
+   */
+  double particle_mass;
+  /**
+   * FFT grid cells per side, even, 8 to 512 (default 128).
+   */
+  uint32_t grid;
+  /**
+   * Non-zero to make subhalos (default 1).
+   */
+  int subhalos;
+  /**
+   * Share of accreted subhalos that survive (default 0.3).
+   */
+  double subhalo_survival;
+  /**
+   * Noise on the tidal tensor before taking major axes (default 2).
+   */
+  double axis_scatter;
+  /**
+   * Gaussian smoothing radius of the tidal field (default 2 Mpc/h).
+   */
+  double tidal_smoothing;
+  /**
+   * Cosmology (default Omega_m 0.307, Omega_b 0.048, h 0.678, n_s 0.96, sigma8 0.823).
+   */
+  double omega_m;
+  double omega_b;
+  double h;
+  double n_s;
+  double sigma8;
+  /**
+   * Threads for this call; 0 for the default (see `ia_set_num_threads`).
+   */
+  uint32_t n_threads;
+} IaSyntheticOptions;
+
+/**
+ * What `ia_halos_info` reports.
+ */
+typedef struct IaHalosInfo {
+  /**
+   * Halos (hosts and subhalos) in the catalogue.
+   */
+  size_t n_halos;
+  /**
+   * Host halos (upid = -1).
+   */
+  size_t n_hosts;
+  size_t n_subhalos;
+  /**
+   * Hosts that can take a central: mvir > 300 particle masses and a non-zero major axis.
+   */
+  size_t n_central_hosts;
+  /**
+   * Periodic box (Lx, Ly, Lz), Mpc/h.
+   */
+  double box_size[3];
+  /**
+   * Msun/h.
+   */
+  double particle_mass;
+  double redshift;
+  /**
+   * Smallest and largest mvir, Msun/h.
+   */
+  double mvir_min;
+  double mvir_max;
+  /**
+   * Rows in the input before anything was dropped.
+   */
+  size_t rows_read;
+  /**
+   * Subhalos dropped because their host is absent.
+   */
+  size_t dropped_orphans;
+  /**
+   * Positions wrapped into the box.
+   */
+  size_t wrapped_positions;
+  /**
+   * Hosts whose major axis is all zeros (kept, but they cannot take an aligned central).
+   */
+  size_t zero_axis_hosts;
+} IaHalosInfo;
 
 #ifdef __cplusplus
 extern "C" {
@@ -256,6 +382,94 @@ int ia_corr_result_pairs(const struct IaCorrResult *result, uint64_t *out, size_
  * `IA_ERR_INVALID_ARGUMENT`.
  */
 int ia_corr_result_free(struct IaCorrResult *result);
+
+/**
+ * Reads a halo catalogue: halotools cache HDF5, Rockstar `out_*.list` or consistent-trees
+ * `hlist_*.list` ASCII, or `.npz` (format detected from the file). Files lacking box size,
+ * particle mass or redshift need `ia_halos_load_with_options`. On success `*out_halos`
+ * receives a new handle.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out_halos` NULL or writable.
+ */
+int ia_halos_load(const char *path, struct IaHalos **out_halos);
+
+/**
+ * As `ia_halos_load`, with values for what the file lacks (`options` may be NULL).
+ *
+ * # Safety
+ * As `ia_halos_load`; `options` NULL or pointing to one `IaHalosLoadOptions`.
+ */
+int ia_halos_load_with_options(const char *path,
+                               const struct IaHalosLoadOptions *options,
+                               struct IaHalos **out_halos);
+
+/**
+ * Writes the defaults of the synthetic universe into `*out_options`.
+ *
+ * # Safety
+ * `out_options` must be NULL or writable.
+ */
+int ia_synthetic_options_default(struct IaSyntheticOptions *out_options);
+
+/**
+ * Makes the synthetic universe (physics.md section 9) and returns it as a new handle in
+ * `*out_halos`. The same options give the same catalogue on any thread count.
+ *
+ * # Safety
+ * `options` NULL (the defaults) or pointing to one `IaSyntheticOptions`; `out_halos` writable.
+ */
+int ia_halos_synthetic(const struct IaSyntheticOptions *options, struct IaHalos **out_halos);
+
+/**
+ * Writes a catalogue to `path`: halotools cache HDF5 for `.hdf5`/`.h5` (loadable by
+ * halotools' `CachedHaloCatalog(fname=...)`), NumPy `.npz` for `.npz`. The file appears
+ * complete or not at all.
+ *
+ * # Safety
+ * `halos` a handle from this library (checked); `path` NULL or NUL-terminated.
+ */
+int ia_halos_save(const struct IaHalos *halos, const char *path);
+
+/**
+ * Describes a catalogue in `*out_info`.
+ *
+ * # Safety
+ * `halos` a handle (checked); `out_info` NULL or writable.
+ */
+int ia_halos_info(const struct IaHalos *halos, struct IaHalosInfo *out_info);
+
+/**
+ * Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is
+ * rvir / nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of
+ * halos. Units as in physics.md section 2 (Mpc/h, Msun/h, km/s).
+ *
+ * # Safety
+ * `halos` a handle (checked); `name` NUL-terminated; `out_values` NULL or `n` writable doubles.
+ */
+int ia_halos_column_f64(const struct IaHalos *halos,
+                        const char *name,
+                        double *out_values,
+                        size_t n);
+
+/**
+ * Copies an integer column (`"halo_id"`, `"halo_upid"`, `"halo_hostid"`) into `out_values`
+ * (`n` values, equal to the number of halos).
+ *
+ * # Safety
+ * As `ia_halos_column_f64`, with `n` writable int64_t.
+ */
+int ia_halos_column_i64(const struct IaHalos *halos,
+                        const char *name,
+                        int64_t *out_values,
+                        size_t n);
+
+/**
+ * Frees a catalogue. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * `IA_ERR_INVALID_ARGUMENT`. A call using the handle on another thread keeps the catalogue
+ * alive until that call returns.
+ */
+int ia_halos_free(struct IaHalos *halos);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,7 +6,10 @@
 #      built library (no LD_LIBRARY_PATH: the library carries its rpath);
 #   4. the lite build (no LibTorch): its Rust tests, the C tests against it, and a check that
 #      neither its library nor its command line links LibTorch.
-# Tests that read ../shared skip with a message when it is absent.
+# Tests that read ../shared skip with a message when it is absent; tests against the peer codes
+# (halotools loading the HDF5 files iaemu writes) skip with a message without .venv-peers.
+# IAEMU_PEERS=1 first builds .venv-peers (scripts/peer-venv.sh, ~7 min the first time) so that
+# they run; CI does this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$IAEMU_ROOT"
@@ -15,6 +18,10 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "set-up and release build"
 bash scripts/setup.sh
+if [ "${IAEMU_PEERS:-0}" = 1 ]; then
+    step "peer environment (halotools, Corrfunc)"
+    bash scripts/peer-venv.sh
+fi
 
 step "Rust tests (emulator build)"
 cargo test --release --locked
@@ -34,7 +41,7 @@ run_c_tests() {  # $1: directory holding libiaemu.so
     for src in tests/c/*.c; do
         exe="target/ctest/$(basename "$src" .c)"
         cc -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O1 -Iinclude "$src" \
-            -L"$1" -liaemu -Wl,-rpath,"$IAEMU_ROOT/$1" -lm -o "$exe"
+            -L"$1" -liaemu -Wl,-rpath,"$IAEMU_ROOT/$1" -lm -pthread -o "$exe"
         "$exe"
     done
 }

@@ -28,7 +28,13 @@ pub struct Cosmology {
 
 impl Default for Cosmology {
     fn default() -> Self {
-        Cosmology { omega_m: 0.307, omega_b: 0.048, h: 0.678, n_s: 0.96, sigma8: 0.823 }
+        Cosmology {
+            omega_m: 0.307,
+            omega_b: 0.048,
+            h: 0.678,
+            n_s: 0.96,
+            sigma8: 0.823,
+        }
     }
 }
 
@@ -93,10 +99,20 @@ impl LinearTheory {
         let s8 = lt.sigma_r(8.0);
         lt.amplitude = (cosmo.sigma8 / s8).powi(2);
         let n = 221;
-        lt.ln_m = (0..n).map(|i| (10f64.ln()) * (6.0 + 11.0 * i as f64 / (n - 1) as f64)).collect();
-        lt.ln_sigma = lt.ln_m.iter().map(|&lm| lt.sigma_r(lt.radius(lm.exp())).ln()).collect();
+        lt.ln_m = (0..n)
+            .map(|i| (10f64.ln()) * (6.0 + 11.0 * i as f64 / (n - 1) as f64))
+            .collect();
+        lt.ln_sigma = lt
+            .ln_m
+            .iter()
+            .map(|&lm| lt.sigma_r(lt.radius(lm.exp())).ln())
+            .collect();
         let ld = lt.delta_vir.log10();
-        let k = TINKER08.iter().rposition(|row| row[0].log10() <= ld).unwrap_or(0).min(TINKER08.len() - 2);
+        let k = TINKER08
+            .iter()
+            .rposition(|row| row[0].log10() <= ld)
+            .unwrap_or(0)
+            .min(TINKER08.len() - 2);
         let (lo, hi) = (TINKER08[k], TINKER08[k + 1]);
         let t = ((ld - lo[0].log10()) / (hi[0].log10() - lo[0].log10())).clamp(0.0, 1.0);
         lt.tinker = std::array::from_fn(|j| lo[j + 1] + t * (hi[j + 1] - lo[j + 1]));
@@ -210,7 +226,9 @@ impl LinearTheory {
         let (big_a, a) = (1.0 + 0.24 * y * e, 0.44 * y - 0.88);
         let (big_b, b) = (0.183, 1.5);
         let (big_c, c) = (0.019 + 0.107 * y + 0.19 * e, 2.4);
-        1.0 - big_a * nu.powf(a) / (nu.powf(a) + DELTA_C.powf(a)) + big_b * nu.powf(b) + big_c * nu.powf(c)
+        1.0 - big_a * nu.powf(a) / (nu.powf(a) + DELTA_C.powf(a))
+            + big_b * nu.powf(b)
+            + big_c * nu.powf(c)
     }
 
     /// Median virial concentration at z = 0, Dutton & Maccio (2014) eqs. 10-11.

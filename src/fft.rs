@@ -20,7 +20,11 @@ pub(crate) struct Fft3 {
 impl Fft3 {
     pub(crate) fn new(n: usize) -> Self {
         let mut planner = FftPlanner::new();
-        Fft3 { n, forward: planner.plan_fft_forward(n), inverse: planner.plan_fft_inverse(n) }
+        Fft3 {
+            n,
+            forward: planner.plan_fft_forward(n),
+            inverse: planner.plan_fft_inverse(n),
+        }
     }
 
     pub(crate) fn forward(&self, data: &mut [C64]) {
@@ -96,7 +100,9 @@ mod tests {
     #[test]
     fn matches_direct_dft() {
         let n = 6;
-        let f: Vec<C64> = (0..n * n * n).map(|i| C64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();
+        let f: Vec<C64> = (0..n * n * n)
+            .map(|i| C64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos()))
+            .collect();
         let mut g = f.clone();
         Fft3::new(n).forward(&mut g);
         let tau = 2.0 * std::f64::consts::PI / n as f64;

@@ -3,7 +3,7 @@
 //! Modules follow what the science is:
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
 //! - [`cosmology`]: linear theory for the synthetic universe (P(k), sigma(M), mass function, bias);
-//! - [`mock`]: a small clustered, aligned sample catalogue for demonstrations and tests;
+//! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;

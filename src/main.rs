@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iaemu::corr::{self, Correlation, CorrelationOptions, XiNormalization};
+use iaemu::halos::{self, Column, HaloCatalog, LoadOptions, SyntheticUniverse, HOST_MIN_PARTICLES};
 use iaemu::{io, mock, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -32,12 +33,21 @@ enum Command {
         #[command(flatten)]
         measure: MeasureArgs,
     },
-    /// Make a clustered, aligned sample catalogue and print its xi, omega and eta.
+    /// Make the default synthetic universe and print xi, omega and eta of its host halos
+    /// (positions and major axes) above a mass.
     Demo {
         #[command(flatten)]
-        mock: MockArgs,
+        universe: UniverseArgs,
+        /// Lightest host measured, Msun/h.
+        #[arg(long, default_value_t = 1e12)]
+        min_mass: f64,
         #[command(flatten)]
         measure: MeasureArgs,
+    },
+    /// Halo catalogues: make the synthetic universe, or describe a catalogue file.
+    Halos {
+        #[command(subcommand)]
+        command: HalosCommand,
     },
     /// Write the clustered, aligned sample catalogue as an N x 6 .npy file (x,y,z,ex,ey,ez).
     Mock {
@@ -71,6 +81,87 @@ struct MeasureArgs {
     /// Write the result as JSON here instead of printing a table.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum HalosCommand {
+    /// Make the synthetic universe (physics.md section 9) and write it: .hdf5 (halotools cache
+    /// format) or .npz.
+    Synth {
+        #[command(flatten)]
+        universe: UniverseArgs,
+        /// Output file, .hdf5 or .npz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Describe a catalogue: counts, mass range, box, columns, and what was derived or dropped.
+    Info {
+        /// halotools HDF5, Rockstar/hlist ASCII, or .npz.
+        file: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+}
+
+#[derive(Args)]
+struct UniverseArgs {
+    /// Box side, Mpc/h.
+    #[arg(long = "box", default_value_t = 250.0)]
+    box_size: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// FFT grid cells per side.
+    #[arg(long, default_value_t = 128)]
+    grid: usize,
+    /// Lightest host halo, Msun/h (default: 300 particles of 1.55e8).
+    #[arg(long)]
+    min_host_mass: Option<f64>,
+    /// No subhalos.
+    #[arg(long)]
+    no_subhalos: bool,
+    /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl UniverseArgs {
+    fn universe(&self) -> SyntheticUniverse {
+        let d = SyntheticUniverse::default();
+        SyntheticUniverse {
+            box_size: self.box_size,
+            seed: self.seed,
+            grid: self.grid,
+            min_host_mass: self.min_host_mass.unwrap_or(d.min_host_mass),
+            subhalos: !self.no_subhalos,
+            threads: self.threads,
+            ..d
+        }
+    }
+}
+
+/// Values for catalogue files that lack them (ASCII without comment lines, bare .npz).
+#[derive(Args)]
+struct LoadArgs {
+    /// Box side, Mpc/h.
+    #[arg(long = "box")]
+    box_size: Option<f64>,
+    /// Particle mass, Msun/h.
+    #[arg(long)]
+    particle_mass: Option<f64>,
+    #[arg(long)]
+    redshift: Option<f64>,
+}
+
+impl LoadArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            box_size: self.box_size,
+            particle_mass: self.particle_mass,
+            redshift: self.redshift,
+            force: false,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -137,16 +228,43 @@ fn run(command: Command) -> Result<()> {
             );
             measure_and_report(&file.galaxies(), box_size, &measure)
         }
-        Command::Demo { mock, measure } => {
-            let cat = mock::mock_catalog(&mock_options(&mock));
+        Command::Demo {
+            universe,
+            min_mass,
+            measure,
+        } => {
+            let halos = synthesize(&universe.universe())?;
+            let rows: Vec<usize> = halos
+                .central_hosts(HOST_MIN_PARTICLES)
+                .into_iter()
+                .filter(|&i| halos.col(Column::Mvir)[i] >= min_mass)
+                .collect();
+            let column = |c: [Column; 3]| -> Vec<[f64; 3]> {
+                rows.iter().map(|&i| c.map(|c| halos.col(c)[i])).collect()
+            };
+            let positions = column([Column::X, Column::Y, Column::Z]);
+            let axes = column([Column::AxisAX, Column::AxisAY, Column::AxisAZ]);
             eprintln!(
-                "sample catalogue: {} clustered, aligned galaxies in a {} Mpc/h box (seed {})",
-                cat.positions.len(),
-                cat.box_size,
-                mock.seed
+                "measuring {} host halos with mvir >= {min_mass:.3e} Msun/h, oriented along their major axes",
+                rows.len()
             );
-            let g = corr::Galaxies::new(&cat.positions, Some(&cat.orientations));
-            measure_and_report(&g, [cat.box_size; 3], &measure)
+            let g = corr::Galaxies::new(&positions, Some(&axes));
+            measure_and_report(&g, halos.box_size(), &measure)
+        }
+        Command::Halos {
+            command: HalosCommand::Synth { universe, out },
+        } => {
+            let halos = synthesize(&universe.universe())?;
+            halos::save(&halos, &out)?;
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Halos {
+            command: HalosCommand::Info { file, load },
+        } => {
+            let halos = halos::load(&file, &load.options())?;
+            describe(&halos);
+            Ok(())
         }
         Command::Mock { mock, out } => {
             let cat = mock::mock_catalog(&mock_options(&mock));
@@ -167,6 +285,81 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Info => info(),
+    }
+}
+
+fn synthesize(u: &SyntheticUniverse) -> Result<HaloCatalog> {
+    eprintln!(
+        "making the synthetic universe: box {} Mpc/h, seed {}, grid {}^3, hosts from {:.3e} Msun/h",
+        u.box_size, u.seed, u.grid, u.min_host_mass
+    );
+    let start = Instant::now();
+    let halos = u.generate()?;
+    eprintln!(
+        "{} halos ({} hosts, {} subhalos) in {:.2} s",
+        halos.len(),
+        halos.n_hosts(),
+        halos.len() - halos.n_hosts(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(halos)
+}
+
+fn describe(h: &HaloCatalog) {
+    let meta = h.meta();
+    let p = &meta.provenance;
+    let mvir = h.col(Column::Mvir);
+    let (lo, hi) = mvir
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &m| (a.min(m), b.max(m)));
+    println!("source: {}", p.source);
+    for (k, v) in [
+        ("simname", &p.simname),
+        ("halo_finder", &p.halo_finder),
+        ("version_name", &p.version_name),
+    ] {
+        if !v.is_empty() {
+            println!("{k}: {v}");
+        }
+    }
+    println!(
+        "box: {} x {} x {} Mpc/h",
+        meta.box_size[0], meta.box_size[1], meta.box_size[2]
+    );
+    println!(
+        "particle mass: {:.6e} Msun/h   redshift: {}",
+        meta.particle_mass, meta.redshift
+    );
+    println!(
+        "halos: {} ({} hosts, {} subhalos)",
+        h.len(),
+        h.n_hosts(),
+        h.len() - h.n_hosts()
+    );
+    println!("mvir: {lo:.4e} to {hi:.4e} Msun/h");
+    println!(
+        "hosts that can take a central (mvir > {HOST_MIN_PARTICLES} particles, non-zero axis): {}",
+        h.central_hosts(HOST_MIN_PARTICLES).len()
+    );
+    let names: Vec<&str> = Column::ALL
+        .iter()
+        .filter(|c| **c != Column::Rs)
+        .map(|c| c.name())
+        .collect();
+    println!("columns: {}", names.join(" "));
+    let r = h.report();
+    println!("rows read: {}", r.rows_read);
+    println!(
+        "dropped: {} subhalos whose host is not in the catalogue",
+        r.dropped_orphans
+    );
+    println!("wrapped into the box: {} positions", r.wrapped_positions);
+    println!(
+        "hosts with an all-zero major axis (no aligned central): {}",
+        r.zero_axis_hosts
+    );
+    for d in &r.derived {
+        println!("derived: {d}");
     }
 }
 

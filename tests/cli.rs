@@ -235,3 +235,78 @@ fn bad_input_is_a_clear_error_with_a_nonzero_exit() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("half the box"), "{}", stderr(&o));
 }
+
+#[test]
+fn halos_synth_then_info() {
+    let dir = scratch("halos");
+    let file = dir.join("u.hdf5");
+    let o = iaemu(&[
+        "halos",
+        "synth",
+        "--box",
+        "60",
+        "--grid",
+        "32",
+        "--seed",
+        "4",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The file holds what the library makes from the same settings.
+    let lib = iaemu::halos::SyntheticUniverse {
+        box_size: 60.0,
+        grid: 32,
+        seed: 4,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let read = iaemu::halos::load(&file, &Default::default()).unwrap();
+    assert_eq!(read.len(), lib.len());
+    assert_eq!(
+        read.col(iaemu::halos::Column::Mvir),
+        lib.col(iaemu::halos::Column::Mvir)
+    );
+    let o = iaemu(&["halos", "info", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let hosts = lib.n_hosts();
+    assert!(
+        text.contains(&format!(
+            "halos: {} ({hosts} hosts, {} subhalos)",
+            lib.len(),
+            lib.len() - hosts
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("box: 60 x 60 x 60 Mpc/h") && text.contains("simname: iaemu_synthetic"),
+        "{text}"
+    );
+}
+
+#[test]
+fn halos_info_errors_name_the_problem() {
+    let dir = scratch("halos-bad");
+    let bad = dir.join("bad.hdf5");
+    std::fs::write(&bad, b"\x89HDF\r\n\x1a\nbroken").unwrap();
+    let o = iaemu(&["halos", "info", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot open") && stderr(&o).contains("bad.hdf5"),
+        "{}",
+        stderr(&o)
+    );
+    let o = iaemu(&[
+        "halos",
+        "synth",
+        "--grid",
+        "33",
+        "--out",
+        dir.join("x.hdf5").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("grid 33"), "{}", stderr(&o));
+    assert!(!dir.join("x.hdf5").exists());
+}

@@ -7,11 +7,16 @@ use iaemu::halos::{self, CatalogMeta, Column, HaloCatalog, LoadOptions, Provenan
 use iaemu::Error;
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/halos").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/halos")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} is absent (the shared data folder is only beside CI checkouts)", p.display());
+        eprintln!(
+            "SKIPPED: {} is absent (the shared data folder is only beside CI checkouts)",
+            p.display()
+        );
         None
     }
 }
@@ -47,12 +52,23 @@ fn rockstar_ascii_rows_units_and_values() {
     assert_eq!(cat.col(Column::Mvir)[i], 1.2482e11);
     assert!((cat.col(Column::Rvir)[i] - 0.101650).abs() < 1e-12);
     assert!((cat.col(Column::NfwConc)[i] - 101.650 / 7.221).abs() < 1e-9);
-    assert_eq!([cat.col(Column::X)[i], cat.col(Column::Y)[i], cat.col(Column::Z)[i]], [3.14842, 4.08677, 1.44239]);
+    assert_eq!(
+        [
+            cat.col(Column::X)[i],
+            cat.col(Column::Y)[i],
+            cat.col(Column::Z)[i]
+        ],
+        [3.14842, 4.08677, 1.44239]
+    );
     assert_eq!(cat.col(Column::Vx)[i], -194.94);
     assert_eq!(cat.col(Column::AxisAX)[i], -5.73602);
     assert_eq!(cat.col(Column::AxisAZ)[i], 10.29776);
     // No upid column: hosts derived, and the rule says so.
-    assert!(cat.report().derived.iter().any(|d| d.starts_with("halo_upid")));
+    assert!(cat
+        .report()
+        .derived
+        .iter()
+        .any(|d| d.starts_with("halo_upid")));
     // Halo 0 is a host; every subhalo points at a heavier host whose rvir holds its centre.
     assert_eq!(cat.upid()[i], -1);
     for k in 0..cat.len() {
@@ -73,7 +89,9 @@ fn rockstar_hosts_agree_with_halotools_conversion() {
     // The HDF5 beside the Rockstar file was written by halotools with a derived upid; the same
     // rule must find the same hosts.
     let Some(ascii) = rockstar() else { return };
-    let Some(p) = shared("rockstar-25mpc/out_163.halotools.hdf5") else { return };
+    let Some(p) = shared("rockstar-25mpc/out_163.halotools.hdf5") else {
+        return;
+    };
     let h5 = halos::load(&p, &LoadOptions::default()).unwrap();
     assert_eq!(h5.report().rows_read, 4764);
     assert_eq!(h5.n_hosts(), 4138);
@@ -82,8 +100,22 @@ fn rockstar_hosts_agree_with_halotools_conversion() {
     for k in 0..h5.len() {
         let a = row(&ascii, h5.id()[k]);
         assert_eq!(ascii.upid()[a], h5.upid()[k], "upid of halo {}", h5.id()[k]);
-        for c in [Column::Mvir, Column::Rvir, Column::X, Column::Y, Column::Z, Column::Vz, Column::AxisAY] {
-            assert_eq!(ascii.col(c)[a], h5.col(c)[k], "{} of halo {}", c.name(), h5.id()[k]);
+        for c in [
+            Column::Mvir,
+            Column::Rvir,
+            Column::X,
+            Column::Y,
+            Column::Z,
+            Column::Vz,
+            Column::AxisAY,
+        ] {
+            assert_eq!(
+                ascii.col(c)[a],
+                h5.col(c)[k],
+                "{} of halo {}",
+                c.name(),
+                h5.id()[k]
+            );
         }
         let (ca, ch) = (ascii.col(Column::NfwConc)[a], h5.col(Column::NfwConc)[k]);
         assert!((ca - ch).abs() < 1e-9 * ch, "conc of halo {}", h5.id()[k]);
@@ -92,7 +124,9 @@ fn rockstar_hosts_agree_with_halotools_conversion() {
 
 #[test]
 fn halotools_hdf5_attributes() {
-    let Some(p) = shared("rockstar-25mpc/out_163.halotools.hdf5") else { return };
+    let Some(p) = shared("rockstar-25mpc/out_163.halotools.hdf5") else {
+        return;
+    };
     let cat = halos::load(&p, &LoadOptions::default()).unwrap();
     assert_eq!(cat.box_size(), [25.0; 3]);
     assert_eq!(cat.particle_mass(), 6.36846e8);
@@ -103,25 +137,46 @@ fn halotools_hdf5_attributes() {
     assert_eq!(prov.version_name, "hdm_test_v0");
     // No mpeak and no hostid in that file: derived.
     assert_eq!(cat.col(Column::Mpeak), cat.col(Column::Mvir));
-    assert!(cat.report().derived.iter().any(|d| d.starts_with("halo_hostid")));
+    assert!(cat
+        .report()
+        .derived
+        .iter()
+        .any(|d| d.starts_with("halo_hostid")));
 }
 
 #[test]
 fn hlist_fragment() {
-    let Some(p) = shared("halotools-hlist-dummy/dummy_halocat_0.07812.list") else { return };
+    let Some(p) = shared("halotools-hlist-dummy/dummy_halocat_0.07812.list") else {
+        return;
+    };
     // No particle mass in its comment lines: the caller must give one.
     let err = halos::load(&p, &LoadOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("particle mass"), "{err}");
-    let opts = LoadOptions { particle_mass: Some(1.55e8), ..Default::default() };
+    assert!(
+        matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("particle mass"),
+        "{err}"
+    );
+    let opts = LoadOptions {
+        particle_mass: Some(1.55e8),
+        ..Default::default()
+    };
     let cat = halos::load(&p, &opts).unwrap();
     assert_eq!(cat.report().rows_read, 436);
     assert_eq!(cat.box_size(), [250.0; 3]);
     assert!((cat.redshift() - (1.0 / 0.07812 - 1.0)).abs() < 1e-9);
     // The upid column is used as it is: no derivation.
-    assert!(!cat.report().derived.iter().any(|d| d.starts_with("halo_upid")));
+    assert!(!cat
+        .report()
+        .derived
+        .iter()
+        .any(|d| d.starts_with("halo_upid")));
     // The first row, read by hand from the file.
     let text = std::fs::read_to_string(&p).unwrap();
-    let first: Vec<&str> = text.lines().find(|l| !l.starts_with('#')).unwrap().split_whitespace().collect();
+    let first: Vec<&str> = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let id: i64 = first[1].parse().unwrap();
     let i = row(&cat, id);
     let num = |k: usize| first[k].parse::<f64>().unwrap();
@@ -131,7 +186,11 @@ fn hlist_fragment() {
     assert_eq!(cat.col(Column::X)[i], num(17));
     assert_eq!(cat.col(Column::Mpeak)[i], num(60));
     assert_eq!(cat.col(Column::AxisAZ)[i], num(50));
-    let n_hosts = text.lines().filter(|l| !l.starts_with('#')).filter(|l| l.split_whitespace().nth(6) == Some("-1")).count();
+    let n_hosts = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split_whitespace().nth(6) == Some("-1"))
+        .count();
     assert_eq!(cat.n_hosts(), n_hosts);
 }
 
@@ -139,21 +198,35 @@ fn hlist_fragment() {
 fn small() -> (RawHalos, CatalogMeta) {
     let mut raw = RawHalos::new();
     raw.set_ints(Column::Id, vec![10, 11, 12, 20, 21]).unwrap();
-    raw.set_ints(Column::Upid, vec![-1, -1, -1, 10, 11]).unwrap();
-    raw.set_floats(Column::Mvir, vec![1e13, 1e12, 1e11, 1e11, 5e10]).unwrap();
-    raw.set_floats(Column::Rvir, vec![0.5, 0.25, 0.1, 0.05, 0.04]).unwrap();
-    raw.set_floats(Column::Rs, vec![0.1, 0.05, 0.01, 0.01, 0.01]).unwrap();
-    raw.set_floats(Column::X, vec![1.0, 50.0, 99.5, 1.1, 50.1]).unwrap();
-    raw.set_floats(Column::Y, vec![1.0, 50.0, 20.0, 1.0, 50.0]).unwrap();
-    raw.set_floats(Column::Z, vec![1.0, 50.0, 30.0, 1.0, 50.0]).unwrap();
-    raw.set_floats(Column::AxisAX, vec![1.0, 0.0, 0.0, 0.0, 1.0]).unwrap();
-    raw.set_floats(Column::AxisAY, vec![0.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
-    raw.set_floats(Column::AxisAZ, vec![0.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+    raw.set_ints(Column::Upid, vec![-1, -1, -1, 10, 11])
+        .unwrap();
+    raw.set_floats(Column::Mvir, vec![1e13, 1e12, 1e11, 1e11, 5e10])
+        .unwrap();
+    raw.set_floats(Column::Rvir, vec![0.5, 0.25, 0.1, 0.05, 0.04])
+        .unwrap();
+    raw.set_floats(Column::Rs, vec![0.1, 0.05, 0.01, 0.01, 0.01])
+        .unwrap();
+    raw.set_floats(Column::X, vec![1.0, 50.0, 99.5, 1.1, 50.1])
+        .unwrap();
+    raw.set_floats(Column::Y, vec![1.0, 50.0, 20.0, 1.0, 50.0])
+        .unwrap();
+    raw.set_floats(Column::Z, vec![1.0, 50.0, 30.0, 1.0, 50.0])
+        .unwrap();
+    raw.set_floats(Column::AxisAX, vec![1.0, 0.0, 0.0, 0.0, 1.0])
+        .unwrap();
+    raw.set_floats(Column::AxisAY, vec![0.0, 0.0, 1.0, 1.0, 0.0])
+        .unwrap();
+    raw.set_floats(Column::AxisAZ, vec![0.0, 0.0, 0.0, 0.0, 0.0])
+        .unwrap();
     let meta = CatalogMeta {
         box_size: [100.0; 3],
         particle_mass: 1e8,
         redshift: 0.5,
-        provenance: Provenance { simname: "unit".into(), halo_finder: "hand".into(), ..Default::default() },
+        provenance: Provenance {
+            simname: "unit".into(),
+            halo_finder: "hand".into(),
+            ..Default::default()
+        },
     };
     (raw, meta)
 }
@@ -163,7 +236,10 @@ fn derived_columns_and_zero_axis_hosts() {
     let (raw, meta) = small();
     let cat = HaloCatalog::from_raw(raw, meta).unwrap();
     assert_eq!(cat.hostid(), &[10, 11, 12, 10, 11]);
-    assert_eq!(cat.col(Column::MvirHostHalo), &[1e13, 1e12, 1e11, 1e13, 1e12]);
+    assert_eq!(
+        cat.col(Column::MvirHostHalo),
+        &[1e13, 1e12, 1e11, 1e13, 1e12]
+    );
     assert_eq!(cat.col(Column::NfwConc)[0], 5.0);
     // Host 11 has an all-zero axis: reported, and not offered for a central.
     assert_eq!(cat.report().zero_axis_hosts, 1);
@@ -174,13 +250,17 @@ fn derived_columns_and_zero_axis_hosts() {
 #[test]
 fn orphans_dropped_positions_wrapped() {
     let (mut raw, meta) = small();
-    raw.set_ints(Column::Upid, vec![-1, -1, -1, 10, 99]).unwrap();
-    raw.set_floats(Column::X, vec![101.0, -1.0, 99.5, 1.1, 50.1]).unwrap();
+    raw.set_ints(Column::Upid, vec![-1, -1, -1, 10, 99])
+        .unwrap();
+    raw.set_floats(Column::X, vec![101.0, -1.0, 99.5, 1.1, 50.1])
+        .unwrap();
     let cat = HaloCatalog::from_raw(raw, meta).unwrap();
     assert_eq!(cat.report().dropped_orphans, 1);
     assert_eq!(cat.id(), &[10, 11, 12, 20]);
     assert_eq!(cat.report().wrapped_positions, 2);
-    assert!((cat.col(Column::X)[0] - 1.0).abs() < 1e-12 && (cat.col(Column::X)[1] - 99.0).abs() < 1e-12);
+    assert!(
+        (cat.col(Column::X)[0] - 1.0).abs() < 1e-12 && (cat.col(Column::X)[1] - 99.0).abs() < 1e-12
+    );
 }
 
 #[test]
@@ -188,29 +268,59 @@ fn validation_names_the_problem() {
     let mut raw = RawHalos::new();
     raw.set_ints(Column::Id, vec![1]).unwrap();
     raw.set_floats(Column::X, vec![1.0]).unwrap();
-    let err = HaloCatalog::from_raw(raw, small().1).unwrap_err().to_string();
-    for name in ["halo_mvir", "halo_rvir", "halo_y", "halo_z", "halo_axisA_x", "halo_axisA_z", "halo_nfw_conc (or halo_rs)"] {
+    let err = HaloCatalog::from_raw(raw, small().1)
+        .unwrap_err()
+        .to_string();
+    for name in [
+        "halo_mvir",
+        "halo_rvir",
+        "halo_y",
+        "halo_z",
+        "halo_axisA_x",
+        "halo_axisA_z",
+        "halo_nfw_conc (or halo_rs)",
+    ] {
         assert!(err.contains(name), "{err} lacks {name}");
     }
-    assert!(!err.contains("halo_x,") && !err.contains("halo_id"), "{err}");
+    assert!(
+        !err.contains("halo_x,") && !err.contains("halo_id"),
+        "{err}"
+    );
 
     let (mut raw, meta) = small();
     raw.set_ints(Column::Id, vec![10, 11, 12, 11, 21]).unwrap();
-    let err = HaloCatalog::from_raw(raw, meta.clone()).unwrap_err().to_string();
-    assert!(err.contains("duplicate halo_id 11 at rows 1 and 3"), "{err}");
+    let err = HaloCatalog::from_raw(raw, meta.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("duplicate halo_id 11 at rows 1 and 3"),
+        "{err}"
+    );
 
     let (mut raw, _) = small();
-    raw.set_floats(Column::Mvir, vec![1e13, f64::NAN, 1e11, 1e11, 5e10]).unwrap();
-    let err = HaloCatalog::from_raw(raw, meta.clone()).unwrap_err().to_string();
+    raw.set_floats(Column::Mvir, vec![1e13, f64::NAN, 1e11, 1e11, 5e10])
+        .unwrap();
+    let err = HaloCatalog::from_raw(raw, meta.clone())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("halo_mvir") && err.contains("row 1"), "{err}");
 
     let (mut raw, _) = small();
     raw.set_floats(Column::Z, vec![1.0, 2.0]).unwrap();
-    let err = HaloCatalog::from_raw(raw, meta.clone()).unwrap_err().to_string();
+    let err = HaloCatalog::from_raw(raw, meta.clone())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("halo_z") && err.contains("length"), "{err}");
 
     let (raw, _) = small();
-    let err = HaloCatalog::from_raw(raw, CatalogMeta { particle_mass: -1.0, ..meta }).unwrap_err();
+    let err = HaloCatalog::from_raw(
+        raw,
+        CatalogMeta {
+            particle_mass: -1.0,
+            ..meta
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("particle mass"), "{err}");
 }
 
@@ -218,10 +328,19 @@ fn assert_same(a: &HaloCatalog, b: &HaloCatalog) {
     assert_eq!(a.id(), b.id());
     assert_eq!(a.upid(), b.upid());
     assert_eq!(a.hostid(), b.hostid());
-    for c in Column::ALL.into_iter().filter(|c| !c.is_integer() && *c != Column::Rs) {
+    for c in Column::ALL
+        .into_iter()
+        .filter(|c| !c.is_integer() && *c != Column::Rs)
+    {
         let (x, y) = (a.col(c), b.col(c));
         for k in 0..x.len() {
-            assert!((x[k] - y[k]).abs() <= 1e-12 * x[k].abs(), "{} row {k}: {} vs {}", c.name(), x[k], y[k]);
+            assert!(
+                (x[k] - y[k]).abs() <= 1e-12 * x[k].abs(),
+                "{} row {k}: {} vs {}",
+                c.name(),
+                x[k],
+                y[k]
+            );
         }
     }
     assert_eq!(a.box_size(), b.box_size());
@@ -240,13 +359,20 @@ fn round_trips_hdf5_and_npz() {
     assert_eq!(back.redshift(), 0.5);
     assert_eq!(back.meta().provenance.simname, "unit");
     assert_eq!(back.meta().provenance.halo_finder, "hand");
-    assert!(back.report().derived.is_empty(), "{:?}", back.report().derived);
+    assert!(
+        back.report().derived.is_empty(),
+        "{:?}",
+        back.report().derived
+    );
     let npz = dir.join("small.npz");
     halos::save(&cat, &npz).unwrap();
     assert_same(&cat, &halos::load(&npz, &LoadOptions::default()).unwrap());
     assert!(halos::save(&cat, &dir.join("small.csv")).is_err());
     // No temporary files left behind.
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -279,9 +405,15 @@ fn damaged_files_are_errors() {
         ("empty.list", vec![]),
         ("truncated.hdf5", bytes[..bytes.len() / 2].to_vec()),
         ("header-only.hdf5", bytes[..600].to_vec()),
-        ("garbage.hdf5", b"\x89HDF\r\n\x1a\nnot really hdf5 at all".to_vec()),
+        (
+            "garbage.hdf5",
+            b"\x89HDF\r\n\x1a\nnot really hdf5 at all".to_vec(),
+        ),
         ("truncated.npz", npz_bytes[..npz_bytes.len() / 2].to_vec()),
-        ("truncated.list", ascii.as_bytes()[..ascii.len() - 5].to_vec()),
+        (
+            "truncated.list",
+            ascii.as_bytes()[..ascii.len() - 5].to_vec(),
+        ),
         ("badnumber.list", ascii.replace("2e12", "2e1x").into_bytes()),
         ("noheader.list", b"1 -1 1e12\n".to_vec()),
         ("binary.dat", vec![0u8, 1, 2, 3]),
@@ -290,7 +422,10 @@ fn damaged_files_are_errors() {
         let p = dir.join(name);
         std::fs::write(&p, data).unwrap();
         let err = halos::load(&p, &LoadOptions::default()).expect_err(name);
-        assert!(matches!(err, Error::Io(_) | Error::InvalidArgument(_)), "{name}: {err}");
+        assert!(
+            matches!(err, Error::Io(_) | Error::InvalidArgument(_)),
+            "{name}: {err}"
+        );
         assert!(!err.to_string().is_empty());
     }
     // The intact ASCII text reads.

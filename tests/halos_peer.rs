@@ -14,7 +14,10 @@ fn peer_python() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: no peer Python at {} (run `bash scripts/peer-venv.sh`)", p.display());
+        eprintln!(
+            "SKIPPED: no peer Python at {} (run `bash scripts/peer-venv.sh`)",
+            p.display()
+        );
         None
     }
 }
@@ -36,11 +39,20 @@ fn check_halotools_reads(cat: &HaloCatalog, name: &str) {
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "halotools failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "halotools failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["halotools_version"], "0.9.4");
     assert_eq!(v["rows"].as_u64().unwrap() as usize, cat.len());
-    let lbox: Vec<f64> = v["Lbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let lbox: Vec<f64> = v["Lbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     assert_eq!(lbox, cat.box_size().to_vec());
     assert_eq!(v["particle_mass"].as_f64().unwrap(), cat.particle_mass());
     assert!((v["redshift"].as_f64().unwrap() - cat.redshift()).abs() < 1e-4);
@@ -52,13 +64,27 @@ fn check_halotools_reads(cat: &HaloCatalog, name: &str) {
             Column::Id => cat.id().iter().map(|&x| x as f64).collect(),
             Column::Upid => cat.upid().iter().map(|&x| x as f64).collect(),
             Column::Hostid => cat.hostid().iter().map(|&x| x as f64).collect(),
-            Column::Rs => cat.col(Column::Rvir).iter().zip(cat.col(Column::NfwConc)).map(|(r, k)| r / k).collect(),
+            Column::Rs => cat
+                .col(Column::Rvir)
+                .iter()
+                .zip(cat.col(Column::NfwConc))
+                .map(|(r, k)| r / k)
+                .collect(),
             _ => cat.col(c).to_vec(),
         };
         let sum: f64 = ours.iter().sum();
         let theirs = col["sum"].as_f64().unwrap();
-        assert!((sum - theirs).abs() <= 1e-9 * sum.abs().max(1.0), "{}: sum {sum} vs halotools {theirs}", c.name());
-        let first: Vec<f64> = col["first"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(
+            (sum - theirs).abs() <= 1e-9 * sum.abs().max(1.0),
+            "{}: sum {sum} vs halotools {theirs}",
+            c.name()
+        );
+        let first: Vec<f64> = col["first"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         assert_eq!(first, ours[..first.len()].to_vec(), "{}", c.name());
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -66,7 +92,8 @@ fn check_halotools_reads(cat: &HaloCatalog, name: &str) {
 
 #[test]
 fn halotools_loads_written_real_catalogue() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/halos/rockstar-25mpc/out_163.list");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/halos/rockstar-25mpc/out_163.list");
     if !p.exists() {
         eprintln!("SKIPPED: {} is absent", p.display());
         return;
@@ -77,6 +104,11 @@ fn halotools_loads_written_real_catalogue() {
 
 #[test]
 fn halotools_loads_written_synthetic_universe() {
-    let universe = SyntheticUniverse { box_size: 60.0, grid: 32, seed: 5, ..Default::default() };
+    let universe = SyntheticUniverse {
+        box_size: 60.0,
+        grid: 32,
+        seed: 5,
+        ..Default::default()
+    };
     check_halotools_reads(&universe.generate().unwrap(), "synthetic");
 }

@@ -16,7 +16,9 @@ fn universe() -> &'static (HaloCatalog, Diagnostics) {
     static U: OnceLock<(HaloCatalog, Diagnostics)> = OnceLock::new();
     U.get_or_init(|| {
         let t = Instant::now();
-        let u = SyntheticUniverse::default().generate_with_diagnostics().unwrap();
+        let u = SyntheticUniverse::default()
+            .generate_with_diagnostics()
+            .unwrap();
         eprintln!(
             "default synthetic universe: {} halos ({} hosts) in {:.2} s",
             u.0.len(),
@@ -37,13 +39,19 @@ fn positions(cat: &HaloCatalog, rows: &[usize]) -> Vec<[f64; 3]> {
 }
 
 fn axes(cat: &HaloCatalog, rows: &[usize]) -> Vec<[f64; 3]> {
-    let (x, y, z) = (cat.col(Column::AxisAX), cat.col(Column::AxisAY), cat.col(Column::AxisAZ));
+    let (x, y, z) = (
+        cat.col(Column::AxisAX),
+        cat.col(Column::AxisAY),
+        cat.col(Column::AxisAZ),
+    );
     rows.iter().map(|&i| [x[i], y[i], z[i]]).collect()
 }
 
 fn hosts_in(cat: &HaloCatalog, m1: f64, m2: f64) -> Vec<usize> {
     let m = cat.col(Column::Mvir);
-    (0..cat.len()).filter(|&i| cat.is_host(i) && m[i] >= m1 && m[i] < m2).collect()
+    (0..cat.len())
+        .filter(|&i| cat.is_host(i) && m[i] >= m1 && m[i] < m2)
+        .collect()
 }
 
 #[test]
@@ -59,8 +67,14 @@ fn mass_function_within_poisson_errors() {
         let observed = hosts_in(cat, m1, m2).len() as f64;
         let expected = lt.number_density(m1, m2) * volume;
         let pull = (observed - expected) / expected.sqrt();
-        eprintln!("log M [{lo:.1}, {:.1}): {observed} hosts, expected {expected:.1}, pull {pull:+.2}", lo + 0.5);
-        assert!(pull.abs() < 3.5, "mass bin {lo}: {observed} vs {expected:.1}");
+        eprintln!(
+            "log M [{lo:.1}, {:.1}): {observed} hosts, expected {expected:.1}, pull {pull:+.2}",
+            lo + 0.5
+        );
+        assert!(
+            pull.abs() < 3.5,
+            "mass bin {lo}: {observed} vs {expected:.1}"
+        );
         chi2 += pull * pull;
         k += 1;
         lo += 0.5;
@@ -77,7 +91,10 @@ fn large_scale_clustering_follows_linear_bias() {
     for (m1, m2) in [(1e11, 1e12), (3e12, 1e14)] {
         let rows = hosts_in(cat, m1, m2);
         let pos = positions(cat, &rows);
-        let opts = CorrelationOptions { r_edges: r_edges.clone(), ..CorrelationOptions::cubic(cat.box_size()[0]) };
+        let opts = CorrelationOptions {
+            r_edges: r_edges.clone(),
+            ..CorrelationOptions::cubic(cat.box_size()[0])
+        };
         let res = correlate(&Galaxies::new(&pos, None), &opts, None).unwrap();
         // Number-weighted Tinker 2010 bias over the sample's own masses.
         let m = cat.col(Column::Mvir);
@@ -87,7 +104,10 @@ fn large_scale_clustering_follows_linear_bias() {
             let expected = b * b * lt.xi_linear(r);
             let ratio = xi / expected;
             eprintln!("M [{m1:.0e}, {m2:.0e}) n={} b={b:.3}: r={r:5.2} xi={xi:.4} b^2 xi_lin={expected:.4} ratio {ratio:.3}", rows.len());
-            assert!((ratio - 1.0).abs() < 0.2, "M [{m1:e}, {m2:e}) r = {r}: xi {xi} vs {expected}");
+            assert!(
+                (ratio - 1.0).abs() < 0.2,
+                "M [{m1:e}, {m2:e}) r = {r}: xi {xi} vs {expected}"
+            );
         }
     }
 }
@@ -95,7 +115,8 @@ fn large_scale_clustering_follows_linear_bias() {
 #[test]
 fn subhalo_radii_follow_nfw() {
     let (cat, _) = universe();
-    let index: std::collections::HashMap<i64, usize> = cat.id().iter().enumerate().map(|(i, &v)| (v, i)).collect();
+    let index: std::collections::HashMap<i64, usize> =
+        cat.id().iter().enumerate().map(|(i, &v)| (v, i)).collect();
     let (x, y, z) = (cat.col(Column::X), cat.col(Column::Y), cat.col(Column::Z));
     let (rvir, conc) = (cat.col(Column::Rvir), cat.col(Column::NfwConc));
     let l = cat.box_size()[0];
@@ -112,7 +133,11 @@ fn subhalo_radii_follow_nfw() {
                 })
                 .sum();
             let s = d2.sqrt() / rvir[h];
-            assert!(s <= 1.0 + 1e-9, "subhalo {} outside its host's rvir", cat.id()[i]);
+            assert!(
+                s <= 1.0 + 1e-9,
+                "subhalo {} outside its host's rvir",
+                cat.id()[i]
+            );
             nfw_mass(s * conc[h]) / nfw_mass(conc[h])
         })
         .collect();
@@ -122,10 +147,17 @@ fn subhalo_radii_follow_nfw() {
     let d = u
         .iter()
         .enumerate()
-        .map(|(k, &v)| (v - k as f64 / n as f64).abs().max(((k + 1) as f64 / n as f64 - v).abs()))
+        .map(|(k, &v)| {
+            (v - k as f64 / n as f64)
+                .abs()
+                .max(((k + 1) as f64 / n as f64 - v).abs())
+        })
         .fold(0.0, f64::max);
     // Kolmogorov-Smirnov at the 1% level.
-    eprintln!("{n} subhalos, KS distance to NFW {d:.5} (1% critical {:.5})", 1.63 / (n as f64).sqrt());
+    eprintln!(
+        "{n} subhalos, KS distance to NFW {d:.5} (1% critical {:.5})",
+        1.63 / (n as f64).sqrt()
+    );
     assert!(d < 1.63 / (n as f64).sqrt());
 }
 
@@ -161,22 +193,51 @@ fn major_axes_follow_the_tidal_field() {
     for k in 0..3 {
         let (w, ws) = (res.omega[k], jk.omega_var[k].sqrt());
         let (e, es) = (res.eta[k], jk.eta_var[k].sqrt());
-        eprintln!("r {:.1}-{:.1}: omega {w:.5} +- {ws:.5}, eta {e:.5} +- {es:.5}", opts.r_edges[k], opts.r_edges[k + 1]);
+        eprintln!(
+            "r {:.1}-{:.1}: omega {w:.5} +- {ws:.5}, eta {e:.5} +- {es:.5}",
+            opts.r_edges[k],
+            opts.r_edges[k + 1]
+        );
         assert!(w > 3.0 * ws, "omega at bin {k}: {w} +- {ws}");
     }
-    assert!(res.eta[0] > 3.0 * jk.eta_var[0].sqrt(), "eta at the first bin");
+    assert!(
+        res.eta[0] > 3.0 * jk.eta_var[0].sqrt(),
+        "eta at the first bin"
+    );
 }
 
 #[test]
 fn same_seed_same_catalogue_on_any_thread_count() {
-    let small = SyntheticUniverse { box_size: 80.0, grid: 32, seed: 9, ..Default::default() };
-    let one = SyntheticUniverse { threads: Some(1), ..small.clone() }.generate().unwrap();
-    let two = SyntheticUniverse { threads: Some(2), ..small.clone() }.generate().unwrap();
+    let small = SyntheticUniverse {
+        box_size: 80.0,
+        grid: 32,
+        seed: 9,
+        ..Default::default()
+    };
+    let one = SyntheticUniverse {
+        threads: Some(1),
+        ..small.clone()
+    }
+    .generate()
+    .unwrap();
+    let two = SyntheticUniverse {
+        threads: Some(2),
+        ..small.clone()
+    }
+    .generate()
+    .unwrap();
     assert_eq!(one.id(), two.id());
     assert_eq!(one.upid(), two.upid());
-    for c in Column::ALL.into_iter().filter(|c| !c.is_integer() && *c != Column::Rs) {
+    for c in Column::ALL
+        .into_iter()
+        .filter(|c| !c.is_integer() && *c != Column::Rs)
+    {
         let (a, b) = (one.col(c), two.col(c));
-        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{}", c.name());
+        assert!(
+            a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{}",
+            c.name()
+        );
     }
     let other = SyntheticUniverse { seed: 10, ..small }.generate().unwrap();
     assert_ne!(one.col(Column::X), other.col(Column::X));
@@ -185,12 +246,49 @@ fn same_seed_same_catalogue_on_any_thread_count() {
 #[test]
 fn bad_settings_are_errors() {
     for (u, what) in [
-        (SyntheticUniverse { box_size: -1.0, ..Default::default() }, "box_size"),
-        (SyntheticUniverse { box_size: f64::NAN, ..Default::default() }, "box_size"),
-        (SyntheticUniverse { grid: 33, ..Default::default() }, "grid"),
-        (SyntheticUniverse { min_host_mass: 0.0, ..Default::default() }, "min_host_mass"),
-        (SyntheticUniverse { subhalo_survival: 1.5, ..Default::default() }, "subhalo_survival"),
-        (SyntheticUniverse { box_size: 4000.0, min_host_mass: 1e9, ..Default::default() }, "hosts expected"),
+        (
+            SyntheticUniverse {
+                box_size: -1.0,
+                ..Default::default()
+            },
+            "box_size",
+        ),
+        (
+            SyntheticUniverse {
+                box_size: f64::NAN,
+                ..Default::default()
+            },
+            "box_size",
+        ),
+        (
+            SyntheticUniverse {
+                grid: 33,
+                ..Default::default()
+            },
+            "grid",
+        ),
+        (
+            SyntheticUniverse {
+                min_host_mass: 0.0,
+                ..Default::default()
+            },
+            "min_host_mass",
+        ),
+        (
+            SyntheticUniverse {
+                subhalo_survival: 1.5,
+                ..Default::default()
+            },
+            "subhalo_survival",
+        ),
+        (
+            SyntheticUniverse {
+                box_size: 4000.0,
+                min_host_mass: 1e9,
+                ..Default::default()
+            },
+            "hosts expected",
+        ),
     ] {
         let err = u.generate().unwrap_err().to_string();
         assert!(err.contains(what), "{err}");

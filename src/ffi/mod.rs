@@ -5,9 +5,11 @@
 //! across the boundary, and opaque handles checked against a registry before use.
 
 mod corr;
+mod halos;
 mod handles;
 
 pub use corr::*;
+pub use halos::*;
 
 use crate::error::Error;
 use std::cell::RefCell;

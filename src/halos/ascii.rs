@@ -57,7 +57,11 @@ fn comment_value(line: &str, keys: &[&str]) -> Option<f64> {
         return None;
     }
     let rest = body.split_once([':', '=']).map(|(_, r)| r)?;
-    rest.split_whitespace().next()?.trim_end_matches(';').parse().ok()
+    rest.split_whitespace()
+        .next()?
+        .trim_end_matches(';')
+        .parse()
+        .ok()
 }
 
 pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
@@ -94,7 +98,12 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
         .filter_map(|&(name, c, k)| header.iter().position(|h| h == name).map(|i| (i, c, k)))
         .collect();
     let scale_field = header.iter().position(|h| h == "scale");
-    let last_field = wanted.iter().map(|w| w.0).chain(scale_field).max().unwrap_or(0);
+    let last_field = wanted
+        .iter()
+        .map(|w| w.0)
+        .chain(scale_field)
+        .max()
+        .unwrap_or(0);
 
     let (mut box_size, mut particle_mass, mut scale) = (None, None, None);
     let mut ints: Vec<Vec<i64>> = vec![Vec::new(); wanted.len()];
@@ -127,12 +136,20 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
             let text = values[field];
             if c.is_integer() {
                 let v = text.parse::<i64>().map_err(|_| {
-                    Error::io(format!("{}: {} is not an integer id: {text:?}", at(line_no), c.name()))
+                    Error::io(format!(
+                        "{}: {} is not an integer id: {text:?}",
+                        at(line_no),
+                        c.name()
+                    ))
                 })?;
                 ints[k].push(v);
             } else {
                 let v = text.parse::<f64>().map_err(|_| {
-                    Error::io(format!("{}: {} is not a number: {text:?}", at(line_no), c.name()))
+                    Error::io(format!(
+                        "{}: {} is not a number: {text:?}",
+                        at(line_no),
+                        c.name()
+                    ))
                 })?;
                 floats[k].push(v / divisor);
             }
@@ -169,12 +186,18 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
     };
     let meta = CatalogMeta {
         box_size: [l; 3],
-        particle_mass: need(opts.pick(particle_mass, opts.particle_mass), "particle mass")?,
+        particle_mass: need(
+            opts.pick(particle_mass, opts.particle_mass),
+            "particle mass",
+        )?,
         redshift,
         provenance: Provenance {
             source: path.display().to_string(),
             halo_finder: "rockstar".into(),
-            simname: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            simname: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             version_name: String::new(),
             notes: format!("read from ASCII {}", path.display()),
         },
@@ -196,10 +219,22 @@ mod tests {
 
     #[test]
     fn comment_values() {
-        assert_eq!(comment_value("#Box size: 25.000000 Mpc/h", &["box size"]), Some(25.0));
-        assert_eq!(comment_value("#Full box size = 250.000000 Mpc/h", &["full box size"]), Some(250.0));
-        assert_eq!(comment_value("#Particle mass: 6.36846e+08 Msun/h", &["particle mass"]), Some(6.36846e8));
+        assert_eq!(
+            comment_value("#Box size: 25.000000 Mpc/h", &["box size"]),
+            Some(25.0)
+        );
+        assert_eq!(
+            comment_value("#Full box size = 250.000000 Mpc/h", &["full box size"]),
+            Some(250.0)
+        );
+        assert_eq!(
+            comment_value("#Particle mass: 6.36846e+08 Msun/h", &["particle mass"]),
+            Some(6.36846e8)
+        );
         assert_eq!(comment_value("#a = 1.000000", &["a ="]), Some(1.0));
-        assert_eq!(comment_value("#Om = 0.308000; Ol = 0.692000", &["a ="]), None);
+        assert_eq!(
+            comment_value("#Om = 0.308000; Ol = 0.692000", &["a ="]),
+            None
+        );
     }
 }

@@ -147,7 +147,10 @@ impl RawHalos {
     /// Sets an integer column.
     pub fn set_ints(&mut self, c: Column, v: Vec<i64>) -> Result<()> {
         if !c.is_integer() {
-            return Err(Error::invalid(format!("{} holds floating-point values, not integers", c.name())));
+            return Err(Error::invalid(format!(
+                "{} holds floating-point values, not integers",
+                c.name()
+            )));
         }
         self.ints.insert(c, v);
         Ok(())
@@ -155,7 +158,10 @@ impl RawHalos {
     /// Sets a floating-point column.
     pub fn set_floats(&mut self, c: Column, v: Vec<f64>) -> Result<()> {
         if c.is_integer() {
-            return Err(Error::invalid(format!("{} holds integer ids, not floating-point values", c.name())));
+            return Err(Error::invalid(format!(
+                "{} holds integer ids, not floating-point values",
+                c.name()
+            )));
         }
         self.floats.insert(c, v);
         Ok(())
@@ -172,6 +178,7 @@ impl RawHalos {
     /// Lengths of the columns present, by name.
     pub(crate) fn lengths(&self) -> Vec<(&'static str, usize)> {
         let ints = self.ints.iter().map(|(c, v)| (c.name(), v.len()));
-        ints.chain(self.floats.iter().map(|(c, v)| (c.name(), v.len()))).collect()
+        ints.chain(self.floats.iter().map(|(c, v)| (c.name(), v.len())))
+            .collect()
     }
 }

@@ -13,8 +13,12 @@ use std::ffi::{c_void, CStr, CString};
 use std::path::Path;
 
 use hdf5_metno_sys::h5::{H5free_memory, H5open};
-use hdf5_metno_sys::h5a::{H5Aclose, H5Acreate2, H5Aexists, H5Aget_space, H5Aget_type, H5Aopen, H5Aread, H5Awrite};
-use hdf5_metno_sys::h5d::{H5Dclose, H5Dcreate2, H5Dget_space, H5Dget_type, H5Dopen2, H5Dread, H5Dwrite};
+use hdf5_metno_sys::h5a::{
+    H5Aclose, H5Acreate2, H5Aexists, H5Aget_space, H5Aget_type, H5Aopen, H5Aread, H5Awrite,
+};
+use hdf5_metno_sys::h5d::{
+    H5Dclose, H5Dcreate2, H5Dget_space, H5Dget_type, H5Dopen2, H5Dread, H5Dwrite,
+};
 use hdf5_metno_sys::h5f::{H5Fclose, H5Fcreate, H5Fopen, H5F_ACC_RDONLY, H5F_ACC_TRUNC};
 use hdf5_metno_sys::h5i::hid_t;
 use hdf5_metno_sys::h5p::H5P_DEFAULT;
@@ -89,7 +93,12 @@ fn member_names(dtype: hid_t) -> Vec<String> {
 fn packed_type(cols: &[Column], file_types: bool) -> Result<Id> {
     // SAFETY: plain HDF5 datatype construction; every id is checked.
     unsafe {
-        let t = Id(check(H5Tcreate(H5T_class_t::H5T_COMPOUND, 8 * cols.len()), || "cannot create a datatype".into())?, H5Tclose);
+        let t = Id(
+            check(H5Tcreate(H5T_class_t::H5T_COMPOUND, 8 * cols.len()), || {
+                "cannot create a datatype".into()
+            })?,
+            H5Tclose,
+        );
         for (k, c) in cols.iter().enumerate() {
             let base = match (c.is_integer(), file_types) {
                 (true, false) => *H5T_NATIVE_LLONG,
@@ -99,7 +108,10 @@ fn packed_type(cols: &[Column], file_types: bool) -> Result<Id> {
             };
             let name = cstr(c.name())?;
             if H5Tinsert(t.0, name.as_ptr(), 8 * k, base) < 0 {
-                return Err(Error::io(format!("cannot build the datatype of {}", c.name())));
+                return Err(Error::io(format!(
+                    "cannot build the datatype of {}",
+                    c.name()
+                )));
             }
         }
         Ok(t)
@@ -309,7 +321,10 @@ unsafe fn write_string_attr(file: hid_t, name: &str, value: &str) -> Result<()> 
     H5Tset_size(t.0, bytes.len().max(1));
     H5Tset_strpad(t.0, H5T_str_t::H5T_STR_NULLPAD);
     let space = Id(H5Screate(H5S_class_t::H5S_SCALAR), H5Sclose);
-    let attr = Id(H5Acreate2(file, cname.as_ptr(), t.0, space.0, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    let attr = Id(
+        H5Acreate2(file, cname.as_ptr(), t.0, space.0, H5P_DEFAULT, H5P_DEFAULT),
+        H5Aclose,
+    );
     let mut buf = bytes.to_vec();
     if buf.is_empty() {
         buf.push(0);
@@ -326,9 +341,22 @@ unsafe fn write_float_attr(file: hid_t, name: &str, values: &[f64]) -> Result<()
         Id(H5Screate(H5S_class_t::H5S_SCALAR), H5Sclose)
     } else {
         let dims = [values.len() as u64];
-        Id(H5Screate_simple(1, dims.as_ptr(), std::ptr::null()), H5Sclose)
+        Id(
+            H5Screate_simple(1, dims.as_ptr(), std::ptr::null()),
+            H5Sclose,
+        )
     };
-    let attr = Id(H5Acreate2(file, cname.as_ptr(), *H5T_IEEE_F64LE, space.0, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    let attr = Id(
+        H5Acreate2(
+            file,
+            cname.as_ptr(),
+            *H5T_IEEE_F64LE,
+            space.0,
+            H5P_DEFAULT,
+            H5P_DEFAULT,
+        ),
+        H5Aclose,
+    );
     if attr.0 < 0 || H5Awrite(attr.0, *H5T_NATIVE_DOUBLE, values.as_ptr().cast()) < 0 {
         return Err(Error::io(format!("cannot write attribute {name}")));
     }
@@ -356,20 +384,33 @@ fn write_file(cat: &HaloCatalog, tmp: &Path, fname: &str) -> Result<()> {
     // SAFETY: ids are checked and closed by `Id`; each strip buffer holds rows x width values.
     unsafe {
         let file = Id(
-            check(H5Fcreate(cpath.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), || {
-                format!("cannot create {shown}")
-            })?,
+            check(
+                H5Fcreate(cpath.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                || format!("cannot create {shown}"),
+            )?,
             H5Fclose,
         );
         let ftype = packed_type(&cols, true)?;
         let mtype = packed_type(&cols, false)?;
         let dims = [n as u64];
-        let fspace = Id(H5Screate_simple(1, dims.as_ptr(), std::ptr::null()), H5Sclose);
+        let fspace = Id(
+            H5Screate_simple(1, dims.as_ptr(), std::ptr::null()),
+            H5Sclose,
+        );
         let dname = cstr("data")?;
         let ds = Id(
-            check(H5Dcreate2(file.0, dname.as_ptr(), ftype.0, fspace.0, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), || {
-                format!("cannot create /data in {shown}")
-            })?,
+            check(
+                H5Dcreate2(
+                    file.0,
+                    dname.as_ptr(),
+                    ftype.0,
+                    fspace.0,
+                    H5P_DEFAULT,
+                    H5P_DEFAULT,
+                    H5P_DEFAULT,
+                ),
+                || format!("cannot create /data in {shown}"),
+            )?,
             H5Dclose,
         );
         let mut strip = vec![0u64; STRIP_ROWS.min(n) * width];
@@ -382,10 +423,28 @@ fn write_file(cat: &HaloCatalog, tmp: &Path, fname: &str) -> Result<()> {
                 }
             }
             let (s, c) = ([start as u64], [rows as u64]);
-            H5Sselect_hyperslab(fspace.0, H5S_seloper_t::H5S_SELECT_SET, s.as_ptr(), std::ptr::null(), c.as_ptr(), std::ptr::null());
+            H5Sselect_hyperslab(
+                fspace.0,
+                H5S_seloper_t::H5S_SELECT_SET,
+                s.as_ptr(),
+                std::ptr::null(),
+                c.as_ptr(),
+                std::ptr::null(),
+            );
             let mspace = Id(H5Screate_simple(1, c.as_ptr(), std::ptr::null()), H5Sclose);
-            if H5Dwrite(ds.0, mtype.0, mspace.0, fspace.0, H5P_DEFAULT, strip.as_ptr().cast()) < 0 {
-                return Err(Error::io(format!("cannot write rows {start}..{} of {shown}", start + rows)));
+            if H5Dwrite(
+                ds.0,
+                mtype.0,
+                mspace.0,
+                fspace.0,
+                H5P_DEFAULT,
+                strip.as_ptr().cast(),
+            ) < 0
+            {
+                return Err(Error::io(format!(
+                    "cannot write rows {start}..{} of {shown}",
+                    start + rows
+                )));
             }
             start += rows;
         }

@@ -29,7 +29,10 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
         missing.push("halo_nfw_conc (or halo_rs)");
     }
     if !missing.is_empty() {
-        return Err(Error::io(format!("missing required columns: {}", missing.join(", "))));
+        return Err(Error::io(format!(
+            "missing required columns: {}",
+            missing.join(", ")
+        )));
     }
     let lengths = raw.lengths();
     let n = lengths[0].1;
@@ -42,7 +45,10 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     if n == 0 {
         return Err(Error::io("the catalogue has no halos".to_string()));
     }
-    let mut report = LoadReport { rows_read: n, ..LoadReport::default() };
+    let mut report = LoadReport {
+        rows_read: n,
+        ..LoadReport::default()
+    };
 
     let id = raw.take_ints(Column::Id).expect("checked above");
     let mut f: Vec<Vec<f64>> = vec![Vec::new(); Column::STORED_FLOAT.len()];
@@ -54,7 +60,14 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     let slot = |c: Column| c.float_slot().expect("stored column");
 
     // Finite and positive where physics requires it.
-    for c in [Column::X, Column::Y, Column::Z, Column::AxisAX, Column::AxisAY, Column::AxisAZ] {
+    for c in [
+        Column::X,
+        Column::Y,
+        Column::Z,
+        Column::AxisAX,
+        Column::AxisAY,
+        Column::AxisAZ,
+    ] {
         check_finite(&f[slot(c)], c, false)?;
     }
     for c in [Column::Mvir, Column::Rvir] {
@@ -75,7 +88,9 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
         check_finite(&rs, Column::Rs, true)?;
         let rvir = &f[slot(Column::Rvir)];
         f[slot(Column::NfwConc)] = rvir.iter().zip(&rs).map(|(r, s)| r / s).collect();
-        report.derived.push("halo_nfw_conc = halo_rvir / halo_rs".into());
+        report
+            .derived
+            .push("halo_nfw_conc = halo_rvir / halo_rs".into());
     }
     check_unique(&id)?;
 
@@ -101,18 +116,29 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
                  massive host whose rvir contains its centre, else a host"
                     .into(),
             );
-            derive_upid(&id, &f[slot(Column::Mvir)], &f[slot(Column::Rvir)], [
-                &f[slot(Column::X)],
-                &f[slot(Column::Y)],
-                &f[slot(Column::Z)],
-            ], meta.box_size)
+            derive_upid(
+                &id,
+                &f[slot(Column::Mvir)],
+                &f[slot(Column::Rvir)],
+                [
+                    &f[slot(Column::X)],
+                    &f[slot(Column::Y)],
+                    &f[slot(Column::Z)],
+                ],
+                meta.box_size,
+            )
         }
     };
     let mut hostid = match raw.take_ints(Column::Hostid) {
         Some(h) => h,
         None => {
-            report.derived.push("halo_hostid = halo_id for hosts, halo_upid for subhalos".into());
-            id.iter().zip(&upid).map(|(&i, &u)| if u == -1 { i } else { u }).collect()
+            report
+                .derived
+                .push("halo_hostid = halo_id for hosts, halo_upid for subhalos".into());
+            id.iter()
+                .zip(&upid)
+                .map(|(&i, &u)| if u == -1 { i } else { u })
+                .collect()
         }
     };
 
@@ -142,11 +168,15 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
         let index: HashMap<i64, usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
         let mvir = &f[slot(Column::Mvir)];
         f[slot(Column::MvirHostHalo)] = hostid.iter().map(|h| mvir[index[h]]).collect();
-        report.derived.push("halo_mvir_host_halo = halo_mvir of the host".into());
+        report
+            .derived
+            .push("halo_mvir_host_halo = halo_mvir of the host".into());
     }
     if f[slot(Column::Mpeak)].is_empty() {
         f[slot(Column::Mpeak)] = f[slot(Column::Mvir)].clone();
-        report.derived.push("halo_mpeak = halo_mvir (no peak mass in the input)".into());
+        report
+            .derived
+            .push("halo_mpeak = halo_mvir (no peak mass in the input)".into());
     }
     let no_velocity: Vec<&str> = [Column::Vx, Column::Vy, Column::Vz]
         .into_iter()
@@ -159,14 +189,29 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
         }
     }
     if !no_velocity.is_empty() {
-        report.derived.push(format!("{} = 0 (absent from the input)", no_velocity.join(", ")));
+        report.derived.push(format!(
+            "{} = 0 (absent from the input)",
+            no_velocity.join(", ")
+        ));
     }
 
-    let (ax, ay, az) = (&f[slot(Column::AxisAX)], &f[slot(Column::AxisAY)], &f[slot(Column::AxisAZ)]);
-    report.zero_axis_hosts =
-        (0..n).filter(|&i| upid[i] == -1 && ax[i] == 0.0 && ay[i] == 0.0 && az[i] == 0.0).count();
+    let (ax, ay, az) = (
+        &f[slot(Column::AxisAX)],
+        &f[slot(Column::AxisAY)],
+        &f[slot(Column::AxisAZ)],
+    );
+    report.zero_axis_hosts = (0..n)
+        .filter(|&i| upid[i] == -1 && ax[i] == 0.0 && ay[i] == 0.0 && az[i] == 0.0)
+        .count();
 
-    Ok(HaloCatalog { id, upid, hostid, f, meta, report })
+    Ok(HaloCatalog {
+        id,
+        upid,
+        hostid,
+        f,
+        meta,
+        report,
+    })
 }
 
 fn check_meta(meta: &CatalogMeta) -> Result<()> {
@@ -183,7 +228,10 @@ fn check_meta(meta: &CatalogMeta) -> Result<()> {
         )));
     }
     if !meta.redshift.is_finite() || meta.redshift < 0.0 {
-        return Err(Error::invalid(format!("redshift {}: must be finite and >= 0", meta.redshift)));
+        return Err(Error::invalid(format!(
+            "redshift {}: must be finite and >= 0",
+            meta.redshift
+        )));
     }
     Ok(())
 }
@@ -192,7 +240,11 @@ fn check_finite(v: &[f64], c: Column, positive: bool) -> Result<()> {
     let bad = |x: f64| !x.is_finite() || (positive && x <= 0.0);
     if let Some(row) = v.iter().position(|&x| bad(x)) {
         let count = v.iter().filter(|&&x| bad(x)).count();
-        let need = if positive { "finite and positive" } else { "finite" };
+        let need = if positive {
+            "finite and positive"
+        } else {
+            "finite"
+        };
         return Err(Error::io(format!(
             "column {} must be {need}: row {row} holds {} ({count} such rows)",
             c.name(),
@@ -220,14 +272,22 @@ fn check_unique(id: &[i64]) -> Result<()> {
 /// row first), a halo is a subhalo of the most massive host already found whose rvir contains
 /// its centre (periodic distances), else a host (-1). A halo inside a subhalo but outside every
 /// host's rvir is therefore a host, and every upid names a top-level host.
-fn derive_upid(id: &[i64], mvir: &[f64], rvir: &[f64], pos: [&Vec<f64>; 3], box_size: [f64; 3]) -> Vec<i64> {
+fn derive_upid(
+    id: &[i64],
+    mvir: &[f64],
+    rvir: &[f64],
+    pos: [&Vec<f64>; 3],
+    box_size: [f64; 3],
+) -> Vec<i64> {
     let n = id.len();
     let r_max = rvir.iter().cloned().fold(0.0, f64::max);
     // Cells at least r_max wide, so a containing halo lies in the 27 cells around.
     let cells: [usize; 3] =
         std::array::from_fn(|a| ((box_size[a] / r_max.max(1e-12)).floor() as usize).clamp(1, 128));
     let cell_of = |i: usize| -> [usize; 3] {
-        std::array::from_fn(|a| ((pos[a][i] / box_size[a] * cells[a] as f64) as usize).min(cells[a] - 1))
+        std::array::from_fn(|a| {
+            ((pos[a][i] / box_size[a] * cells[a] as f64) as usize).min(cells[a] - 1)
+        })
     };
     let flat = |c: [usize; 3]| (c[2] * cells[1] + c[1]) * cells[0] + c[0];
     let n_cells = cells.iter().product::<usize>();
@@ -247,7 +307,13 @@ fn derive_upid(id: &[i64], mvir: &[f64], rvir: &[f64], pos: [&Vec<f64>; 3], box_
     }
     let heavier = |a: usize, b: usize| mvir[a] > mvir[b] || (mvir[a] == mvir[b] && a < b);
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| if heavier(a, b) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater });
+    order.sort_unstable_by(|&a, &b| {
+        if heavier(a, b) {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Greater
+        }
+    });
     // Hosts are decided from the heaviest down: a halo is a host unless its centre lies inside
     // the rvir of a host already decided (so always a heavier one).
     let mut host_of: Vec<Option<Option<usize>>> = vec![None; n]; // None = not yet decided
@@ -255,7 +321,9 @@ fn derive_upid(id: &[i64], mvir: &[f64], rvir: &[f64], pos: [&Vec<f64>; 3], box_
         let c = cell_of(i);
         let span = |a: usize| -> Vec<usize> {
             let m = cells[a] as isize;
-            let mut v: Vec<usize> = (-1..=1).map(|d| (c[a] as isize + d).rem_euclid(m) as usize).collect();
+            let mut v: Vec<usize> = (-1..=1)
+                .map(|d| (c[a] as isize + d).rem_euclid(m) as usize)
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -285,5 +353,8 @@ fn derive_upid(id: &[i64], mvir: &[f64], rvir: &[f64], pos: [&Vec<f64>; 3], box_
         }
         host_of[i] = Some(best);
     }
-    host_of.iter().map(|h| h.flatten().map_or(-1, |j| id[j])).collect()
+    host_of
+        .iter()
+        .map(|h| h.flatten().map_or(-1, |j| id[j]))
+        .collect()
 }

@@ -153,7 +153,9 @@ impl HaloCatalog {
     /// # Panics
     /// For an integer column: a programming error, not a data error.
     pub fn col(&self, c: Column) -> &[f64] {
-        let slot = c.float_slot().unwrap_or_else(|| panic!("{} is an integer column", c.name()));
+        let slot = c
+            .float_slot()
+            .unwrap_or_else(|| panic!("{} is an integer column", c.name()));
         &self.f[slot]
     }
     /// Whether halo `i` is a host (`upid == -1`).
@@ -251,7 +253,10 @@ pub fn save(cat: &HaloCatalog, path: &Path) -> Result<()> {
 
 /// A sibling temporary path for write-then-rename.
 pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     path.with_file_name(name)
 }

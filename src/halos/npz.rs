@@ -35,11 +35,20 @@ fn read_ints(npz: &mut Reader, name: &str, shown: &str) -> Result<Vec<i64>> {
     }
     npz.by_name::<OwnedRepr<i32>, Ix1>(name)
         .map(|a| a.iter().map(|&v| v as i64).collect())
-        .map_err(|e| Error::io(format!("{shown}: array {name}: not a 1-D array of i64 or i32 ({e})")))
+        .map_err(|e| {
+            Error::io(format!(
+                "{shown}: array {name}: not a 1-D array of i64 or i32 ({e})"
+            ))
+        })
 }
 
 /// A metadata value stored as a 0-d or 1-d array.
-fn read_meta(npz: &mut Reader, names: &[String], name: &str, shown: &str) -> Result<Option<Vec<f64>>> {
+fn read_meta(
+    npz: &mut Reader,
+    names: &[String],
+    name: &str,
+    shown: &str,
+) -> Result<Option<Vec<f64>>> {
     if !names.iter().any(|n| n == name) {
         return Ok(None);
     }
@@ -51,7 +60,8 @@ fn read_meta(npz: &mut Reader, names: &[String], name: &str, shown: &str) -> Res
 
 pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}: {e}")))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}: {e}")))?;
     let mut npz = NpzReader::new(file)
         .map_err(|e| Error::io(format!("{shown}: not a readable .npz archive ({e})")))?;
     let names: Vec<String> = npz
@@ -74,26 +84,40 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
     let box_size = match read_meta(&mut npz, &names, "Lbox", &shown)?.as_deref() {
         Some([l]) => Some([*l; 3]),
         Some([a, b, c]) => Some([*a, *b, *c]),
-        Some(v) => return Err(Error::io(format!("{shown}: Lbox has {} values, expected 1 or 3", v.len()))),
+        Some(v) => {
+            return Err(Error::io(format!(
+                "{shown}: Lbox has {} values, expected 1 or 3",
+                v.len()
+            )))
+        }
         None => None,
     };
     let box_size = match (opts.force, opts.box_size, box_size) {
         (true, Some(l), _) | (false, Some(l), None) => [l; 3],
         (_, _, Some(b)) => b,
-        (_, None, None) => return Err(Error::invalid(format!("{shown}: no Lbox array; give the box size"))),
+        (_, None, None) => {
+            return Err(Error::invalid(format!(
+                "{shown}: no Lbox array; give the box size"
+            )))
+        }
     };
     let first = |v: Option<Vec<f64>>| v.and_then(|v| v.first().copied());
     let pm = first(read_meta(&mut npz, &names, "particle_mass", &shown)?);
     let z = first(read_meta(&mut npz, &names, "redshift", &shown)?);
     let meta = CatalogMeta {
         box_size,
-        particle_mass: opts
-            .pick(pm, opts.particle_mass)
-            .ok_or_else(|| Error::invalid(format!("{shown}: no particle_mass array; give the particle mass")))?,
-        redshift: opts
-            .pick(z, opts.redshift)
-            .ok_or_else(|| Error::invalid(format!("{shown}: no redshift array; give the redshift")))?,
-        provenance: Provenance { source: shown.clone(), ..Provenance::default() },
+        particle_mass: opts.pick(pm, opts.particle_mass).ok_or_else(|| {
+            Error::invalid(format!(
+                "{shown}: no particle_mass array; give the particle mass"
+            ))
+        })?,
+        redshift: opts.pick(z, opts.redshift).ok_or_else(|| {
+            Error::invalid(format!("{shown}: no redshift array; give the redshift"))
+        })?,
+        provenance: Provenance {
+            source: shown.clone(),
+            ..Provenance::default()
+        },
     };
     HaloCatalog::from_raw(raw, meta)
 }
@@ -111,8 +135,12 @@ pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
                 Column::Upid => npz.add_array(c.name(), &Array1::from(cat.upid.clone())),
                 Column::Hostid => npz.add_array(c.name(), &Array1::from(cat.hostid.clone())),
                 Column::Rs => {
-                    let rs: Vec<f64> =
-                        cat.col(Column::Rvir).iter().zip(cat.col(Column::NfwConc)).map(|(r, c)| r / c).collect();
+                    let rs: Vec<f64> = cat
+                        .col(Column::Rvir)
+                        .iter()
+                        .zip(cat.col(Column::NfwConc))
+                        .map(|(r, c)| r / c)
+                        .collect();
                     npz.add_array(c.name(), &Array1::from(rs))
                 }
                 _ => npz.add_array(c.name(), &ndarray::ArrayView1::from(cat.col(c))),
@@ -120,9 +148,12 @@ pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
             res.map_err(|e| fail(e.to_string()))?;
         }
         let meta = cat.meta();
-        npz.add_array("Lbox", &Array1::from(meta.box_size.to_vec())).map_err(|e| fail(e.to_string()))?;
-        npz.add_array("particle_mass", &ndarray::arr0(meta.particle_mass)).map_err(|e| fail(e.to_string()))?;
-        npz.add_array("redshift", &ndarray::arr0(meta.redshift)).map_err(|e| fail(e.to_string()))?;
+        npz.add_array("Lbox", &Array1::from(meta.box_size.to_vec()))
+            .map_err(|e| fail(e.to_string()))?;
+        npz.add_array("particle_mass", &ndarray::arr0(meta.particle_mass))
+            .map_err(|e| fail(e.to_string()))?;
+        npz.add_array("redshift", &ndarray::arr0(meta.redshift))
+            .map_err(|e| fail(e.to_string()))?;
         npz.finish().map_err(|e| fail(e.to_string()))?;
         Ok(())
     })();

@@ -103,8 +103,6 @@ impl Default for SyntheticUniverse {
 #[derive(Clone, Debug)]
 pub struct Diagnostics {
     pub stretch_axis: Vec<[f64; 3]>,
-    /// Expected number of hosts per mass bin: (log10 M low, log10 M high, expected, bias).
-    pub mass_bins: Vec<(f64, f64, f64, f64)>,
 }
 
 struct Host {
@@ -123,25 +121,46 @@ impl SyntheticUniverse {
     fn validate(&self) -> Result<()> {
         let pos = |v: f64| v.is_finite() && v > 0.0;
         if !pos(self.box_size) || self.box_size > 4000.0 {
-            return Err(Error::invalid(format!("box_size {} Mpc/h: must be in (0, 4000]", self.box_size)));
+            return Err(Error::invalid(format!(
+                "box_size {} Mpc/h: must be in (0, 4000]",
+                self.box_size
+            )));
         }
-        if !(8..=512).contains(&self.grid) || self.grid % 2 != 0 {
-            return Err(Error::invalid(format!("grid {}: must be even and in [8, 512]", self.grid)));
+        if !(8..=512).contains(&self.grid) || !self.grid.is_multiple_of(2) {
+            return Err(Error::invalid(format!(
+                "grid {}: must be even and in [8, 512]",
+                self.grid
+            )));
         }
         if !pos(self.min_host_mass) || !(1e8..=1e15).contains(&self.min_host_mass) {
-            return Err(Error::invalid(format!("min_host_mass {:e} Msun/h: must be in [1e8, 1e15]", self.min_host_mass)));
+            return Err(Error::invalid(format!(
+                "min_host_mass {:e} Msun/h: must be in [1e8, 1e15]",
+                self.min_host_mass
+            )));
         }
         if !pos(self.particle_mass) {
-            return Err(Error::invalid(format!("particle_mass {}: must be finite and positive", self.particle_mass)));
+            return Err(Error::invalid(format!(
+                "particle_mass {}: must be finite and positive",
+                self.particle_mass
+            )));
         }
         if !(0.0..=1.0).contains(&self.subhalo_survival) {
-            return Err(Error::invalid(format!("subhalo_survival {}: must be in [0, 1]", self.subhalo_survival)));
+            return Err(Error::invalid(format!(
+                "subhalo_survival {}: must be in [0, 1]",
+                self.subhalo_survival
+            )));
         }
         if !(self.axis_scatter.is_finite() && self.axis_scatter >= 0.0) {
-            return Err(Error::invalid(format!("axis_scatter {}: must be finite and >= 0", self.axis_scatter)));
+            return Err(Error::invalid(format!(
+                "axis_scatter {}: must be finite and >= 0",
+                self.axis_scatter
+            )));
         }
         if !(self.tidal_smoothing.is_finite() && self.tidal_smoothing >= 0.0) {
-            return Err(Error::invalid(format!("tidal_smoothing {}: must be finite and >= 0", self.tidal_smoothing)));
+            return Err(Error::invalid(format!(
+                "tidal_smoothing {}: must be finite and >= 0",
+                self.tidal_smoothing
+            )));
         }
         // Rough count guard: more than ~50 million hosts is not what this generator is for.
         let lt = LinearTheory::new(self.cosmology)?;
@@ -181,12 +200,15 @@ impl SyntheticUniverse {
 
         // 1. White noise and its transform; the linear P(k) / V_cell on the grid.
         let mut noise = vec![C64::default(); cells];
-        noise.par_chunks_mut(n * n).enumerate().for_each(|(z, plane)| {
-            let mut r = rng(self.seed, 1, z as u64);
-            for v in plane.iter_mut() {
-                *v = C64::new(r.sample(StandardNormal), 0.0);
-            }
-        });
+        noise
+            .par_chunks_mut(n * n)
+            .enumerate()
+            .for_each(|(z, plane)| {
+                let mut r = rng(self.seed, 1, z as u64);
+                for v in plane.iter_mut() {
+                    *v = C64::new(r.sample(StandardNormal), 0.0);
+                }
+            });
         fft.forward(&mut noise);
         let pk: Vec<f64> = (0..cells)
             .into_par_iter()
@@ -215,7 +237,13 @@ impl SyntheticUniverse {
         let mut hosts: Vec<Host> = Vec::new();
         for (bin, &(a, b, expected, bias)) in bins.iter().enumerate() {
             let mut r = rng(self.seed, 2, bin as u64);
-            let count = if expected > 0.0 { Poisson::new(expected).map(|p| p.sample(&mut r) as usize).unwrap_or(0) } else { 0 };
+            let count = if expected > 0.0 {
+                Poisson::new(expected)
+                    .map(|p| p.sample(&mut r) as usize)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
             if count == 0 {
                 continue;
             }
@@ -227,13 +255,16 @@ impl SyntheticUniverse {
                 let u = r.random::<f64>() * total;
                 let cell = cdf.partition_point(|&c| c <= u).min(cells - 1);
                 let (x, y, z) = (cell % n, (cell / n) % n, cell / (n * n));
-                let pos = [x, y, z].map(|c| ((c as f64 + r.random::<f64>()) * cell_len).min(l * (1.0 - 1e-15)));
+                let pos = [x, y, z]
+                    .map(|c| ((c as f64 + r.random::<f64>()) * cell_len).min(l * (1.0 - 1e-15)));
                 hosts.push(Host { mass, cell, pos });
             }
         }
         let n_hosts = hosts.len();
         if n_hosts == 0 {
-            return Err(Error::invalid("the settings give no host halos: enlarge the box or lower min_host_mass"));
+            return Err(Error::invalid(
+                "the settings give no host halos: enlarge the box or lower min_host_mass",
+            ));
         }
 
         // 4-5. Tidal tensor and linear velocities at each host's cell.
@@ -254,8 +285,10 @@ impl SyntheticUniverse {
             hosts.iter().map(|h| g[h.cell].re).collect()
         };
         const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
-        let tidal: Vec<Vec<f64>> =
-            PAIRS.iter().map(|&(i, j)| field_at_hosts(&|k, k2| C64::new(k[i] * k[j] / k2, 0.0))).collect();
+        let tidal: Vec<Vec<f64>> = PAIRS
+            .iter()
+            .map(|&(i, j)| field_at_hosts(&|k, k2| C64::new(k[i] * k[j] / k2, 0.0)))
+            .collect();
         let growth_rate = self.cosmology.omega_m.powf(0.55);
         let velocity: Vec<Vec<f64>> = (0..3)
             .map(|i| field_at_hosts(&|k, k2| C64::new(0.0, 100.0 * growth_rate * k[i] / k2)))
@@ -263,10 +296,16 @@ impl SyntheticUniverse {
         let traceless = |h: usize| -> [[f64; 3]; 3] {
             let t = |p: usize| tidal[p][h];
             let tr = (t(0) + t(1) + t(2)) / 3.0;
-            [[t(0) - tr, t(3), t(4)], [t(3), t(1) - tr, t(5)], [t(4), t(5), t(2) - tr]]
+            [
+                [t(0) - tr, t(3), t(4)],
+                [t(3), t(1) - tr, t(5)],
+                [t(4), t(5), t(2) - tr],
+            ]
         };
         let frob = |m: &[[f64; 3]; 3]| m.iter().flatten().map(|v| v * v).sum::<f64>();
-        let rms = ((0..n_hosts).map(|h| frob(&traceless(h))).sum::<f64>() / n_hosts as f64).sqrt().max(1e-300);
+        let rms = ((0..n_hosts).map(|h| frob(&traceless(h))).sum::<f64>() / n_hosts as f64)
+            .sqrt()
+            .max(1e-300);
 
         // Per-host properties, in blocks with their own random streams.
         let host_props: Vec<HostProps> = (0..n_hosts.div_ceil(BLOCK))
@@ -280,13 +319,20 @@ impl SyntheticUniverse {
                         let stretch = leading_eigenvector(&t.map(|row| row.map(|v| -v)));
                         let noise_m = random_symmetric(&mut r);
                         let s: [[f64; 3]; 3] = std::array::from_fn(|i| {
-                            std::array::from_fn(|j| -t[i][j] / rms + self.axis_scatter * noise_m[i][j])
+                            std::array::from_fn(|j| {
+                                -t[i][j] / rms + self.axis_scatter * noise_m[i][j]
+                            })
                         });
                         let axis = leading_eigenvector(&s);
                         let m = hosts[h].mass;
                         let c_scatter: f64 = r.sample(StandardNormal);
                         let conc = lt.concentration(m) * 10f64.powf(CONC_SCATTER_DEX * c_scatter);
-                        HostProps { axis, stretch, conc, rvir: lt.rvir(m) }
+                        HostProps {
+                            axis,
+                            stretch,
+                            conc,
+                            rvir: lt.rvir(m),
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -296,7 +342,9 @@ impl SyntheticUniverse {
         let mut stretch_axis = Vec::with_capacity(n_hosts);
         for (h, (host, p)) in hosts.iter().zip(&host_props).enumerate() {
             let vel = [velocity[0][h], velocity[1][h], velocity[2][h]];
-            cols.push(h as i64, -1, host.mass, host.mass, p.rvir, p.conc, host.pos, vel, p.axis);
+            cols.push(
+                h as i64, -1, host.mass, host.mass, p.rvir, p.conc, host.pos, vel, p.axis,
+            );
             stretch_axis.push(p.stretch);
         }
 
@@ -309,24 +357,40 @@ impl SyntheticUniverse {
                     let mut r = rng(self.seed, 4, block as u64);
                     let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
                     range
-                        .flat_map(|h| self.subhalos_of(h, &hosts[h], &host_props[h], &shmf, &lt, &mut r))
+                        .flat_map(|h| {
+                            self.subhalos_of(h, &hosts[h], &host_props[h], &shmf, &lt, &mut r)
+                        })
                         .collect()
                 })
                 .collect();
-            let mut next_id = n_hosts as i64;
-            for s in subs.into_iter().flatten() {
+            for (next_id, s) in (n_hosts as i64..).zip(subs.into_iter().flatten()) {
                 let host = &hosts[s.host];
-                let hv = [velocity[0][s.host], velocity[1][s.host], velocity[2][s.host]];
-                let pos: [f64; 3] = std::array::from_fn(|d| (host.pos[d] + s.offset[d]).rem_euclid(l));
+                let hv = [
+                    velocity[0][s.host],
+                    velocity[1][s.host],
+                    velocity[2][s.host],
+                ];
+                let pos: [f64; 3] =
+                    std::array::from_fn(|d| (host.pos[d] + s.offset[d]).rem_euclid(l));
                 let vel: [f64; 3] = std::array::from_fn(|d| hv[d] + s.dv[d]);
-                cols.push(next_id, s.host as i64, s.mvir, s.mpeak, lt.rvir(s.mvir), s.conc, pos, vel, s.axis);
+                cols.push(
+                    next_id,
+                    s.host as i64,
+                    s.mvir,
+                    s.mpeak,
+                    lt.rvir(s.mvir),
+                    s.conc,
+                    pos,
+                    vel,
+                    s.axis,
+                );
                 let rn = norm(s.offset).max(1e-300);
                 stretch_axis.push(s.offset.map(|v| v / rn));
-                next_id += 1;
             }
         }
 
-        let notes = serde_json::json!({ "generator": "iaemu SyntheticUniverse", "settings": self }).to_string();
+        let notes = serde_json::json!({ "generator": "iaemu SyntheticUniverse", "settings": self })
+            .to_string();
         let meta = CatalogMeta {
             box_size: [l; 3],
             particle_mass: self.particle_mass,
@@ -340,15 +404,19 @@ impl SyntheticUniverse {
             },
         };
         let cat = HaloCatalog::from_raw(cols.into_raw()?, meta)?;
-        Ok((cat, Diagnostics { stretch_axis, mass_bins: bins }))
+        Ok((cat, Diagnostics { stretch_axis }))
     }
 
     /// Cumulative cell weights of a lognormal field with grid correlation `b2 * xi_grid`.
     fn lognormal_cdf(&self, fft: &Fft3, noise: &[C64], xi_grid: &[C64], b2: f64) -> Vec<f64> {
-        let mut g: Vec<C64> =
-            xi_grid.par_iter().map(|x| C64::new((1.0 + b2 * x.re).max(1e-6).ln(), 0.0)).collect();
+        let mut g: Vec<C64> = xi_grid
+            .par_iter()
+            .map(|x| C64::new((1.0 + b2 * x.re).max(1e-6).ln(), 0.0))
+            .collect();
         fft.forward(&mut g);
-        g.par_iter_mut().zip(noise).for_each(|(v, w)| *v = *w * v.re.max(0.0).sqrt());
+        g.par_iter_mut()
+            .zip(noise)
+            .for_each(|(v, w)| *v = *w * v.re.max(0.0).sqrt());
         fft.inverse_normalized(&mut g);
         let g_max = g.par_iter().map(|v| v.re).reduce(|| f64::MIN, f64::max);
         let mut acc = 0.0;
@@ -374,7 +442,9 @@ impl SyntheticUniverse {
             return Vec::new();
         }
         let mean = self.subhalo_survival * shmf.above(psi_min);
-        let count = Poisson::new(mean).map(|p| p.sample(r) as usize).unwrap_or(0);
+        let count = Poisson::new(mean)
+            .map(|p| p.sample(r) as usize)
+            .unwrap_or(0);
         let sigma_v = (G_NEWTON * host.mass / props.rvir).sqrt() / std::f64::consts::SQRT_2;
         (0..count)
             .map(|_| {
@@ -385,7 +455,8 @@ impl SyntheticUniverse {
                 let strip_scatter: f64 = r.sample(StandardNormal);
                 let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
                 let mvir = mpeak * strip;
-                let noisy: [f64; 3] = std::array::from_fn(|d| -dir[d] + 0.6 * r.sample::<f64, _>(StandardNormal));
+                let noisy: [f64; 3] =
+                    std::array::from_fn(|d| -dir[d] + 0.6 * r.sample::<f64, _>(StandardNormal));
                 let nn = norm(noisy).max(1e-300);
                 let c_scatter: f64 = r.sample(StandardNormal);
                 SubRow {
@@ -444,13 +515,27 @@ impl Columns {
     ];
 
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, id: i64, upid: i64, mvir: f64, mpeak: f64, rvir: f64, conc: f64, pos: [f64; 3], vel: [f64; 3], axis: [f64; 3]) {
+    fn push(
+        &mut self,
+        id: i64,
+        upid: i64,
+        mvir: f64,
+        mpeak: f64,
+        rvir: f64,
+        conc: f64,
+        pos: [f64; 3],
+        vel: [f64; 3],
+        axis: [f64; 3],
+    ) {
         if self.f.is_empty() {
             self.f = vec![Vec::new(); Self::FLOATS.len()];
         }
         self.id.push(id);
         self.upid.push(upid);
-        let values = [mvir, mpeak, rvir, conc, pos[0], pos[1], pos[2], vel[0], vel[1], vel[2], axis[0], axis[1], axis[2]];
+        let values = [
+            mvir, mpeak, rvir, conc, pos[0], pos[1], pos[2], vel[0], vel[1], vel[2], axis[0],
+            axis[1], axis[2],
+        ];
         for (col, v) in self.f.iter_mut().zip(values) {
             col.push(v);
         }
@@ -487,7 +572,9 @@ struct MassSampler {
 impl MassSampler {
     fn new(lt: &LinearTheory, m1: f64, m2: f64) -> Self {
         let k = 64;
-        let ln_m: Vec<f64> = (0..=k).map(|i| m1.ln() + (m2.ln() - m1.ln()) * i as f64 / k as f64).collect();
+        let ln_m: Vec<f64> = (0..=k)
+            .map(|i| m1.ln() + (m2.ln() - m1.ln()) * i as f64 / k as f64)
+            .collect();
         let mut cum = vec![0.0];
         for w in ln_m.windows(2) {
             let mid = (0.5 * (w[0] + w[1])).exp();
@@ -499,7 +586,10 @@ impl MassSampler {
 
     fn sample(&self, u: f64) -> f64 {
         let target = u * self.cum.last().expect("non-empty");
-        let i = self.cum.partition_point(|&c| c <= target).clamp(1, self.cum.len() - 1);
+        let i = self
+            .cum
+            .partition_point(|&c| c <= target)
+            .clamp(1, self.cum.len() - 1);
         let f = (target - self.cum[i - 1]) / (self.cum[i] - self.cum[i - 1]).max(1e-300);
         (self.ln_m[i - 1] + f * (self.ln_m[i] - self.ln_m[i - 1])).exp()
     }
@@ -595,6 +685,7 @@ fn random_unit(r: &mut ChaCha8Rng) -> [f64; 3] {
 
 /// A random symmetric 3x3 matrix (Gaussian orthogonal ensemble) with unit expected
 /// Frobenius norm squared.
+#[allow(clippy::needless_range_loop)] // matrix indices read better
 fn random_symmetric(r: &mut ChaCha8Rng) -> [[f64; 3]; 3] {
     let s_diag = (1.0f64 / 6.0).sqrt();
     let s_off = (1.0f64 / 12.0).sqrt();
@@ -611,6 +702,7 @@ fn random_symmetric(r: &mut ChaCha8Rng) -> [[f64; 3]; 3] {
 }
 
 /// Unit eigenvector of the largest eigenvalue of a symmetric 3x3 matrix (cyclic Jacobi).
+#[allow(clippy::needless_range_loop)] // matrix indices read better
 pub(crate) fn leading_eigenvector(m: &[[f64; 3]; 3]) -> [f64; 3] {
     let mut a = *m;
     let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
@@ -645,7 +737,9 @@ pub(crate) fn leading_eigenvector(m: &[[f64; 3]; 3]) -> [f64; 3] {
             }
         }
     }
-    let k = (0..3).max_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).expect("three");
+    let k = (0..3)
+        .max_by(|&i, &j| a[i][i].total_cmp(&a[j][j]))
+        .expect("three");
     [v[0][k], v[1][k], v[2][k]]
 }
 
@@ -659,7 +753,9 @@ mod tests {
         let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
         let r = [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]];
         let d = [3.0, 1.0, -2.0];
-        let m: [[f64; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| r[i][k] * d[k] * r[j][k]).sum()));
+        let m: [[f64; 3]; 3] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| (0..3).map(|k| r[i][k] * d[k] * r[j][k]).sum())
+        });
         let v = leading_eigenvector(&m);
         assert!((v[0] * c + v[1] * s).abs() > 1.0 - 1e-12, "{v:?}");
         let diag = leading_eigenvector(&[[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 2.0]]);

@@ -10,6 +10,11 @@ import numpy as np
 from halotools.sim_manager import CachedHaloCatalog
 
 
+def text(v):
+    """halotools hands attributes back as bytes or str depending on how they were stored."""
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def main(fname):
     cat = CachedHaloCatalog(fname=fname)
     t = cat.halo_table
@@ -23,8 +28,8 @@ def main(fname):
         "Lbox": np.atleast_1d(cat.Lbox).astype(float).tolist(),
         "particle_mass": float(cat.particle_mass),
         "redshift": float(cat.redshift),
-        "simname": cat.simname,
-        "halo_finder": cat.halo_finder,
+        "simname": text(cat.simname),
+        "halo_finder": text(cat.halo_finder),
         "columns": cols,
     }
     json.dump(out, sys.stdout)
