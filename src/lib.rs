@@ -3,8 +3,8 @@
 //! Modules follow what the science is:
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
 //! - [`cosmology`]: linear theory for the synthetic universe (P(k), sigma(M), mass function, bias);
-//! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
+//! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;
 //! - `emulator` (feature `emulator`): LibTorch through `tch`;

@@ -248,6 +248,24 @@ fn derived_columns_and_zero_axis_hosts() {
 }
 
 #[test]
+fn inconsistent_hostid_is_replaced_not_trusted() {
+    let (mut raw, meta) = small();
+    // A host whose hostid names another halo, and a subhalo whose hostid is not its upid.
+    raw.set_ints(Column::Hostid, vec![10, 12, 12, 11, 11])
+        .unwrap();
+    let cat = HaloCatalog::from_raw(raw, meta).unwrap();
+    assert_eq!(cat.hostid(), &[10, 11, 12, 10, 11]);
+    assert!(
+        cat.report()
+            .derived
+            .iter()
+            .any(|d| d.contains("replaced on 2 rows")),
+        "{:?}",
+        cat.report().derived
+    );
+}
+
+#[test]
 fn orphans_dropped_positions_wrapped() {
     let (mut raw, meta) = small();
     raw.set_ints(Column::Upid, vec![-1, -1, -1, 10, 99])

@@ -129,18 +129,27 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
             )
         }
     };
-    let mut hostid = match raw.take_ints(Column::Hostid) {
-        Some(h) => h,
-        None => {
-            report
-                .derived
-                .push("halo_hostid = halo_id for hosts, halo_upid for subhalos".into());
-            id.iter()
-                .zip(&upid)
-                .map(|(&i, &u)| if u == -1 { i } else { u })
-                .collect()
+    // halo_hostid follows from halo_upid (physics.md section 2); a file's own column is
+    // checked against that and replaced where it disagrees.
+    let mut hostid: Vec<i64> = id
+        .iter()
+        .zip(&upid)
+        .map(|(&i, &u)| if u == -1 { i } else { u })
+        .collect();
+    match raw.take_ints(Column::Hostid) {
+        None => report
+            .derived
+            .push("halo_hostid = halo_id for hosts, halo_upid for subhalos".into()),
+        Some(given) => {
+            let differ = given.iter().zip(&hostid).filter(|(a, b)| a != b).count();
+            if differ > 0 {
+                report.derived.push(format!(
+                    "halo_hostid replaced on {differ} rows where it disagreed with halo_upid \
+                     (halo_id for hosts, halo_upid for subhalos)"
+                ));
+            }
         }
-    };
+    }
 
     // Orphans: subhalos whose host is not a host in this catalogue.
     let index: HashMap<i64, usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
