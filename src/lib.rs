@@ -4,6 +4,7 @@
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
 //! - [`cosmology`]: linear theory for the synthetic universe (P(k), sigma(M), mass function, bias);
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
+//! - [`hod`]: galaxies in halos (Zheng07 occupation, Watson alignments) and `simulate`;
 //! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;
@@ -20,8 +21,10 @@ pub mod error;
 pub mod ffi;
 mod fft;
 pub mod halos;
+pub mod hod;
 pub mod io;
 pub mod mock;
+mod random;
 pub mod threads;
 
 pub use error::{Error, Result};

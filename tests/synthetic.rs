@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use iaemu::corr::{correlate, CorrelationOptions, Galaxies};
 use iaemu::cosmology::LinearTheory;
-use iaemu::halos::synthetic::{nfw_mass, Diagnostics};
+use iaemu::halos::nfw::nfw_mass;
+use iaemu::halos::synthetic::Diagnostics;
 use iaemu::halos::{Column, HaloCatalog, SyntheticUniverse};
 
 /// The default universe, made once for all the checks.

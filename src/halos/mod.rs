@@ -13,6 +13,7 @@ mod ascii;
 mod columns;
 mod hdf5;
 mod hosts;
+pub mod nfw;
 mod npz;
 pub mod synthetic;
 

@@ -33,14 +33,16 @@
 //! Determinism: every random number comes from a ChaCha8 stream keyed by (seed, purpose, block)
 //! and FFTs transform each line independently, so the catalogue is the same for any thread count.
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 use rayon::prelude::*;
 
+use super::nfw::nfw_radius;
 use super::{CatalogMeta, Column, HaloCatalog, Provenance, RawHalos};
 use crate::cosmology::{Cosmology, LinearTheory, G_NEWTON};
 use crate::fft::{freq, Fft3, C64};
+use crate::random::{norm, stream, unit_vector};
 use crate::{Error, Result};
 
 /// Hosts per random-number block (subhalos, shapes, concentrations).
@@ -109,12 +111,6 @@ struct Host {
     mass: f64,
     cell: usize,
     pos: [f64; 3],
-}
-
-fn rng(seed: u64, purpose: u64, stream: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    r.set_stream(stream);
-    r
 }
 
 impl SyntheticUniverse {
@@ -204,7 +200,7 @@ impl SyntheticUniverse {
             .par_chunks_mut(n * n)
             .enumerate()
             .for_each(|(z, plane)| {
-                let mut r = rng(self.seed, 1, z as u64);
+                let mut r = stream(self.seed, 1, z as u64);
                 for v in plane.iter_mut() {
                     *v = C64::new(r.sample(StandardNormal), 0.0);
                 }
@@ -236,7 +232,7 @@ impl SyntheticUniverse {
         }
         let mut hosts: Vec<Host> = Vec::new();
         for (bin, &(a, b, expected, bias)) in bins.iter().enumerate() {
-            let mut r = rng(self.seed, 2, bin as u64);
+            let mut r = stream(self.seed, 2, bin as u64);
             let count = if expected > 0.0 {
                 Poisson::new(expected)
                     .map(|p| p.sample(&mut r) as usize)
@@ -311,7 +307,7 @@ impl SyntheticUniverse {
         let host_props: Vec<HostProps> = (0..n_hosts.div_ceil(BLOCK))
             .into_par_iter()
             .flat_map_iter(|block| {
-                let mut r = rng(self.seed, 3, block as u64);
+                let mut r = stream(self.seed, 3, block as u64);
                 let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
                 range
                     .map(|h| {
@@ -354,7 +350,7 @@ impl SyntheticUniverse {
             let subs: Vec<Vec<SubRow>> = (0..n_hosts.div_ceil(BLOCK))
                 .into_par_iter()
                 .map(|block| {
-                    let mut r = rng(self.seed, 4, block as u64);
+                    let mut r = stream(self.seed, 4, block as u64);
                     let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
                     range
                         .flat_map(|h| {
@@ -450,7 +446,7 @@ impl SyntheticUniverse {
             .map(|_| {
                 let mpeak = host.mass * shmf.sample(psi_min, r.random());
                 let x = nfw_radius(props.conc, r.random());
-                let dir = random_unit(r);
+                let dir = unit_vector(r);
                 let offset = dir.map(|d| d * x * props.rvir);
                 let strip_scatter: f64 = r.sample(StandardNormal);
                 let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
@@ -649,40 +645,6 @@ impl SubhaloMassFunction {
     }
 }
 
-/// NFW enclosed-mass shape m(y) = ln(1 + y) - y / (1 + y).
-pub fn nfw_mass(y: f64) -> f64 {
-    (1.0 + y).ln() - y / (1.0 + y)
-}
-
-/// Radius in units of rvir with NFW enclosed-mass fraction `u`, concentration `c`.
-fn nfw_radius(c: f64, u: f64) -> f64 {
-    let target = u * nfw_mass(c);
-    let (mut a, mut b) = (0.0, c);
-    for _ in 0..60 {
-        let mid = 0.5 * (a + b);
-        if nfw_mass(mid) < target {
-            a = mid;
-        } else {
-            b = mid;
-        }
-    }
-    0.5 * (a + b) / c
-}
-
-fn norm(v: [f64; 3]) -> f64 {
-    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
-}
-
-fn random_unit(r: &mut ChaCha8Rng) -> [f64; 3] {
-    loop {
-        let v: [f64; 3] = std::array::from_fn(|_| r.sample(StandardNormal));
-        let n = norm(v);
-        if n > 1e-12 {
-            return v.map(|x| x / n);
-        }
-    }
-}
-
 /// A random symmetric 3x3 matrix (Gaussian orthogonal ensemble) with unit expected
 /// Frobenius norm squared.
 #[allow(clippy::needless_range_loop)] // matrix indices read better
@@ -760,16 +722,6 @@ mod tests {
         assert!((v[0] * c + v[1] * s).abs() > 1.0 - 1e-12, "{v:?}");
         let diag = leading_eigenvector(&[[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 2.0]]);
         assert!((diag[1].abs() - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn nfw_inverse_cdf() {
-        for c in [2.0, 10.0, 30.0] {
-            for u in [0.01, 0.3, 0.5, 0.99] {
-                let x = nfw_radius(c, u);
-                assert!((nfw_mass(x * c) / nfw_mass(c) - u).abs() < 1e-12);
-            }
-        }
     }
 
     #[test]

@@ -1,0 +1,466 @@
+//! Galaxies in halos (physics.md sections 1, 3, 4, 5): the seven model parameters, the
+//! Zheng et al. (2007) occupation, where centrals and satellites sit, and their alignments
+//! (Dimroth-Watson around the host's major axis for centrals, around the radial direction for
+//! satellites). [`simulate`] measures xi, omega and eta over realisations.
+//!
+//! Units: positions in comoving Mpc/h, masses in Msun/h, velocities in km/s.
+
+mod simulate;
+pub mod watson;
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use rand_distr::{Distribution, Poisson, StandardNormal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use simulate::{simulate, SimulateOptions, Simulation};
+use watson::{unit_or_random, Watson};
+
+use crate::cosmology::G_NEWTON;
+use crate::halos::nfw::nfw_radius;
+use crate::halos::{Column, HaloCatalog, HOST_MIN_PARTICLES};
+use crate::random::stream;
+use crate::{Error, Result};
+
+/// The parameter names, in the one order used everywhere (the emulator's input vector).
+pub const PARAM_NAMES: [&str; 7] = [
+    "mu_cen",
+    "mu_sat",
+    "logMmin",
+    "sigma_logM",
+    "logM0",
+    "logM1",
+    "alpha",
+];
+
+/// One model point (physics.md section 1). Masses are log10 of Msun/h.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HodParams {
+    /// Central alignment strength, [-1, 1].
+    pub mu_cen: f64,
+    /// Satellite alignment strength, [-1, 1].
+    pub mu_sat: f64,
+    /// Mass where half of the halos host a central.
+    pub log_m_min: f64,
+    /// Width of the central step, > 0.
+    pub sigma_log_m: f64,
+    /// Satellite cut-off mass.
+    pub log_m0: f64,
+    /// Satellite normalisation mass.
+    pub log_m1: f64,
+    /// Satellite power-law slope.
+    pub alpha: f64,
+}
+
+impl HodParams {
+    /// From the seven numbers in [`PARAM_NAMES`] order, checked.
+    pub fn from_array(v: [f64; 7]) -> Result<Self> {
+        let p = HodParams {
+            mu_cen: v[0],
+            mu_sat: v[1],
+            log_m_min: v[2],
+            sigma_log_m: v[3],
+            log_m0: v[4],
+            log_m1: v[5],
+            alpha: v[6],
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// The seven numbers in [`PARAM_NAMES`] order.
+    pub fn to_array(&self) -> [f64; 7] {
+        [
+            self.mu_cen,
+            self.mu_sat,
+            self.log_m_min,
+            self.sigma_log_m,
+            self.log_m0,
+            self.log_m1,
+            self.alpha,
+        ]
+    }
+
+    /// NaN or infinite values, |mu| > 1 and sigma_logM <= 0 are errors naming the parameter.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in PARAM_NAMES.iter().zip(self.to_array()) {
+            if !v.is_finite() {
+                return Err(Error::invalid(format!(
+                    "parameter {name} is {v}: must be finite"
+                )));
+            }
+        }
+        for (name, mu) in [("mu_cen", self.mu_cen), ("mu_sat", self.mu_sat)] {
+            if mu.abs() > 1.0 {
+                return Err(Error::invalid(format!(
+                    "parameter {name} = {mu}: must be in [-1, 1]"
+                )));
+            }
+        }
+        if self.sigma_log_m <= 0.0 {
+            return Err(Error::invalid(format!(
+                "parameter sigma_logM = {}: must be > 0",
+                self.sigma_log_m
+            )));
+        }
+        Ok(())
+    }
+
+    /// Mean number of centrals in a host of mass `m`:
+    /// `0.5 (1 + erf((log10 m - logMmin) / sigma_logM))`.
+    pub fn mean_centrals(&self, m: f64) -> f64 {
+        0.5 * (1.0 + libm::erf((m.log10() - self.log_m_min) / self.sigma_log_m))
+    }
+
+    /// Mean number of satellites in a host of mass `m`: `((m - M0) / M1)^alpha` above M0.
+    pub fn mean_satellites(&self, m: f64) -> f64 {
+        let m0 = 10f64.powf(self.log_m0);
+        if m <= m0 {
+            0.0
+        } else {
+            ((m - m0) / 10f64.powf(self.log_m1)).powf(self.alpha)
+        }
+    }
+}
+
+/// Where satellites are placed (physics.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SatelliteModel {
+    /// Subhalos when the catalogue has any, else NFW.
+    Auto,
+    /// On the host's subhalos ranked by mpeak; extra satellites at offsets of subhalos of other
+    /// hosts of similar mass.
+    Subhalos,
+    /// NFW-distributed inside rvir (concentration clipped to [2, 20]).
+    Nfw,
+}
+
+/// Settings of [`populate`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PopulateOptions {
+    pub satellites: SatelliteModel,
+    /// Multiply the mean satellite number by the mean central number (off by default, as in
+    /// the paper's training data).
+    pub satellites_times_centrals: bool,
+    /// Hosts that take galaxies have mvir above this many particle masses.
+    pub min_host_particles: f64,
+}
+
+impl Default for PopulateOptions {
+    fn default() -> Self {
+        PopulateOptions {
+            satellites: SatelliteModel::Auto,
+            satellites_times_centrals: false,
+            min_host_particles: HOST_MIN_PARTICLES,
+        }
+    }
+}
+
+/// A galaxy catalogue made by [`populate`]. Rows: centrals and satellites host by host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalaxyCatalog {
+    /// Positions in [0, L), Mpc/h.
+    pub positions: Vec<[f64; 3]>,
+    /// km/s.
+    pub velocities: Vec<[f64; 3]>,
+    /// Unit major axes.
+    pub orientations: Vec<[f64; 3]>,
+    pub is_central: Vec<bool>,
+    /// `halo_id` of the host halo.
+    pub host_id: Vec<i64>,
+    pub box_size: [f64; 3],
+}
+
+impl GalaxyCatalog {
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+    /// The sample the correlation engine measures.
+    pub fn galaxies(&self) -> crate::corr::Galaxies<'_> {
+        crate::corr::Galaxies::new(&self.positions, Some(&self.orientations))
+    }
+}
+
+/// Hosts per random-number block.
+const BLOCK: usize = 2048;
+/// Host-mass bin edges (log10 Msun/h) for borrowing subhalo offsets: 15 edges from 10.5 to
+/// 15.2, as in the peer code.
+fn offset_bin(log_m: f64) -> Option<usize> {
+    let (lo, hi, n) = (10.5, 15.2, 14usize);
+    let k = ((log_m - lo) / (hi - lo) * n as f64).floor();
+    (k >= 0.0 && (k as usize) < n).then_some(k as usize)
+}
+
+/// A subhalo's offset from its host centre (Mpc/h, minimum image), velocity relative to the
+/// host (km/s), and the host's row.
+type Borrowable = ([f64; 3], [f64; 3], usize);
+
+/// What populating needs from a catalogue, worked out once per catalogue and options.
+struct Hosts<'a> {
+    halos: &'a HaloCatalog,
+    rows: Vec<usize>,
+    /// Subhalo rows of each host in `rows`, heaviest mpeak first (CSR: start offsets).
+    sub_start: Vec<usize>,
+    subs: Vec<usize>,
+    /// Per offset bin, the subhalos of hosts in that bin.
+    pool: Vec<Vec<Borrowable>>,
+    use_subhalos: bool,
+}
+
+fn min_image(d: f64, l: f64) -> f64 {
+    d - l * (d / l).round()
+}
+
+impl<'a> Hosts<'a> {
+    fn new(halos: &'a HaloCatalog, opts: &PopulateOptions) -> Self {
+        let rows = halos.central_hosts(opts.min_host_particles);
+        let has_subhalos = halos.n_hosts() < halos.len();
+        let use_subhalos = match opts.satellites {
+            SatelliteModel::Auto => has_subhalos,
+            SatelliteModel::Subhalos => true,
+            SatelliteModel::Nfw => false,
+        };
+        let index: HashMap<i64, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (halos.id()[i], k))
+            .collect();
+        let mut lists: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+        if use_subhalos {
+            for i in 0..halos.len() {
+                if !halos.is_host(i) {
+                    if let Some(&k) = index.get(&halos.upid()[i]) {
+                        lists[k].push(i);
+                    }
+                }
+            }
+        }
+        let mpeak = halos.col(Column::Mpeak);
+        let (mut sub_start, mut subs) = (vec![0], Vec::new());
+        for list in lists.iter_mut() {
+            list.sort_by(|&a, &b| mpeak[b].total_cmp(&mpeak[a]).then(a.cmp(&b)));
+            subs.extend_from_slice(list);
+            sub_start.push(subs.len());
+        }
+        let mut pool = vec![Vec::new(); 14];
+        if use_subhalos {
+            let l = halos.box_size();
+            let (mvir, pos, vel) = (
+                halos.col(Column::Mvir),
+                [
+                    halos.col(Column::X),
+                    halos.col(Column::Y),
+                    halos.col(Column::Z),
+                ],
+                [
+                    halos.col(Column::Vx),
+                    halos.col(Column::Vy),
+                    halos.col(Column::Vz),
+                ],
+            );
+            for (k, &h) in rows.iter().enumerate() {
+                if let Some(bin) = offset_bin(mvir[h].log10()) {
+                    for &s in &subs[sub_start[k]..sub_start[k + 1]] {
+                        let d: [f64; 3] =
+                            std::array::from_fn(|a| min_image(pos[a][s] - pos[a][h], l[a]));
+                        let dv: [f64; 3] = std::array::from_fn(|a| vel[a][s] - vel[a][h]);
+                        pool[bin].push((d, dv, h));
+                    }
+                }
+            }
+        }
+        Hosts {
+            halos,
+            rows,
+            sub_start,
+            subs,
+            pool,
+            use_subhalos,
+        }
+    }
+}
+
+/// One galaxy before it joins the catalogue.
+struct Galaxy {
+    pos: [f64; 3],
+    vel: [f64; 3],
+    axis: [f64; 3],
+    central: bool,
+    host: i64,
+}
+
+/// Puts galaxies into the hosts of `halos` for model point `params`, with random numbers from
+/// `seed` (the same catalogue for any thread count). Errors: invalid parameters, or fewer than
+/// two galaxies.
+pub fn populate(
+    halos: &HaloCatalog,
+    params: &HodParams,
+    seed: u64,
+    opts: &PopulateOptions,
+) -> Result<GalaxyCatalog> {
+    params.validate()?;
+    if !(opts.min_host_particles.is_finite() && opts.min_host_particles >= 0.0) {
+        return Err(Error::invalid(format!(
+            "min_host_particles = {}: must be finite and >= 0",
+            opts.min_host_particles
+        )));
+    }
+    let hosts = Hosts::new(halos, opts);
+    populate_hosts(&hosts, params, seed, opts)
+}
+
+fn populate_hosts(
+    hosts: &Hosts,
+    params: &HodParams,
+    seed: u64,
+    opts: &PopulateOptions,
+) -> Result<GalaxyCatalog> {
+    let halos = hosts.halos;
+    let l = halos.box_size();
+    let (mvir, rvir, conc) = (
+        halos.col(Column::Mvir),
+        halos.col(Column::Rvir),
+        halos.col(Column::NfwConc),
+    );
+    let pos = [
+        halos.col(Column::X),
+        halos.col(Column::Y),
+        halos.col(Column::Z),
+    ];
+    let vel = [
+        halos.col(Column::Vx),
+        halos.col(Column::Vy),
+        halos.col(Column::Vz),
+    ];
+    let axis = [
+        halos.col(Column::AxisAX),
+        halos.col(Column::AxisAY),
+        halos.col(Column::AxisAZ),
+    ];
+    let (w_cen, w_sat) = (Watson::new(params.mu_cen), Watson::new(params.mu_sat));
+    let n_hosts = hosts.rows.len();
+
+    let blocks: Vec<Vec<Galaxy>> = (0..n_hosts.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|block| {
+            let mut r = stream(seed, 10, block as u64);
+            let mut out = Vec::new();
+            for k in block * BLOCK..((block + 1) * BLOCK).min(n_hosts) {
+                let h = hosts.rows[k];
+                let m = mvir[h];
+                let hp: [f64; 3] = std::array::from_fn(|a| pos[a][h]);
+                let hv: [f64; 3] = std::array::from_fn(|a| vel[a][h]);
+                let id = halos.id()[h];
+                let p_cen = params.mean_centrals(m);
+                if r.random::<f64>() < p_cen {
+                    let reference = unit_or_random(std::array::from_fn(|a| axis[a][h]), &mut r);
+                    out.push(Galaxy {
+                        pos: hp,
+                        vel: hv,
+                        axis: w_cen.sample_axis(reference, &mut r),
+                        central: true,
+                        host: id,
+                    });
+                }
+                let mut mean_sat = params.mean_satellites(m);
+                if opts.satellites_times_centrals {
+                    mean_sat *= p_cen;
+                }
+                let n_sat = if mean_sat > 0.0 {
+                    Poisson::new(mean_sat)
+                        .map(|p| p.sample(&mut r) as usize)
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                let own = &hosts.subs[hosts.sub_start[k]..hosts.sub_start[k + 1]];
+                for j in 0..n_sat {
+                    let (offset, dv) = if hosts.use_subhalos && j < own.len() {
+                        let s = own[j];
+                        (
+                            std::array::from_fn(|a| min_image(pos[a][s] - hp[a], l[a])),
+                            std::array::from_fn(|a| vel[a][s] - hv[a]),
+                        )
+                    } else if let Some(borrowed) = hosts
+                        .use_subhalos
+                        .then(|| borrow(hosts, m, h, &mut r))
+                        .flatten()
+                    {
+                        borrowed
+                    } else {
+                        nfw_offset(m, rvir[h], conc[h], &mut r)
+                    };
+                    let sp: [f64; 3] = std::array::from_fn(|a| {
+                        (hp[a] + offset[a])
+                            .rem_euclid(l[a])
+                            .min(l[a] * (1.0 - f64::EPSILON))
+                    });
+                    let reference = unit_or_random(offset, &mut r);
+                    out.push(Galaxy {
+                        pos: sp,
+                        vel: std::array::from_fn(|a| hv[a] + dv[a]),
+                        axis: w_sat.sample_axis(reference, &mut r),
+                        central: false,
+                        host: id,
+                    });
+                }
+            }
+            out
+        })
+        .collect();
+
+    let n: usize = blocks.iter().map(Vec::len).sum();
+    if n < 2 {
+        return Err(Error::invalid(format!(
+            "the model point {:?} puts {n} galaxies in this catalogue ({} hosts); at least 2 are needed",
+            params.to_array(),
+            n_hosts
+        )));
+    }
+    let mut cat = GalaxyCatalog {
+        positions: Vec::with_capacity(n),
+        velocities: Vec::with_capacity(n),
+        orientations: Vec::with_capacity(n),
+        is_central: Vec::with_capacity(n),
+        host_id: Vec::with_capacity(n),
+        box_size: l,
+    };
+    for g in blocks.into_iter().flatten() {
+        cat.positions.push(g.pos);
+        cat.velocities.push(g.vel);
+        cat.orientations.push(g.axis);
+        cat.is_central.push(g.central);
+        cat.host_id.push(g.host);
+    }
+    Ok(cat)
+}
+
+/// The offset and relative velocity of a subhalo of another host in the same mass bin.
+fn borrow(hosts: &Hosts, m: f64, own: usize, r: &mut impl Rng) -> Option<([f64; 3], [f64; 3])> {
+    let pool = &hosts.pool[offset_bin(m.log10())?];
+    if pool.iter().all(|e| e.2 == own) {
+        return None;
+    }
+    loop {
+        let (d, dv, host) = pool[r.random_range(0..pool.len())];
+        if host != own {
+            return Some((d, dv));
+        }
+    }
+}
+
+/// An NFW offset inside rvir (concentration clipped to [2, 20]) and a virial velocity.
+fn nfw_offset(m: f64, rvir: f64, conc: f64, r: &mut impl Rng) -> ([f64; 3], [f64; 3]) {
+    let s = nfw_radius(conc.clamp(2.0, 20.0), r.random());
+    let dir = crate::random::unit_vector(r);
+    let sigma = (G_NEWTON * m / rvir).sqrt() / std::f64::consts::SQRT_2;
+    (
+        dir.map(|d| d * s * rvir),
+        std::array::from_fn(|_| sigma * r.sample::<f64, _>(StandardNormal)),
+    )
+}
