@@ -117,10 +117,46 @@
 #define IA_CORR_COVARIANCE 9
 
 /**
+ * Positions, n x 3, Mpc/h, in [0, L).
+ */
+#define IA_GAL_POSITIONS 0
+
+/**
+ * Velocities, n x 3, km/s.
+ */
+#define IA_GAL_VELOCITIES 1
+
+/**
+ * Unit major axes, n x 3.
+ */
+#define IA_GAL_ORIENTATIONS 2
+
+/**
+ * Satellites on subhalos when the catalogue has them, else NFW (the default).
+ */
+#define IA_SATELLITES_AUTO 0
+
+/**
+ * Satellites on subhalos ranked by mpeak.
+ */
+#define IA_SATELLITES_SUBHALOS 1
+
+/**
+ * Satellites NFW-distributed inside rvir.
+ */
+#define IA_SATELLITES_NFW 2
+
+/**
  * Result of `ia_correlate`: an opaque handle. Immutable once made, so it may be read from
  * several threads at once; free it once with `ia_corr_result_free`.
  */
 typedef struct IaCorrResult IaCorrResult;
+
+/**
+ * Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
+ * once; free it once with `ia_galaxies_free`.
+ */
+typedef struct IaGalaxies IaGalaxies;
 
 /**
  * A halo catalogue: an opaque handle. Read-only once made, so several threads may use one
@@ -282,6 +318,40 @@ typedef struct IaHalosInfo {
    */
   size_t zero_axis_hosts;
 } IaHalosInfo;
+
+/**
+ * Settings of `ia_simulate`. Fill with `ia_simulate_options_default`, then change fields.
+ */
+typedef struct IaSimulateOptions {
+  /**
+   * Bin edges, Mpc/h; NULL for the 20 default bins. Read during the call only.
+   */
+  const double *r_edges;
+  /**
+   * Number of edges (bins + 1); ignored when `r_edges` is NULL.
+   */
+  size_t n_edges;
+  /**
+   * `IA_XI_N_SQUARED` (default) or `IA_XI_N_N_MINUS_1`.
+   */
+  int xi_normalization;
+  /**
+   * `IA_SATELLITES_AUTO` (default), `IA_SATELLITES_SUBHALOS` or `IA_SATELLITES_NFW`.
+   */
+  int satellites;
+  /**
+   * Non-zero: mean satellites times mean centrals (default 0).
+   */
+  int satellites_times_centrals;
+  /**
+   * Hosts take galaxies above this many particle masses (default 300).
+   */
+  double min_host_particles;
+  /**
+   * Threads for this call; 0 for the default.
+   */
+  uint32_t n_threads;
+} IaSimulateOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -470,6 +540,84 @@ int ia_halos_column_i64(const struct IaHalos *halos,
  * alive until that call returns.
  */
 int ia_halos_free(struct IaHalos *halos);
+
+/**
+ * Writes the defaults of `ia_simulate` into `*out_options`.
+ *
+ * # Safety
+ * `out_options` must be NULL or writable.
+ */
+int ia_simulate_options_default(struct IaSimulateOptions *out_options);
+
+/**
+ * Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen,
+ * mu_sat, logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed`
+ * gives the same galaxies on any thread count. On success `*out_galaxies` receives a new
+ * handle. Invalid parameters, or fewer than 2 galaxies, give `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `halos` a handle (checked); `params` NULL or 7 readable doubles; `out_galaxies` writable.
+ */
+int ia_populate(const struct IaHalos *halos,
+                const double *params,
+                uint64_t seed,
+                struct IaGalaxies **out_galaxies);
+
+/**
+ * Number of galaxies, into `*out_n`.
+ *
+ * # Safety
+ * `galaxies` a handle (checked); `out_n` NULL or writable.
+ */
+int ia_galaxies_count(const struct IaGalaxies *galaxies, size_t *out_n);
+
+/**
+ * Copies `IA_GAL_POSITIONS`, `IA_GAL_VELOCITIES` or `IA_GAL_ORIENTATIONS` (n x 3, row-major)
+ * into `out`, which holds `len` = 3 n doubles.
+ *
+ * # Safety
+ * `galaxies` a handle (checked); `out` NULL or `len` writable doubles.
+ */
+int ia_galaxies_get(const struct IaGalaxies *galaxies, int quantity, double *out, size_t len);
+
+/**
+ * Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and,
+ * unless `out_host_id` is NULL, each galaxy's host `halo_id` into `out_host_id` (`n` values).
+ *
+ * # Safety
+ * `galaxies` a handle (checked); `out` NULL or `n` writable bytes; `out_host_id` NULL or `n`
+ * writable int64_t.
+ */
+int ia_galaxies_kind(const struct IaGalaxies *galaxies,
+                     uint8_t *out,
+                     int64_t *out_host_id,
+                     size_t n);
+
+/**
+ * Frees galaxies. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * `IA_ERR_INVALID_ARGUMENT`.
+ */
+int ia_galaxies_free(struct IaGalaxies *galaxies);
+
+/**
+ * Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures
+ * xi, omega and eta each time. Writes the mean over realisations into `out_mean` and the
+ * variance (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows
+ * xi, omega, eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` may be
+ * NULL for the defaults. The result depends only on (`seed`, `params`, options).
+ *
+ * # Safety
+ * `halos` a handle (checked); `params` 7 readable doubles; `options` NULL or one
+ * `IaSimulateOptions`; `out_mean` and `out_var` NULL or `out_len` writable doubles each.
+ */
+int ia_simulate(const struct IaHalos *halos,
+                const double *params,
+                uint32_t n_realizations,
+                uint64_t seed,
+                const struct IaSimulateOptions *options,
+                double *out_mean,
+                double *out_var,
+                size_t out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -155,3 +155,57 @@ pub fn write_npy_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
         ))
     })
 }
+
+/// Writes a populated galaxy catalogue: `.npy` as an N x 6 matrix (x, y, z, ex, ey, ez; what
+/// [`read_galaxies`] and `iaemu correlate` read), `.npz` with the arrays `positions`,
+/// `velocities`, `orientations` (N x 3), `is_central` (u8), `host_id` (i64) and `box_size`.
+/// The file appears complete or not at all.
+pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> {
+    let rows = |v: &[[f64; 3]]| Array2::from_shape_fn((v.len(), 3), |(i, k)| v[i][k]);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npy") => write_npy_matrix(
+            path,
+            &Array2::from_shape_fn((g.len(), 6), |(i, k)| {
+                if k < 3 {
+                    g.positions[i][k]
+                } else {
+                    g.orientations[i][k - 3]
+                }
+            }),
+        ),
+        Some("npz") => {
+            let tmp = path.with_extension("npz.partial");
+            let fail = |e: String| Error::io(format!("cannot write {}: {e}", path.display()));
+            let result = (|| -> Result<()> {
+                let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+                let mut npz = ndarray_npy::NpzWriter::new(file);
+                let flags: Vec<u8> = g.is_central.iter().map(|&c| c as u8).collect();
+                npz.add_array("positions", &rows(&g.positions))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.add_array("velocities", &rows(&g.velocities))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.add_array("orientations", &rows(&g.orientations))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.add_array("is_central", &ndarray::Array1::from(flags))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.add_array("host_id", &ndarray::Array1::from(g.host_id.clone()))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.add_array("box_size", &ndarray::Array1::from(g.box_size.to_vec()))
+                    .map_err(|e| fail(e.to_string()))?;
+                npz.finish().map_err(|e| fail(e.to_string()))?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string())),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(e)
+                }
+            }
+        }
+        _ => Err(Error::invalid(format!(
+            "{}: write galaxies as .npy or .npz",
+            path.display()
+        ))),
+    }
+}

@@ -3,6 +3,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iaemu::corr::{self, Correlation, CorrelationOptions, XiNormalization};
 use iaemu::halos::{self, Column, HaloCatalog, LoadOptions, SyntheticUniverse, HOST_MIN_PARTICLES};
+use iaemu::hod::{
+    self, HodParams, PopulateOptions, SatelliteModel, SimulateOptions, Simulation, PARAM_NAMES,
+};
 use iaemu::{io, mock, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -57,6 +60,31 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Populate halos with galaxies for one model point and measure xi, omega and eta over
+    /// realisations (mean and variance).
+    Simulate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Realisations (new random draws on the same halos).
+        #[arg(long, default_value_t = 10)]
+        realizations: usize,
+        /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        edges: Option<Vec<f64>>,
+        /// Write the result as JSON here instead of printing a table.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Populate halos with galaxies for one model point and write them: .npy (N x 6: x, y, z,
+    /// ex, ey, ez, readable by `correlate`) or .npz (positions, velocities, orientations,
+    /// is_central, host_id).
+    Populate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Output file, .npy or .npz.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the build, the threads and the LibTorch back end.
     Info,
 }
@@ -81,6 +109,81 @@ struct MeasureArgs {
     /// Write the result as JSON here instead of printing a table.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// A model point and the halos it is put into.
+#[derive(Args)]
+struct ModelArgs {
+    /// The seven parameters, comma separated: mu_cen,mu_sat,logMmin,sigma_logM,logM0,logM1,alpha.
+    #[arg(long, value_delimiter = ',', num_args = 1.., required = true, allow_negative_numbers = true)]
+    params: Vec<f64>,
+    /// Halo catalogue (halotools HDF5, Rockstar/hlist ASCII, .npz); default: the synthetic
+    /// universe with its default settings.
+    #[arg(long)]
+    halos: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Random seed of the galaxies.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Satellites multiplied by the mean central number.
+    #[arg(long)]
+    satellites_times_centrals: bool,
+    /// Satellite positions: auto (subhalos when present), subhalos, or nfw.
+    #[arg(long, value_enum, default_value_t = Satellites::Auto)]
+    satellites: Satellites,
+    /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Satellites {
+    Auto,
+    Subhalos,
+    Nfw,
+}
+
+impl ModelArgs {
+    fn params(&self) -> Result<HodParams> {
+        let v: [f64; 7] = self.params.as_slice().try_into().map_err(|_| {
+            Error::invalid(format!(
+                "--params needs 7 numbers ({}), got {}",
+                PARAM_NAMES.join(","),
+                self.params.len()
+            ))
+        })?;
+        HodParams::from_array(v)
+    }
+    fn populate_options(&self) -> PopulateOptions {
+        PopulateOptions {
+            satellites: match self.satellites {
+                Satellites::Auto => SatelliteModel::Auto,
+                Satellites::Subhalos => SatelliteModel::Subhalos,
+                Satellites::Nfw => SatelliteModel::Nfw,
+            },
+            satellites_times_centrals: self.satellites_times_centrals,
+            ..PopulateOptions::default()
+        }
+    }
+    fn halos(&self) -> Result<HaloCatalog> {
+        match &self.halos {
+            Some(path) => {
+                let h = halos::load(path, &self.load.options())?;
+                eprintln!(
+                    "{}: {} halos ({} hosts)",
+                    path.display(),
+                    h.len(),
+                    h.n_hosts()
+                );
+                Ok(h)
+            }
+            None => synthesize(&SyntheticUniverse {
+                threads: self.threads,
+                ..Default::default()
+            }),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -284,8 +387,101 @@ fn run(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Simulate {
+            model,
+            realizations,
+            edges,
+            out,
+        } => {
+            let params = model.params()?;
+            let halos = model.halos()?;
+            let opts = SimulateOptions {
+                r_edges: edges.unwrap_or_else(corr::default_r_edges),
+                populate: model.populate_options(),
+                threads: model.threads,
+                ..SimulateOptions::default()
+            };
+            let start = Instant::now();
+            let s = hod::simulate(&halos, &params, realizations, model.seed, &opts)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            let mean_n = s.n_galaxies.iter().sum::<usize>() as f64 / s.n_galaxies.len() as f64;
+            eprintln!(
+                "{realizations} realisations of {mean_n:.0} galaxies on average in {elapsed:.2} s"
+            );
+            match out {
+                Some(path) => {
+                    let j = serde_json::json!({
+                        "r_edges": s.r_edges, "r_mid": s.r_mid, "xi": s.xi, "omega": s.omega, "eta": s.eta,
+                        "xi_var": s.xi_var, "omega_var": s.omega_var, "eta_var": s.eta_var,
+                        "params": params.to_array(), "param_names": PARAM_NAMES,
+                        "n_realizations": realizations, "seed": model.seed, "n_galaxies": s.n_galaxies,
+                        "halos": halos.meta().provenance.source, "halos_simname": halos.meta().provenance.simname,
+                        "halos_notes": halos.meta().provenance.notes,
+                        "elapsed_s": elapsed, "iaemu_version": iaemu::VERSION,
+                    });
+                    write_text(
+                        &path,
+                        &serde_json::to_string_pretty(&j)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    )
+                }
+                None => {
+                    print_simulation(&s);
+                    Ok(())
+                }
+            }
+        }
+        Command::Populate { model, out } => {
+            let params = model.params()?;
+            let halos = model.halos()?;
+            let g = iaemu::threads::install(model.threads, || {
+                hod::populate(&halos, &params, model.seed, &model.populate_options())
+            })??;
+            let n_cen = g.is_central.iter().filter(|c| **c).count();
+            eprintln!(
+                "{} galaxies ({n_cen} centrals, {} satellites)",
+                g.len(),
+                g.len() - n_cen
+            );
+            io::write_galaxies(&out, &g)?;
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
         Command::Info => info(),
     }
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text.to_string() + "\n")
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_simulation(s: &Simulation) {
+    let cell = |v: f64, var: f64| {
+        if var.is_nan() {
+            format!("{v:>11.4e}")
+        } else {
+            format!("{v:>11.4e} ± {:<9.2e}", var.sqrt())
+        }
+    };
+    println!(
+        "{:>8} {:>8} {:>8}  {:<23} {:<23} {:<23}",
+        "r_lo", "r_hi", "r_mid", "xi", "omega", "eta"
+    );
+    for k in 0..s.xi.len() {
+        println!(
+            "{:>8.4} {:>8.4} {:>8.4}  {:<23} {:<23} {:<23}",
+            s.r_edges[k],
+            s.r_edges[k + 1],
+            s.r_mid[k],
+            cell(s.xi[k], s.xi_var[k]),
+            cell(s.omega[k], s.omega_var[k]),
+            cell(s.eta[k], s.eta_var[k]),
+        );
+    }
+    println!("r in Mpc/h; ± is the standard deviation over realisations (of one realisation, not of the mean)");
 }
 
 fn synthesize(u: &SyntheticUniverse) -> Result<HaloCatalog> {

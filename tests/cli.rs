@@ -310,3 +310,92 @@ fn halos_info_errors_name_the_problem() {
     assert!(stderr(&o).contains("grid 33"), "{}", stderr(&o));
     assert!(!dir.join("x.hdf5").exists());
 }
+
+#[test]
+fn simulate_and_populate_from_a_halo_file() {
+    let dir = scratch("simulate");
+    let halos_file = dir.join("h.npz");
+    let halos = iaemu::halos::SyntheticUniverse {
+        box_size: 80.0,
+        grid: 32,
+        seed: 2,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    iaemu::halos::save(&halos, &halos_file).unwrap();
+    let params = "0.8,-0.5,11.8,0.26,11.4,13.0,1.0";
+    let out = dir.join("s.json");
+    let o = iaemu(&[
+        "simulate",
+        "--params",
+        params,
+        "--halos",
+        halos_file.to_str().unwrap(),
+        "--realizations",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    // The same numbers as the library for the same inputs.
+    let p = iaemu::hod::HodParams::from_array([0.8, -0.5, 11.8, 0.26, 11.4, 13.0, 1.0]).unwrap();
+    let s = iaemu::hod::simulate(&halos, &p, 3, 5, &Default::default()).unwrap();
+    for (key, v) in [
+        ("xi", &s.xi),
+        ("omega", &s.omega),
+        ("eta", &s.eta),
+        ("xi_var", &s.xi_var),
+        ("eta_var", &s.eta_var),
+    ] {
+        let got: Vec<f64> = j[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(&got, v, "{key}");
+    }
+    assert_eq!(j["r_edges"].as_array().unwrap().len(), 21);
+    assert_eq!(j["r_mid"].as_array().unwrap().len(), 20);
+
+    let gal = dir.join("g.npy");
+    let o = iaemu(&[
+        "populate",
+        "--params",
+        params,
+        "--halos",
+        halos_file.to_str().unwrap(),
+        "--out",
+        gal.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let g = iaemu::io::read_galaxies(&gal).unwrap();
+    let lib = iaemu::hod::populate(&halos, &p, 1, &Default::default()).unwrap();
+    assert_eq!(g.positions, lib.positions);
+    assert_eq!(g.orientations.unwrap(), lib.orientations);
+
+    // Bad parameters: exit code 2 and the parameter named.
+    let o = iaemu(&[
+        "simulate",
+        "--params",
+        "0.8,-1.5,11.8,0.26,11.4,13.0,1.0",
+        "--halos",
+        halos_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("mu_sat"), "{}", stderr(&o));
+    let o = iaemu(&[
+        "simulate",
+        "--params",
+        "0.8,0.5,11.8",
+        "--halos",
+        halos_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("7 numbers"), "{}", stderr(&o));
+}

@@ -14,7 +14,7 @@ pub struct IaHalos {
     _private: [u8; 0],
 }
 
-const HALOS_KIND: &str = "IaHalos";
+pub(super) const HALOS_KIND: &str = "IaHalos";
 
 /// Settings of `ia_halos_synthetic`. Fill with `ia_synthetic_options_default`, then change
 /// fields. Lengths in Mpc/h, masses in Msun/h.

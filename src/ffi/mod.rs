@@ -7,9 +7,11 @@
 mod corr;
 mod halos;
 mod handles;
+mod hod;
 
 pub use corr::*;
 pub use halos::*;
+pub use hod::*;
 
 use crate::error::Error;
 use std::cell::RefCell;

@@ -1,0 +1,308 @@
+//! C entry points for galaxies in halos: populate a catalogue, read the galaxies, simulate.
+
+use super::{guard, handles, non_null, slice, slice_mut};
+use crate::corr::{self, XiNormalization};
+use crate::error::{Error, Result};
+use crate::halos::HaloCatalog;
+use crate::hod::{
+    self, GalaxyCatalog, HodParams, PopulateOptions, SatelliteModel, SimulateOptions,
+};
+use std::ffi::c_int;
+
+use super::corr::{IA_XI_N_N_MINUS_1, IA_XI_N_SQUARED};
+use super::halos::{IaHalos, HALOS_KIND};
+
+/// Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
+/// once; free it once with `ia_galaxies_free`.
+pub struct IaGalaxies {
+    _private: [u8; 0],
+}
+
+const GALAXIES_KIND: &str = "IaGalaxies";
+
+/// Positions, n x 3, Mpc/h, in [0, L).
+pub const IA_GAL_POSITIONS: c_int = 0;
+/// Velocities, n x 3, km/s.
+pub const IA_GAL_VELOCITIES: c_int = 1;
+/// Unit major axes, n x 3.
+pub const IA_GAL_ORIENTATIONS: c_int = 2;
+
+/// Satellites on subhalos when the catalogue has them, else NFW (the default).
+pub const IA_SATELLITES_AUTO: c_int = 0;
+/// Satellites on subhalos ranked by mpeak.
+pub const IA_SATELLITES_SUBHALOS: c_int = 1;
+/// Satellites NFW-distributed inside rvir.
+pub const IA_SATELLITES_NFW: c_int = 2;
+
+/// Settings of `ia_simulate`. Fill with `ia_simulate_options_default`, then change fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IaSimulateOptions {
+    /// Bin edges, Mpc/h; NULL for the 20 default bins. Read during the call only.
+    pub r_edges: *const f64,
+    /// Number of edges (bins + 1); ignored when `r_edges` is NULL.
+    pub n_edges: usize,
+    /// `IA_XI_N_SQUARED` (default) or `IA_XI_N_N_MINUS_1`.
+    pub xi_normalization: c_int,
+    /// `IA_SATELLITES_AUTO` (default), `IA_SATELLITES_SUBHALOS` or `IA_SATELLITES_NFW`.
+    pub satellites: c_int,
+    /// Non-zero: mean satellites times mean centrals (default 0).
+    pub satellites_times_centrals: c_int,
+    /// Hosts take galaxies above this many particle masses (default 300).
+    pub min_host_particles: f64,
+    /// Threads for this call; 0 for the default.
+    pub n_threads: u32,
+}
+
+/// Writes the defaults of `ia_simulate` into `*out_options`.
+///
+/// # Safety
+/// `out_options` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ia_simulate_options_default(out_options: *mut IaSimulateOptions) -> c_int {
+    guard("ia_simulate_options_default", || {
+        non_null(out_options, "out_options")?;
+        let d = PopulateOptions::default();
+        let o = IaSimulateOptions {
+            r_edges: std::ptr::null(),
+            n_edges: 0,
+            xi_normalization: IA_XI_N_SQUARED,
+            satellites: IA_SATELLITES_AUTO,
+            satellites_times_centrals: 0,
+            min_host_particles: d.min_host_particles,
+            n_threads: 0,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { out_options.write(o) };
+        Ok(())
+    })
+}
+
+unsafe fn params_arg(params: *const f64) -> Result<HodParams> {
+    // SAFETY: the caller promises 7 readable doubles.
+    let v = unsafe { slice(params, 7, "params")? };
+    HodParams::from_array(std::array::from_fn(|i| v[i]))
+}
+
+unsafe fn simulate_options(o: *const IaSimulateOptions) -> Result<SimulateOptions> {
+    if o.is_null() {
+        return Ok(SimulateOptions::default());
+    }
+    // SAFETY: checked non-NULL; validity promised by the caller.
+    let o = unsafe { *o };
+    let r_edges = if o.r_edges.is_null() {
+        corr::default_r_edges()
+    } else {
+        // SAFETY: the caller promises n_edges readable doubles.
+        unsafe { slice(o.r_edges, o.n_edges, "options.r_edges")? }.to_vec()
+    };
+    let xi_normalization = match o.xi_normalization {
+        IA_XI_N_SQUARED => XiNormalization::NSquared,
+        IA_XI_N_N_MINUS_1 => XiNormalization::NNMinusOne,
+        v => {
+            return Err(Error::invalid(format!(
+                "options.xi_normalization: unknown value {v}"
+            )))
+        }
+    };
+    let satellites = match o.satellites {
+        IA_SATELLITES_AUTO => SatelliteModel::Auto,
+        IA_SATELLITES_SUBHALOS => SatelliteModel::Subhalos,
+        IA_SATELLITES_NFW => SatelliteModel::Nfw,
+        v => {
+            return Err(Error::invalid(format!(
+                "options.satellites: unknown value {v}"
+            )))
+        }
+    };
+    Ok(SimulateOptions {
+        r_edges,
+        xi_normalization,
+        populate: PopulateOptions {
+            satellites,
+            satellites_times_centrals: o.satellites_times_centrals != 0,
+            min_host_particles: o.min_host_particles,
+        },
+        keep_realizations: false,
+        threads: (o.n_threads != 0).then_some(o.n_threads as usize),
+    })
+}
+
+/// Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen,
+/// mu_sat, logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed`
+/// gives the same galaxies on any thread count. On success `*out_galaxies` receives a new
+/// handle. Invalid parameters, or fewer than 2 galaxies, give `IA_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `halos` a handle (checked); `params` NULL or 7 readable doubles; `out_galaxies` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ia_populate(
+    halos: *const IaHalos,
+    params: *const f64,
+    seed: u64,
+    out_galaxies: *mut *mut IaGalaxies,
+) -> c_int {
+    guard("ia_populate", || {
+        non_null(out_galaxies, "out_galaxies")?;
+        let cat = handles::get::<HaloCatalog, IaHalos>(halos, HALOS_KIND)?;
+        // SAFETY: forwarded caller promise.
+        let p = unsafe { params_arg(params)? };
+        let g = hod::populate(&cat, &p, seed, &PopulateOptions::default())?;
+        let handle = handles::register::<GalaxyCatalog, IaGalaxies>(g, GALAXIES_KIND)?;
+        // SAFETY: checked non-NULL.
+        unsafe { out_galaxies.write(handle) };
+        Ok(())
+    })
+}
+
+/// Number of galaxies, into `*out_n`.
+///
+/// # Safety
+/// `galaxies` a handle (checked); `out_n` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ia_galaxies_count(
+    galaxies: *const IaGalaxies,
+    out_n: *mut usize,
+) -> c_int {
+    guard("ia_galaxies_count", || {
+        non_null(out_n, "out_n")?;
+        let g = handles::get::<GalaxyCatalog, IaGalaxies>(galaxies, GALAXIES_KIND)?;
+        // SAFETY: checked non-NULL.
+        unsafe { out_n.write(g.len()) };
+        Ok(())
+    })
+}
+
+/// Copies `IA_GAL_POSITIONS`, `IA_GAL_VELOCITIES` or `IA_GAL_ORIENTATIONS` (n x 3, row-major)
+/// into `out`, which holds `len` = 3 n doubles.
+///
+/// # Safety
+/// `galaxies` a handle (checked); `out` NULL or `len` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn ia_galaxies_get(
+    galaxies: *const IaGalaxies,
+    quantity: c_int,
+    out: *mut f64,
+    len: usize,
+) -> c_int {
+    guard("ia_galaxies_get", || {
+        let g = handles::get::<GalaxyCatalog, IaGalaxies>(galaxies, GALAXIES_KIND)?;
+        let rows = match quantity {
+            IA_GAL_POSITIONS => &g.positions,
+            IA_GAL_VELOCITIES => &g.velocities,
+            IA_GAL_ORIENTATIONS => &g.orientations,
+            v => return Err(Error::invalid(format!("unknown quantity {v}"))),
+        };
+        if len != 3 * g.len() {
+            return Err(Error::invalid(format!(
+                "len = {len} but {} galaxies need {}",
+                g.len(),
+                3 * g.len()
+            )));
+        }
+        // SAFETY: the caller promises len writable doubles.
+        let out = unsafe { slice_mut(out, len, "out")? };
+        for (o, r) in out.chunks_exact_mut(3).zip(rows.iter()) {
+            o.copy_from_slice(r);
+        }
+        Ok(())
+    })
+}
+
+/// Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and,
+/// unless `out_host_id` is NULL, each galaxy's host `halo_id` into `out_host_id` (`n` values).
+///
+/// # Safety
+/// `galaxies` a handle (checked); `out` NULL or `n` writable bytes; `out_host_id` NULL or `n`
+/// writable int64_t.
+#[no_mangle]
+pub unsafe extern "C" fn ia_galaxies_kind(
+    galaxies: *const IaGalaxies,
+    out: *mut u8,
+    out_host_id: *mut i64,
+    n: usize,
+) -> c_int {
+    guard("ia_galaxies_kind", || {
+        let g = handles::get::<GalaxyCatalog, IaGalaxies>(galaxies, GALAXIES_KIND)?;
+        if n != g.len() {
+            return Err(Error::invalid(format!(
+                "n = {n} but there are {} galaxies",
+                g.len()
+            )));
+        }
+        // SAFETY: the caller promises n writable bytes (and int64_t when non-NULL).
+        let flags = unsafe { slice_mut(out, n, "out")? };
+        let ids = if out_host_id.is_null() {
+            None
+        } else {
+            Some(unsafe { slice_mut(out_host_id, n, "out_host_id")? })
+        };
+        for (f, &c) in flags.iter_mut().zip(&g.is_central) {
+            *f = c as u8;
+        }
+        if let Some(ids) = ids {
+            ids.copy_from_slice(&g.host_id);
+        }
+        Ok(())
+    })
+}
+
+/// Frees galaxies. NULL is a no-op; a handle already freed or not made by iaemu gives
+/// `IA_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn ia_galaxies_free(galaxies: *mut IaGalaxies) -> c_int {
+    guard("ia_galaxies_free", || {
+        handles::release(galaxies, GALAXIES_KIND)
+    })
+}
+
+/// Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures
+/// xi, omega and eta each time. Writes the mean over realisations into `out_mean` and the
+/// variance (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows
+/// xi, omega, eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` may be
+/// NULL for the defaults. The result depends only on (`seed`, `params`, options).
+///
+/// # Safety
+/// `halos` a handle (checked); `params` 7 readable doubles; `options` NULL or one
+/// `IaSimulateOptions`; `out_mean` and `out_var` NULL or `out_len` writable doubles each.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn ia_simulate(
+    halos: *const IaHalos,
+    params: *const f64,
+    n_realizations: u32,
+    seed: u64,
+    options: *const IaSimulateOptions,
+    out_mean: *mut f64,
+    out_var: *mut f64,
+    out_len: usize,
+) -> c_int {
+    guard("ia_simulate", || {
+        let cat = handles::get::<HaloCatalog, IaHalos>(halos, HALOS_KIND)?;
+        // SAFETY (all): forwarded caller promises.
+        let p = unsafe { params_arg(params)? };
+        let opts = unsafe { simulate_options(options)? };
+        let nb = opts.r_edges.len().saturating_sub(1);
+        if out_len != 3 * nb {
+            return Err(Error::invalid(format!(
+                "out_len = {out_len} but {nb} bins need {}",
+                3 * nb
+            )));
+        }
+        let mean = unsafe { slice_mut(out_mean, out_len, "out_mean")? };
+        let var = unsafe { slice_mut(out_var, out_len, "out_var")? };
+        let s = hod::simulate(&cat, &p, n_realizations as usize, seed, &opts)?;
+        for (k, (m, v)) in [
+            (&s.xi, &s.xi_var),
+            (&s.omega, &s.omega_var),
+            (&s.eta, &s.eta_var),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            mean[k * nb..(k + 1) * nb].copy_from_slice(m);
+            var[k * nb..(k + 1) * nb].copy_from_slice(v);
+        }
+        Ok(())
+    })
+}
