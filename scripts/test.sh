@@ -18,6 +18,15 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "set-up and release build"
 bash scripts/setup.sh
+# OpenMPI's mpirun, for the test that runs dataset shards under MPI.
+if ! command -v mpirun >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "test: installing openmpi-bin (apt) for the MPI test"
+        apt-get install -y -q openmpi-bin >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q openmpi-bin >/dev/null; }
+    else
+        echo "test: mpirun not found and cannot install it: the MPI test will say SKIPPED"
+    fi
+fi
 if [ "${IAEMU_PEERS:-0}" = 1 ]; then
     step "peer environment (halotools, Corrfunc)"
     bash scripts/peer-venv.sh

@@ -3,6 +3,7 @@
 //! Modules follow what the science is:
 //! - [`corr`]: the correlation engine (xi, omega, eta) of galaxy samples;
 //! - [`cosmology`]: linear theory for the synthetic universe (P(k), sigma(M), mass function, bias);
+//! - [`dataset`]: designs of model points and training datasets at scale (`generate`, `merge`);
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`hod`]: galaxies in halos (Zheng07 occupation, Watson alignments) and `simulate`;
 //! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
@@ -15,6 +16,7 @@
 
 pub mod corr;
 pub mod cosmology;
+pub mod dataset;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iaemu::corr::{self, Correlation, CorrelationOptions, XiNormalization};
+use iaemu::dataset::{self, Design, Shard};
 use iaemu::halos::{self, Column, HaloCatalog, LoadOptions, SyntheticUniverse, HOST_MIN_PARTICLES};
 use iaemu::hod::{
     self, HodParams, PopulateOptions, SatelliteModel, SimulateOptions, Simulation, PARAM_NAMES,
@@ -82,6 +83,53 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// Output file, .npy or .npz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a training dataset: a design of model points, each simulated over realisations,
+    /// written in chunks (resumable) to DIR. Sharded runs (--shard k/n, or auto under mpirun or
+    /// SLURM) write DIR/shard-k-of-n; join them with `iaemu merge`.
+    Generate {
+        /// paper (the paper's scheme) or lhs (Latin hypercube).
+        #[arg(long)]
+        design: Design,
+        /// Number of model points.
+        #[arg(long)]
+        n: usize,
+        /// Realisations per point.
+        #[arg(long, default_value_t = 10)]
+        realizations: usize,
+        /// Halo catalogue; default: the synthetic universe with its default settings.
+        #[arg(long)]
+        halos: Option<PathBuf>,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Seed of the design and of the galaxies.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// This process's shard: k/n, or auto (the rank and size from mpirun or SLURM).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Points per chunk file (the most a crash can lose).
+        #[arg(long, default_value_t = 8)]
+        chunk: usize,
+        /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        edges: Option<Vec<f64>>,
+        /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Join the shard folders of one `generate` run into one dataset, checking that they
+    /// belong together.
+    Merge {
+        /// Shard folders (DIR/shard-k-of-n).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder.
         #[arg(long)]
         out: PathBuf,
     },
@@ -447,8 +495,103 @@ fn run(command: Command) -> Result<()> {
             eprintln!("wrote {}", out.display());
             Ok(())
         }
+        Command::Generate {
+            design,
+            n,
+            realizations,
+            halos: halos_file,
+            load,
+            seed,
+            shard,
+            chunk,
+            edges,
+            threads,
+            out,
+        } => {
+            let shard = match shard.as_deref() {
+                None => Shard::WHOLE,
+                Some("auto") => Shard::from_launcher()?,
+                Some(s) => Shard::parse(s)?,
+            };
+            let halos = match &halos_file {
+                Some(path) => halos::load(path, &load.options())?,
+                None => synthesize(&SyntheticUniverse {
+                    threads,
+                    ..Default::default()
+                })?,
+            };
+            let plan = dataset::Plan {
+                design,
+                n_points: n,
+                realizations,
+                seed,
+                r_edges: edges.unwrap_or_else(corr::default_r_edges),
+                populate: PopulateOptions::default(),
+                chunk,
+                halos: dataset::HalosIdentity::of(&halos),
+            };
+            let bar = progress_bar("points");
+            let last = std::sync::Mutex::new(Instant::now());
+            let start = Instant::now();
+            let progress = |done: usize, total: usize| match &bar {
+                Some(b) => {
+                    b.set_length(total as u64);
+                    b.set_position(done as u64);
+                }
+                None => {
+                    // Logs (SLURM, mpirun): a line at most every 10 s, and at the end.
+                    let mut l = last.lock().expect("progress lock");
+                    if done == total || l.elapsed().as_secs_f64() > 10.0 {
+                        *l = Instant::now();
+                        let rate = done as f64 / start.elapsed().as_secs_f64();
+                        eprintln!(
+                            "shard {}/{}: {done}/{total} points, {:.0} points/hour, eta {:.0} s",
+                            shard.index,
+                            shard.count,
+                            rate * 3600.0,
+                            (total - done) as f64 / rate.max(1e-12)
+                        );
+                    }
+                }
+            };
+            let report = dataset::generate(&plan, &halos, shard, &out, threads, &progress)?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            eprintln!(
+                "{}: {} chunks done ({} points) in {:.1} s, {} already there{}",
+                report.dir.display(),
+                report.chunks_done,
+                report.points_done,
+                report.seconds,
+                report.chunks_skipped,
+                if report.assembled {
+                    "; dataset complete"
+                } else {
+                    "; join the shards with `iaemu merge`"
+                }
+            );
+            Ok(())
+        }
+        Command::Merge { shards, out } => {
+            dataset::merge(&shards, &out)?;
+            eprintln!("merged {} shards into {}", shards.len(), out.display());
+            Ok(())
+        }
         Command::Info => info(),
     }
+}
+
+/// A progress bar on stderr with rate and ETA, when stderr is a terminal.
+fn progress_bar(unit: &str) -> Option<ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(&format!("{{spinner}} {unit} {{bar:40}} {{pos}}/{{len}} {{per_sec}} {{elapsed}} (eta {{eta}})"))
+                .expect("valid template"),
+        );
+        b
+    })
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {

@@ -1,0 +1,504 @@
+//! Training datasets at scale: a design of model points, each simulated over realisations on
+//! one halo catalogue, written as NumPy files (physics.md section 7).
+//!
+//! A dataset folder holds:
+//! - `meta.json`: design, seeds, sizes, bin edges, populate options, halo catalogue
+//!   provenance, code version, and the shard (`k` of `n`) when sharded;
+//! - `chunks/chunk-NNNNNN.npz`: the finished points of one chunk (`params`, `mean`, `var`,
+//!   `valid`, `n_galaxies`), each written beside and renamed into place, so a crash or a kill
+//!   loses at most the chunk in flight and never damages a finished one; a re-run skips
+//!   finished chunks;
+//! - when every chunk is done (an unsharded run, or [`merge`]): `params.npy` (N x 7),
+//!   `mean.npy` and `var.npy` (N x 3 x n_bins, rows xi, omega, eta), `valid.npy` (N, 1 where
+//!   the point gave at least two galaxies; the other rows of `mean` and `var` are NaN),
+//!   `n_galaxies.npy` (N, mean galaxies per realisation) and `r_edges.npy`.
+//!
+//! Point i of the design is simulated with a seed drawn from (seed, i), so a dataset does not
+//! depend on chunking, sharding or thread counts: a sharded run merged is the same as one run.
+//!
+//! Sharding: `Shard { index, count }` takes the chunks whose number is `index` modulo `count`.
+//! [`Shard::from_launcher`] reads the rank and size that MPI (`mpirun`: OpenMPI or MPICH) or
+//! SLURM (job arrays, `srun`) give each process, so those launchers run shards without any
+//! scheduler of ours.
+
+pub mod design;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{Array1, Array2, Array3};
+use ndarray_npy::{NpzReader, NpzWriter, WriteNpyExt};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+pub use design::Design;
+
+use crate::halos::HaloCatalog;
+use crate::hod::{self, HodParams, PopulateOptions, SimulateOptions, PARAM_NAMES};
+use crate::random::stream;
+use crate::{Error, Result};
+
+/// Format tag of `meta.json`.
+pub const FORMAT: &str = "iaemu-dataset-1";
+
+/// One shard of a run: chunks `c` with `c % count == index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// `k/n` with 0 <= k < n.
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || Error::invalid(format!("shard {s:?}: write k/n with 0 <= k < n, or auto"));
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The rank and size a launcher gives this process: OpenMPI (`OMPI_COMM_WORLD_RANK`,
+    /// `OMPI_COMM_WORLD_SIZE`), MPICH and Intel MPI (`PMI_RANK`, `PMI_SIZE`), a SLURM job array
+    /// (`SLURM_ARRAY_TASK_ID` from `SLURM_ARRAY_TASK_MIN` to `SLURM_ARRAY_TASK_MAX`), or `srun`
+    /// (`SLURM_PROCID`, `SLURM_NTASKS`).
+    pub fn from_launcher() -> Result<Shard> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        let pairs = [
+            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+            ("PMI_RANK", "PMI_SIZE"),
+        ];
+        for (rank, size) in pairs {
+            if let (Some(index), Some(count)) = (var(rank), var(size)) {
+                return Shard::parse(&format!("{index}/{count}"));
+            }
+        }
+        if let (Some(id), Some(min), Some(max)) = (
+            var("SLURM_ARRAY_TASK_ID"),
+            var("SLURM_ARRAY_TASK_MIN"),
+            var("SLURM_ARRAY_TASK_MAX"),
+        ) {
+            if id >= min && max >= min {
+                return Shard::parse(&format!("{}/{}", id - min, max - min + 1));
+            }
+        }
+        if let (Some(index), Some(count)) = (var("SLURM_PROCID"), var("SLURM_NTASKS")) {
+            return Shard::parse(&format!("{index}/{count}"));
+        }
+        Err(Error::invalid(
+            "--shard auto: no MPI (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or SLURM \
+             (SLURM_ARRAY_TASK_ID/MIN/MAX, SLURM_PROCID/NTASKS) rank found in the environment",
+        ))
+    }
+}
+
+/// Everything that defines a dataset (what `meta.json` records and a re-run must match).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub design: Design,
+    pub n_points: usize,
+    pub realizations: usize,
+    pub seed: u64,
+    pub r_edges: Vec<f64>,
+    pub populate: PopulateOptions,
+    /// Points per chunk file.
+    pub chunk: usize,
+    /// Where the halos came from: source, simulation name, notes (generator settings), count.
+    pub halos: HalosIdentity,
+}
+
+/// What identifies a halo catalogue in a dataset's metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HalosIdentity {
+    pub source: String,
+    pub simname: String,
+    pub notes: String,
+    pub n_halos: usize,
+    pub box_size: [f64; 3],
+}
+
+impl HalosIdentity {
+    pub fn of(h: &HaloCatalog) -> Self {
+        let p = &h.meta().provenance;
+        HalosIdentity {
+            source: p.source.clone(),
+            simname: p.simname.clone(),
+            notes: p.notes.clone(),
+            n_halos: h.len(),
+            box_size: h.box_size(),
+        }
+    }
+}
+
+/// `meta.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: String,
+    pub iaemu_version: String,
+    pub param_names: Vec<String>,
+    pub plan: Plan,
+    pub shard: Shard,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(format!("{}: {e}", path.display()))
+}
+
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    let tmp = path.with_file_name(name);
+    match write(&tmp).and_then(|_| std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn read_meta(dir: &Path) -> Result<Option<Meta>> {
+    let path = dir.join("meta.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let meta: Meta = serde_json::from_str(&text)
+                .map_err(|e| io_err(&path, format!("not a dataset meta.json ({e})")))?;
+            if meta.format != FORMAT {
+                return Err(io_err(
+                    &path,
+                    format!("format {:?}, expected {FORMAT:?}", meta.format),
+                ));
+            }
+            Ok(Some(meta))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
+    let path = dir.join("meta.json");
+    let text = serde_json::to_string_pretty(meta).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomically(&path, |tmp| {
+        std::fs::write(tmp, text + "\n").map_err(|e| io_err(tmp, e))
+    })
+}
+
+fn chunk_path(dir: &Path, c: usize) -> PathBuf {
+    dir.join("chunks").join(format!("chunk-{c:06}.npz"))
+}
+
+/// The finished points of one chunk.
+struct Chunk {
+    params: Array2<f64>,
+    mean: Array3<f64>,
+    var: Array3<f64>,
+    valid: Array1<u8>,
+    n_galaxies: Array1<f64>,
+}
+
+fn write_chunk(path: &Path, c: &Chunk) -> Result<()> {
+    write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp).map_err(|e| io_err(tmp, e))?;
+        let mut npz = NpzWriter::new(file);
+        npz.add_array("params", &c.params)
+            .map_err(|e| io_err(tmp, e))?;
+        npz.add_array("mean", &c.mean).map_err(|e| io_err(tmp, e))?;
+        npz.add_array("var", &c.var).map_err(|e| io_err(tmp, e))?;
+        npz.add_array("valid", &c.valid)
+            .map_err(|e| io_err(tmp, e))?;
+        npz.add_array("n_galaxies", &c.n_galaxies)
+            .map_err(|e| io_err(tmp, e))?;
+        let file = npz.finish().map_err(|e| io_err(tmp, e))?;
+        file.sync_all().map_err(|e| io_err(tmp, e))
+    })
+}
+
+fn read_chunk(path: &Path) -> Result<Chunk> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut npz = NpzReader::new(file).map_err(|e| io_err(path, format!("damaged chunk ({e})")))?;
+    let bad = |e: ndarray_npy::ReadNpzError| io_err(path, format!("damaged chunk ({e})"));
+    Ok(Chunk {
+        params: npz.by_name("params").map_err(bad)?,
+        mean: npz.by_name("mean").map_err(bad)?,
+        var: npz.by_name("var").map_err(bad)?,
+        valid: npz.by_name("valid").map_err(bad)?,
+        n_galaxies: npz.by_name("n_galaxies").map_err(bad)?,
+    })
+}
+
+/// The seed of design point `i`.
+fn point_seed(seed: u64, i: usize) -> u64 {
+    stream(seed, 21, i as u64).random()
+}
+
+/// What [`generate`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateReport {
+    /// The folder written (a `shard-k-of-n` folder inside `out` when sharded).
+    pub dir: PathBuf,
+    pub chunks_done: usize,
+    pub chunks_skipped: usize,
+    pub points_done: usize,
+    /// Whether the final arrays were written (unsharded runs).
+    pub assembled: bool,
+    pub seconds: f64,
+}
+
+/// Runs (or resumes) the shard `shard` of `plan` on `halos`, writing into `out` (or
+/// `out/shard-k-of-n`). `progress(points_done, points_total)` is called after each point.
+pub fn generate(
+    plan: &Plan,
+    halos: &HaloCatalog,
+    shard: Shard,
+    out: &Path,
+    threads: Option<usize>,
+    progress: &dyn Fn(usize, usize),
+) -> Result<GenerateReport> {
+    if plan.chunk == 0 || plan.realizations == 0 {
+        return Err(Error::invalid("chunk and realizations must be at least 1"));
+    }
+    if HalosIdentity::of(halos) != plan.halos {
+        return Err(Error::Internal(
+            "the plan's halo identity is not the catalogue's".into(),
+        ));
+    }
+    let points = design::points(plan.design, plan.n_points, plan.seed)?;
+    let dir = if shard.count > 1 {
+        out.join(format!("shard-{}-of-{}", shard.index, shard.count))
+    } else {
+        out.to_path_buf()
+    };
+    std::fs::create_dir_all(dir.join("chunks")).map_err(|e| io_err(&dir, e))?;
+    let meta = Meta {
+        format: FORMAT.into(),
+        iaemu_version: crate::VERSION.into(),
+        param_names: PARAM_NAMES.iter().map(|s| s.to_string()).collect(),
+        plan: plan.clone(),
+        shard,
+    };
+    match read_meta(&dir)? {
+        Some(old) if old.plan != meta.plan || old.shard != meta.shard => {
+            return Err(Error::invalid(format!(
+                "{} holds a different run (design, seed, sizes, edges, options, halos or shard differ): \
+                 choose another --out, or remove it to start again",
+                dir.display()
+            )))
+        }
+        Some(old) if old.iaemu_version != meta.iaemu_version => {
+            return Err(Error::invalid(format!(
+                "{} was started by iaemu {}; this is {}: finish it with that version or start again",
+                dir.display(),
+                old.iaemu_version,
+                meta.iaemu_version
+            )))
+        }
+        Some(_) => {}
+        None => write_meta(&dir, &meta)?,
+    }
+    let n_chunks = plan.n_points.div_ceil(plan.chunk);
+    let mine: Vec<usize> = (0..n_chunks)
+        .filter(|c| c % shard.count == shard.index)
+        .collect();
+    let todo: Vec<usize> = mine
+        .iter()
+        .copied()
+        .filter(|&c| !chunk_path(&dir, c).exists())
+        .collect();
+    let total_points: usize = todo
+        .iter()
+        .map(|&c| ((c + 1) * plan.chunk).min(plan.n_points) - c * plan.chunk)
+        .sum();
+    let opts = SimulateOptions {
+        r_edges: plan.r_edges.clone(),
+        populate: plan.populate,
+        threads,
+        ..SimulateOptions::default()
+    };
+    let nb = plan.r_edges.len().saturating_sub(1);
+    let start = Instant::now();
+    let mut done = 0;
+    for &c in &todo {
+        let rows = c * plan.chunk..((c + 1) * plan.chunk).min(plan.n_points);
+        let m = rows.len();
+        let mut chunk = Chunk {
+            params: Array2::zeros((m, 7)),
+            mean: Array3::from_elem((m, 3, nb), f64::NAN),
+            var: Array3::from_elem((m, 3, nb), f64::NAN),
+            valid: Array1::zeros(m),
+            n_galaxies: Array1::zeros(m),
+        };
+        for (j, i) in rows.enumerate() {
+            let p: &HodParams = &points[i];
+            for (k, v) in p.to_array().into_iter().enumerate() {
+                chunk.params[[j, k]] = v;
+            }
+            match hod::simulate(halos, p, plan.realizations, point_seed(plan.seed, i), &opts) {
+                Ok(s) => {
+                    for (row, (mean, var)) in [
+                        (&s.xi, &s.xi_var),
+                        (&s.omega, &s.omega_var),
+                        (&s.eta, &s.eta_var),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        for b in 0..nb {
+                            chunk.mean[[j, row, b]] = mean[b];
+                            chunk.var[[j, row, b]] = var[b];
+                        }
+                    }
+                    chunk.valid[j] = 1;
+                    chunk.n_galaxies[j] =
+                        s.n_galaxies.iter().sum::<usize>() as f64 / s.n_galaxies.len() as f64;
+                }
+                // Too few galaxies for this point: recorded as invalid, not a failed run.
+                Err(Error::InvalidArgument(msg)) if msg.contains("at least 2") => {}
+                Err(e) => return Err(e),
+            }
+            done += 1;
+            progress(done, total_points);
+        }
+        write_chunk(&chunk_path(&dir, c), &chunk)?;
+    }
+    let assembled = if shard.count == 1 {
+        assemble(&[dir.clone()], &dir)?;
+        true
+    } else {
+        false
+    };
+    Ok(GenerateReport {
+        dir,
+        chunks_done: todo.len(),
+        chunks_skipped: mine.len() - todo.len(),
+        points_done: done,
+        assembled,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Joins the shard folders `dirs` (made by [`generate`] with the same plan) into `out`,
+/// after checking that they belong together: same format, version and plan, the same shard
+/// count, every shard exactly once, and every chunk present.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    if dirs.is_empty() {
+        return Err(Error::invalid("merge needs at least one shard folder"));
+    }
+    assemble(dirs, out)
+}
+
+fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    let mut metas = Vec::new();
+    for d in dirs {
+        metas.push(read_meta(d)?.ok_or_else(|| {
+            Error::io(format!(
+                "{}: no meta.json (not a dataset folder)",
+                d.display()
+            ))
+        })?);
+    }
+    let first = &metas[0];
+    for (d, m) in dirs.iter().zip(&metas) {
+        if m.plan != first.plan
+            || m.iaemu_version != first.iaemu_version
+            || m.shard.count != first.shard.count
+        {
+            return Err(Error::invalid(format!(
+                "{} does not belong with {}: its design, seed, sizes, edges, options, halos, version or shard count differ",
+                d.display(),
+                dirs[0].display()
+            )));
+        }
+    }
+    let count = first.shard.count;
+    let mut seen = vec![None; count];
+    for (d, m) in dirs.iter().zip(&metas) {
+        if let Some(other) = seen[m.shard.index].replace(d) {
+            return Err(Error::invalid(format!(
+                "shard {}/{count} appears twice: {} and {}",
+                m.shard.index,
+                other.display(),
+                d.display()
+            )));
+        }
+    }
+    if let Some(k) = seen.iter().position(Option::is_none) {
+        return Err(Error::invalid(format!("shard {k}/{count} is missing")));
+    }
+    let plan = &first.plan;
+    let (n, nb) = (plan.n_points, plan.r_edges.len() - 1);
+    let mut params = Array2::<f64>::zeros((n, 7));
+    let mut mean = Array3::<f64>::zeros((n, 3, nb));
+    let mut var = Array3::<f64>::zeros((n, 3, nb));
+    let mut valid = Array1::<u8>::zeros(n);
+    let mut n_galaxies = Array1::<f64>::zeros(n);
+    for c in 0..n.div_ceil(plan.chunk) {
+        let dir = seen[c % count].expect("all shards seen");
+        let path = chunk_path(dir, c);
+        if !path.exists() {
+            return Err(Error::invalid(format!(
+                "{} is missing: finish that shard first (re-run it; it resumes)",
+                path.display()
+            )));
+        }
+        let chunk = read_chunk(&path)?;
+        let a = c * plan.chunk;
+        let m = chunk.params.nrows();
+        if m != (a + plan.chunk).min(n) - a || chunk.mean.shape() != [m, 3, nb] {
+            return Err(io_err(&path, "chunk has the wrong shape"));
+        }
+        params
+            .slice_mut(ndarray::s![a..a + m, ..])
+            .assign(&chunk.params);
+        mean.slice_mut(ndarray::s![a..a + m, .., ..])
+            .assign(&chunk.mean);
+        var.slice_mut(ndarray::s![a..a + m, .., ..])
+            .assign(&chunk.var);
+        valid.slice_mut(ndarray::s![a..a + m]).assign(&chunk.valid);
+        n_galaxies
+            .slice_mut(ndarray::s![a..a + m])
+            .assign(&chunk.n_galaxies);
+    }
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    let npy = |name: &str,
+               write: &dyn Fn(
+        std::fs::File,
+    ) -> std::result::Result<(), ndarray_npy::WriteNpyError>| {
+        write_atomically(&out.join(name), |tmp| {
+            let f = std::fs::File::create(tmp).map_err(|e| io_err(tmp, e))?;
+            write(f).map_err(|e| io_err(tmp, e))
+        })
+    };
+    npy("params.npy", &|f| params.write_npy(f))?;
+    npy("mean.npy", &|f| mean.write_npy(f))?;
+    npy("var.npy", &|f| var.write_npy(f))?;
+    npy("valid.npy", &|f| valid.write_npy(f))?;
+    npy("n_galaxies.npy", &|f| n_galaxies.write_npy(f))?;
+    npy("r_edges.npy", &|f| {
+        Array1::from(plan.r_edges.clone()).write_npy(f)
+    })?;
+    if dirs.len() > 1 || dirs[0] != out {
+        write_meta(
+            out,
+            &Meta {
+                shard: Shard::WHOLE,
+                ..first.clone()
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! Training datasets: designs, `iaemu generate` (chunks, resume after a kill, sharding),
+//! `iaemu merge` and its checks, and shards run by `mpirun -np 2` (skipped with a message when
+//! OpenMPI is absent; the test command installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use iaemu::dataset::design::{
+    self, Design, LHS_RANGES, PAPER_BAND_RMSE, PAPER_FITS, PAPER_LOG_M_MIN, SIGMA_LOG_M_FLOOR,
+};
+
+fn iaemu() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iaemu"))
+}
+
+fn run(args: &[&str]) -> Output {
+    iaemu().args(args).output().expect("iaemu runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("generate")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small halo file shared by the tests.
+fn halos_file() -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generate-halos.npz");
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let h = iaemu::halos::SyntheticUniverse {
+            box_size: 90.0,
+            grid: 32,
+            seed: 8,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        iaemu::halos::save(&h, &path).unwrap();
+    });
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The final arrays of a dataset folder, as bytes.
+fn arrays(dir: &Path) -> Vec<Vec<u8>> {
+    [
+        "params.npy",
+        "mean.npy",
+        "var.npy",
+        "valid.npy",
+        "n_galaxies.npy",
+        "r_edges.npy",
+    ]
+    .iter()
+    .map(|f| {
+        std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()))
+    })
+    .collect()
+}
+
+fn generate(out: &Path, extra: &[&str]) -> Output {
+    let h = halos_file();
+    let mut args = vec![
+        "generate",
+        "--design",
+        "paper",
+        "--n",
+        "24",
+        "--realizations",
+        "2",
+        "--chunk",
+        "3",
+        "--seed",
+        "4",
+        "--halos",
+        s(&h),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn lhs_is_a_latin_hypercube_and_paper_follows_its_fits() {
+    let n = 50;
+    let pts = design::points(Design::Lhs, n, 3).unwrap();
+    for (k, &(lo, hi)) in LHS_RANGES.iter().enumerate() {
+        let mut strata: Vec<usize> = pts
+            .iter()
+            .map(|p| ((p.to_array()[k] - lo) / (hi - lo) * n as f64).floor() as usize)
+            .collect();
+        strata.sort();
+        assert_eq!(
+            strata,
+            (0..n).collect::<Vec<_>>(),
+            "parameter {k}: one point per stratum"
+        );
+    }
+    assert_eq!(pts, design::points(Design::Lhs, n, 3).unwrap());
+    assert_ne!(pts, design::points(Design::Lhs, n, 4).unwrap());
+
+    let pts = design::points(Design::Paper, 200, 5).unwrap();
+    let (lo, hi) = PAPER_LOG_M_MIN;
+    for (i, p) in pts.iter().enumerate() {
+        let v = p.to_array();
+        assert!((v[2] - (lo + (hi - lo) * i as f64 / 199.0)).abs() < 1e-12);
+        assert!(v[0].abs() <= 1.0 && v[1].abs() <= 1.0);
+        for (k, &(slope, intercept, rmse)) in PAPER_FITS.iter().enumerate() {
+            let centre = slope * v[2] + intercept;
+            assert!(
+                (v[3 + k] - centre).abs() <= PAPER_BAND_RMSE * rmse + 1e-12,
+                "point {i} parameter {}",
+                3 + k
+            );
+        }
+        assert!(v[3] >= SIGMA_LOG_M_FLOOR);
+    }
+}
+
+#[test]
+fn shards_merged_equal_one_run_and_merge_checks_its_inputs() {
+    let dir = scratch("shards");
+    let whole = dir.join("whole");
+    let o = generate(&whole, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sharded = dir.join("sharded");
+    for k in 0..3 {
+        let o = generate(&sharded, &["--shard", &format!("{k}/3")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let shard = |k: usize| sharded.join(format!("shard-{k}-of-3"));
+    let merged = dir.join("merged");
+    let o = run(&[
+        "merge",
+        s(&shard(0)),
+        s(&shard(1)),
+        s(&shard(2)),
+        "--out",
+        s(&merged),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(arrays(&whole), arrays(&merged));
+
+    // A missing shard, a shard twice, and a shard of another run are refused.
+    let o = run(&[
+        "merge",
+        s(&shard(0)),
+        s(&shard(1)),
+        "--out",
+        s(&dir.join("m2")),
+    ]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("shard 2/3 is missing")
+    );
+    let o = run(&[
+        "merge",
+        s(&shard(0)),
+        s(&shard(1)),
+        s(&shard(1)),
+        "--out",
+        s(&dir.join("m3")),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("appears twice"));
+    let other = dir.join("other");
+    let h = halos_file();
+    let o = run(&[
+        "generate",
+        "--design",
+        "paper",
+        "--n",
+        "24",
+        "--realizations",
+        "2",
+        "--chunk",
+        "3",
+        "--seed",
+        "5",
+        "--halos",
+        s(&h),
+        "--shard",
+        "2/3",
+        "--out",
+        s(&other),
+    ]);
+    assert!(o.status.success());
+    let o = run(&[
+        "merge",
+        s(&shard(0)),
+        s(&shard(1)),
+        s(&other.join("shard-2-of-3")),
+        "--out",
+        s(&dir.join("m4")),
+    ]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not belong"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Re-running a finished folder with another plan is refused; with the same plan it skips.
+    let o = run(&[
+        "generate",
+        "--design",
+        "paper",
+        "--n",
+        "24",
+        "--realizations",
+        "3",
+        "--chunk",
+        "3",
+        "--seed",
+        "4",
+        "--halos",
+        s(&h),
+        "--out",
+        s(&whole),
+    ]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different run"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = generate(&whole, &[]);
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stderr).contains("0 chunks done"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_and_loses_nothing_finished() {
+    let dir = scratch("kill");
+    let h = halos_file();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "generate",
+            "--design",
+            "lhs",
+            "--n",
+            "160",
+            "--realizations",
+            "2",
+            "--chunk",
+            "2",
+            "--seed",
+            "6",
+            "--halos",
+            s(&h),
+            "--threads",
+            "1",
+            "--out",
+            s(out),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let killed = dir.join("killed");
+    let mut child = iaemu()
+        .args(args(&killed))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let chunks = killed.join("chunks");
+    let count = || {
+        std::fs::read_dir(&chunks)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "npz")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while count() < 4 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no clean-up runs
+    child.wait().unwrap();
+    let finished = count();
+    assert!(
+        (4..80).contains(&finished),
+        "killed after {finished} of 80 chunks"
+    );
+    assert!(!killed.join("mean.npy").exists());
+    // Every finished chunk is whole.
+    for e in std::fs::read_dir(&chunks).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "npz") {
+            let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+            let mean: ndarray::Array3<f64> = npz.by_name("mean").unwrap();
+            assert_eq!(mean.shape(), &[2, 3, 20], "{}", p.display());
+        }
+    }
+    let o = iaemu().args(args(&killed)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{} already there", finished)) || err.contains("already there"),
+        "{err}"
+    );
+    let clean = dir.join("clean");
+    let o = iaemu().args(args(&clean)).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(arrays(&killed), arrays(&clean));
+}
+
+#[test]
+fn mpirun_runs_the_shards() {
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: mpirun is absent (apt-get install openmpi-bin; scripts/test.sh does)");
+        return;
+    }
+    let dir = scratch("mpi");
+    let h = halos_file();
+    let out = dir.join("run");
+    let o = Command::new("mpirun")
+        .args(["-np", "2", "--oversubscribe"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .arg(env!("CARGO_BIN_EXE_iaemu"))
+        .args([
+            "generate",
+            "--design",
+            "paper",
+            "--n",
+            "24",
+            "--realizations",
+            "2",
+            "--chunk",
+            "3",
+            "--seed",
+            "4",
+            "--halos",
+            s(&h),
+            "--threads",
+            "1",
+            "--shard",
+            "auto",
+            "--out",
+            s(&out),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "mpirun: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let merged = dir.join("merged");
+    let o = run(&[
+        "merge",
+        s(&out.join("shard-0-of-2")),
+        s(&out.join("shard-1-of-2")),
+        "--out",
+        s(&merged),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = dir.join("whole");
+    assert!(generate(&whole, &[]).status.success());
+    assert_eq!(arrays(&whole), arrays(&merged));
+}
