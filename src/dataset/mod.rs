@@ -331,6 +331,8 @@ pub fn generate(
     };
     let nb = plan.r_edges.len().saturating_sub(1);
     let start = Instant::now();
+    let prepared =
+        crate::threads::install(threads, || hod::PreparedHalos::new(halos, &plan.populate))??;
     let mut done = 0;
     for &c in &todo {
         let rows = c * plan.chunk..((c + 1) * plan.chunk).min(plan.n_points);
@@ -347,7 +349,13 @@ pub fn generate(
             for (k, v) in p.to_array().into_iter().enumerate() {
                 chunk.params[[j, k]] = v;
             }
-            match hod::simulate(halos, p, plan.realizations, point_seed(plan.seed, i), &opts) {
+            match hod::simulate_prepared(
+                &prepared,
+                p,
+                plan.realizations,
+                point_seed(plan.seed, i),
+                &opts,
+            ) {
                 Ok(s) => {
                     for (row, (mean, var)) in [
                         (&s.xi, &s.xi_var),

@@ -15,7 +15,7 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use simulate::{simulate, SimulateOptions, Simulation};
+pub use simulate::{simulate, simulate_prepared, SimulateOptions, Simulation};
 use watson::{unit_or_random, Watson};
 
 use crate::cosmology::G_NEWTON;
@@ -200,6 +200,40 @@ fn offset_bin(log_m: f64) -> Option<usize> {
 /// host (km/s), and the host's row.
 type Borrowable = ([f64; 3], [f64; 3], usize);
 
+/// A catalogue prepared for populating with one set of [`PopulateOptions`]: the hosts, their
+/// subhalos ranked by mpeak, and the pools of subhalo offsets. Making it costs about as much
+/// as one realisation on a large catalogue, so [`simulate_prepared`] and the dataset generator
+/// make it once and reuse it for every model point.
+pub struct PreparedHalos<'a> {
+    hosts: Hosts<'a>,
+    options: PopulateOptions,
+}
+
+impl<'a> PreparedHalos<'a> {
+    pub fn new(halos: &'a HaloCatalog, options: &PopulateOptions) -> Result<Self> {
+        if !(options.min_host_particles.is_finite() && options.min_host_particles >= 0.0) {
+            return Err(Error::invalid(format!(
+                "min_host_particles = {}: must be finite and >= 0",
+                options.min_host_particles
+            )));
+        }
+        Ok(PreparedHalos {
+            hosts: Hosts::new(halos, options),
+            options: *options,
+        })
+    }
+
+    pub fn halos(&self) -> &HaloCatalog {
+        self.hosts.halos
+    }
+
+    /// As [`populate`], on the prepared catalogue.
+    pub fn populate(&self, params: &HodParams, seed: u64) -> Result<GalaxyCatalog> {
+        params.validate()?;
+        populate_hosts(&self.hosts, params, seed, &self.options)
+    }
+}
+
 /// What populating needs from a catalogue, worked out once per catalogue and options.
 struct Hosts<'a> {
     halos: &'a HaloCatalog,
@@ -304,14 +338,7 @@ pub fn populate(
     opts: &PopulateOptions,
 ) -> Result<GalaxyCatalog> {
     params.validate()?;
-    if !(opts.min_host_particles.is_finite() && opts.min_host_particles >= 0.0) {
-        return Err(Error::invalid(format!(
-            "min_host_particles = {}: must be finite and >= 0",
-            opts.min_host_particles
-        )));
-    }
-    let hosts = Hosts::new(halos, opts);
-    populate_hosts(&hosts, params, seed, opts)
+    PreparedHalos::new(halos, opts)?.populate(params, seed)
 }
 
 fn populate_hosts(

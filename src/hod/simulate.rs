@@ -5,7 +5,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{populate_hosts, HodParams, Hosts, PopulateOptions};
+use super::{HodParams, PopulateOptions, PreparedHalos};
 use crate::corr::{self, Correlation, CorrelationOptions, XiNormalization};
 use crate::halos::HaloCatalog;
 use crate::random::stream;
@@ -66,6 +66,22 @@ pub fn simulate(
     opts: &SimulateOptions,
 ) -> Result<Simulation> {
     params.validate()?;
+    let prepared =
+        crate::threads::install(opts.threads, || PreparedHalos::new(halos, &opts.populate))??;
+    simulate_prepared(&prepared, params, n_realizations, seed, opts)
+}
+
+/// As [`simulate`], on a catalogue prepared once for many points (`opts.populate` is ignored:
+/// the prepared catalogue's options apply).
+pub fn simulate_prepared(
+    prepared: &PreparedHalos,
+    params: &HodParams,
+    n_realizations: usize,
+    seed: u64,
+    opts: &SimulateOptions,
+) -> Result<Simulation> {
+    let halos = prepared.halos();
+    params.validate()?;
     if n_realizations == 0 {
         return Err(Error::invalid("n_realizations must be at least 1"));
     }
@@ -78,12 +94,11 @@ pub fn simulate(
         threads: opts.threads,
     };
     crate::threads::install(opts.threads, || {
-        let hosts = Hosts::new(halos, &opts.populate);
         let mut runs = Vec::with_capacity(n_realizations);
         let mut n_galaxies = Vec::with_capacity(n_realizations);
         for k in 0..n_realizations {
             let realization_seed: u64 = stream(seed, 11, k as u64).random();
-            let gals = populate_hosts(&hosts, params, realization_seed, &opts.populate)?;
+            let gals = prepared.populate(params, realization_seed)?;
             n_galaxies.push(gals.len());
             runs.push(corr::correlate(&gals.galaxies(), &corr_opts, None)?);
         }
