@@ -26,6 +26,18 @@ if ! { [ -e /usr/include/hdf5/serial/hdf5.h ] || [ -e /usr/include/hdf5.h ] || [
     fi
 fi
 
+# A TrueType font for plot text (iaemu simulate --plot); any of these will do.
+if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf \
+        /usr/share/fonts/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf \
+        >/dev/null 2>&1 && [ -z "${IAEMU_FONT:-}" ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing fonts-dejavu-core (apt) for plot text"
+        apt-get install -y -q fonts-dejavu-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q fonts-dejavu-core >/dev/null; }
+    else
+        echo "setup: no DejaVu or Liberation font found: plots need IAEMU_FONT=/path/to/font.ttf"
+    fi
+fi
+
 if [ "$lite" = 0 ] && [ -z "${LIBTORCH:-}" ]; then
     need python3 "Python 3.9+ provides the PyTorch wheel that carries LibTorch"
     torch_ok() { .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; }

@@ -7,6 +7,7 @@
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`hod`]: galaxies in halos (Zheng07 occupation, Watson alignments) and `simulate`;
 //! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
+//! - [`plot`]: PNG plots of simulated curves;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;
 //! - `emulator` (feature `emulator`): LibTorch through `tch`;
@@ -26,6 +27,7 @@ pub mod halos;
 pub mod hod;
 pub mod io;
 pub mod mock;
+pub mod plot;
 mod random;
 pub mod threads;
 

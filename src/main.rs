@@ -75,6 +75,9 @@ enum Command {
         /// Write the result as JSON here instead of printing a table.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also draw the three curves with error bars into this PNG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Populate halos with galaxies for one model point and write them: .npy (N x 6: x, y, z,
     /// ex, ey, ez, readable by `correlate`) or .npz (positions, velocities, orientations,
@@ -440,6 +443,7 @@ fn run(command: Command) -> Result<()> {
             realizations,
             edges,
             out,
+            plot,
         } => {
             let params = model.params()?;
             let halos = model.halos()?;
@@ -456,6 +460,15 @@ fn run(command: Command) -> Result<()> {
             eprintln!(
                 "{realizations} realisations of {mean_n:.0} galaxies on average in {elapsed:.2} s"
             );
+            if let Some(png) = &plot {
+                let v = params.to_array();
+                let title = format!(
+                    "mu_cen {} mu_sat {} logMmin {} sigma_logM {} logM0 {} logM1 {} alpha {}  ({realizations} realisations, {})",
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6], halos_name(&halos)
+                );
+                iaemu::plot::plot_simulation(png, &s, &title)?;
+                eprintln!("wrote {}", png.display());
+            }
             match out {
                 Some(path) => {
                     let j = serde_json::json!({
@@ -592,6 +605,18 @@ fn progress_bar(unit: &str) -> Option<ProgressBar> {
         );
         b
     })
+}
+
+/// A short name for a catalogue: its simulation name, else its file name.
+fn halos_name(h: &HaloCatalog) -> String {
+    let p = &h.meta().provenance;
+    if !p.simname.is_empty() {
+        return p.simname.clone();
+    }
+    Path::new(&p.source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {

@@ -399,3 +399,39 @@ fn simulate_and_populate_from_a_halo_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("7 numbers"), "{}", stderr(&o));
 }
+
+#[test]
+fn simulate_draws_a_png() {
+    let dir = scratch("plot");
+    let halos_file = dir.join("h.npz");
+    let halos = iaemu::halos::SyntheticUniverse {
+        box_size: 80.0,
+        grid: 32,
+        seed: 2,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    iaemu::halos::save(&halos, &halos_file).unwrap();
+    let png = dir.join("s.png");
+    let o = iaemu(&[
+        "simulate",
+        "--params",
+        "0.8,0.8,12.02,0.26,11.38,13.31,1.06",
+        "--halos",
+        halos_file.to_str().unwrap(),
+        "--realizations",
+        "3",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000,
+        "{} bytes",
+        bytes.len()
+    );
+    // The table still goes to stdout.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("omega"));
+}

@@ -10,6 +10,7 @@
 //! K combined standard errors, sqrt(var_iaemu / R_iaemu + var_halotools / R_halotools). Both
 //! codes populate the same halos, so the scatter that matters is only that of the
 //! occupation, placement and orientation draws, which is what the realisation variances hold.
+//! `HOD_PEER_ALL_BINS=1` prints every bin, not only the worst one per statistic.
 
 use std::path::Path;
 use std::time::Instant;
@@ -131,7 +132,18 @@ fn populations_and_correlations_match_halotools() {
         let params = HodParams::from_array(p).unwrap();
         let r_h = point["realizations"].as_u64().unwrap() as f64;
         let t = Instant::now();
-        let sim = simulate(&halos, &params, R_IAEMU, 7000 + ip as u64, &opts).unwrap();
+        let sim = simulate(
+            &halos,
+            &params,
+            R_IAEMU,
+            std::env::var("HP_SEED")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(7000)
+                + ip as u64,
+            &opts,
+        )
+        .unwrap();
         let r_i = R_IAEMU as f64;
 
         // Galaxy counts, centrals and satellites apart.
@@ -189,6 +201,16 @@ fn populations_and_correlations_match_halotools() {
                 "{name} {stat}: only {} bins finite on both sides",
                 pulls.len()
             );
+            if std::env::var_os("HOD_PEER_ALL_BINS").is_some() {
+                for &(b, pull, a, h, se) in &pulls {
+                    eprintln!(
+                        "  {name} {stat:>5}[{b:2}] r {:7.3}-{:7.3}: iaemu {a:+.5e} halotools {h:+.5e} ratio {:.4} se {se:.2e} pull {pull:+.2}",
+                        edges[b],
+                        edges[b + 1],
+                        a / h
+                    );
+                }
+            }
             let msp = pulls.iter().map(|p| p.1 * p.1).sum::<f64>() / pulls.len() as f64;
             let worst = pulls
                 .iter()
