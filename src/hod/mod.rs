@@ -111,16 +111,44 @@ impl HodParams {
     /// Mean number of centrals in a host of mass `m`:
     /// `0.5 (1 + erf((log10 m - logMmin) / sigma_logM))`.
     pub fn mean_centrals(&self, m: f64) -> f64 {
-        0.5 * (1.0 + libm::erf((m.log10() - self.log_m_min) / self.sigma_log_m))
+        self.occupation().centrals(m.log10())
     }
 
     /// Mean number of satellites in a host of mass `m`: `((m - M0) / M1)^alpha` above M0.
     pub fn mean_satellites(&self, m: f64) -> f64 {
-        let m0 = 10f64.powf(self.log_m0);
-        if m <= m0 {
+        self.occupation().satellites(m)
+    }
+
+    fn occupation(&self) -> Occupation {
+        Occupation {
+            log_m_min: self.log_m_min,
+            sigma_log_m: self.sigma_log_m,
+            m0: 10f64.powf(self.log_m0),
+            m1: 10f64.powf(self.log_m1),
+            alpha: self.alpha,
+        }
+    }
+}
+
+/// The Zheng07 mean occupations with the masses worked out once.
+struct Occupation {
+    log_m_min: f64,
+    sigma_log_m: f64,
+    m0: f64,
+    m1: f64,
+    alpha: f64,
+}
+
+impl Occupation {
+    fn centrals(&self, log_m: f64) -> f64 {
+        0.5 * (1.0 + libm::erf((log_m - self.log_m_min) / self.sigma_log_m))
+    }
+
+    fn satellites(&self, m: f64) -> f64 {
+        if m <= self.m0 {
             0.0
         } else {
-            ((m - m0) / 10f64.powf(self.log_m1)).powf(self.alpha)
+            ((m - self.m0) / self.m1).powf(self.alpha)
         }
     }
 }
@@ -238,6 +266,8 @@ impl<'a> PreparedHalos<'a> {
 struct Hosts<'a> {
     halos: &'a HaloCatalog,
     rows: Vec<usize>,
+    /// log10 mvir of each host in `rows`.
+    log_m: Vec<f64>,
     /// Subhalo rows of each host in `rows`, heaviest mpeak first (CSR: start offsets).
     sub_start: Vec<usize>,
     subs: Vec<usize>,
@@ -308,9 +338,12 @@ impl<'a> Hosts<'a> {
                 }
             }
         }
+        let mvir = halos.col(Column::Mvir);
+        let log_m = rows.iter().map(|&h| mvir[h].log10()).collect();
         Hosts {
             halos,
             rows,
+            log_m,
             sub_start,
             subs,
             pool,
@@ -371,6 +404,7 @@ fn populate_hosts(
     ];
     let (w_cen, w_sat) = (Watson::new(params.mu_cen), Watson::new(params.mu_sat));
     let n_hosts = hosts.rows.len();
+    let occupation = params.occupation();
 
     let blocks: Vec<Vec<Galaxy>> = (0..n_hosts.div_ceil(BLOCK))
         .into_par_iter()
@@ -383,7 +417,7 @@ fn populate_hosts(
                 let hp: [f64; 3] = std::array::from_fn(|a| pos[a][h]);
                 let hv: [f64; 3] = std::array::from_fn(|a| vel[a][h]);
                 let id = halos.id()[h];
-                let p_cen = params.mean_centrals(m);
+                let p_cen = occupation.centrals(hosts.log_m[k]);
                 if r.random::<f64>() < p_cen {
                     let reference = unit_or_random(std::array::from_fn(|a| axis[a][h]), &mut r);
                     out.push(Galaxy {
@@ -394,7 +428,7 @@ fn populate_hosts(
                         host: id,
                     });
                 }
-                let mut mean_sat = params.mean_satellites(m);
+                let mut mean_sat = occupation.satellites(m);
                 if opts.satellites_times_centrals {
                     mean_sat *= p_cen;
                 }
