@@ -3,6 +3,7 @@
 //! emulator learns (physics.md section 6, "measurement noise").
 
 use rand::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{HodParams, PopulateOptions, PreparedHalos};
@@ -56,8 +57,8 @@ pub struct Simulation {
 
 /// Populates `halos` `n_realizations` times for `params` and measures xi, omega and eta each
 /// time. Realisation k uses a seed drawn from (`seed`, k); the result depends only on
-/// (`seed`, `params`, options), not on the thread count. Populating and pair counting are both
-/// parallel.
+/// (`seed`, `params`, options), not on the thread count. Realisations run in parallel, and
+/// populating and pair counting are parallel inside each.
 pub fn simulate(
     halos: &HaloCatalog,
     params: &HodParams,
@@ -94,14 +95,16 @@ pub fn simulate_prepared(
         threads: opts.threads,
     };
     crate::threads::install(opts.threads, || {
-        let mut runs = Vec::with_capacity(n_realizations);
-        let mut n_galaxies = Vec::with_capacity(n_realizations);
-        for k in 0..n_realizations {
-            let realization_seed: u64 = stream(seed, 11, k as u64).random();
-            let gals = prepared.populate(params, realization_seed)?;
-            n_galaxies.push(gals.len());
-            runs.push(corr::correlate(&gals.galaxies(), &corr_opts, None)?);
-        }
+        // Realisations in parallel (each also parallel inside), collected in order.
+        let done: Vec<(usize, Correlation)> = (0..n_realizations)
+            .into_par_iter()
+            .map(|k| {
+                let realization_seed: u64 = stream(seed, 11, k as u64).random();
+                let gals = prepared.populate(params, realization_seed)?;
+                Ok((gals.len(), corr::correlate(&gals.galaxies(), &corr_opts, None)?))
+            })
+            .collect::<Result<_>>()?;
+        let (n_galaxies, runs): (Vec<usize>, Vec<Correlation>) = done.into_iter().unzip();
         let stats = |get: fn(&Correlation) -> &Vec<f64>| -> (Vec<f64>, Vec<f64>) {
             let nb = get(&runs[0]).len();
             let r = runs.len() as f64;
