@@ -384,7 +384,7 @@ pub fn generate(
         write_chunk(&chunk_path(&dir, c), &chunk)?;
     }
     let assembled = if shard.count == 1 {
-        assemble(&[dir.clone()], &dir)?;
+        assemble(std::slice::from_ref(&dir), &dir)?;
         true
     } else {
         false

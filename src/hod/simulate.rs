@@ -101,7 +101,10 @@ pub fn simulate_prepared(
             .map(|k| {
                 let realization_seed: u64 = stream(seed, 11, k as u64).random();
                 let gals = prepared.populate(params, realization_seed)?;
-                Ok((gals.len(), corr::correlate(&gals.galaxies(), &corr_opts, None)?))
+                Ok((
+                    gals.len(),
+                    corr::correlate(&gals.galaxies(), &corr_opts, None)?,
+                ))
             })
             .collect::<Result<_>>()?;
         let (n_galaxies, runs): (Vec<usize>, Vec<Correlation>) = done.into_iter().unzip();
