@@ -27,9 +27,13 @@ if ! { [ -e /usr/include/hdf5/serial/hdf5.h ] || [ -e /usr/include/hdf5.h ] || [
 fi
 
 # A TrueType font for plot text (iaemu simulate --plot); any of these will do.
-if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf \
-        /usr/share/fonts/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf \
-        >/dev/null 2>&1 && [ -z "${IAEMU_FONT:-}" ]; then
+font_found=0
+for f in /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf \
+         /usr/share/fonts/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf \
+         "${IAEMU_FONT:-}"; do
+    [ -n "$f" ] && [ -e "$f" ] && font_found=1
+done
+if [ "$font_found" = 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "setup: installing fonts-dejavu-core (apt) for plot text"
         apt-get install -y -q fonts-dejavu-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q fonts-dejavu-core >/dev/null; }
