@@ -140,19 +140,32 @@ fn read_csv(path: &Path) -> Result<GalaxyFile> {
     GalaxyFile::from_table(&table, &name)
 }
 
+/// Writes `path` completely or not at all: `write` fills the sibling `<name>.partial`, which is
+/// then renamed over `path`; on any failure the partial file is removed. Every file iaemu
+/// writes goes through here.
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    let tmp = path.with_file_name(name);
+    let renamed = |()| {
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))
+    };
+    write(&tmp).and_then(renamed).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// Writes rows as a 2-d float64 `.npy` array, through a temporary file renamed into place.
 pub fn write_npy_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
-    let tmp = path.with_extension("npy.partial");
-    let file = std::fs::File::create(&tmp)
-        .map_err(|e| Error::io(format!("cannot create {}: {e}", tmp.display())))?;
-    a.write_npy(std::io::BufWriter::new(file))
-        .map_err(|e| Error::io(format!("cannot write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        Error::io(format!(
-            "cannot rename {} to {}: {e}",
-            tmp.display(),
-            path.display()
-        ))
+    write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp)
+            .map_err(|e| Error::io(format!("cannot create {}: {e}", tmp.display())))?;
+        a.write_npy(std::io::BufWriter::new(file))
+            .map_err(|e| Error::io(format!("cannot write {}: {e}", tmp.display())))
     })
 }
 
@@ -173,36 +186,26 @@ pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> 
                 }
             }),
         ),
-        Some("npz") => {
-            let tmp = path.with_extension("npz.partial");
+        Some("npz") => write_atomically(path, |tmp| {
             let fail = |e: String| Error::io(format!("cannot write {}: {e}", path.display()));
-            let result = (|| -> Result<()> {
-                let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
-                let mut npz = ndarray_npy::NpzWriter::new(file);
-                let flags: Vec<u8> = g.is_central.iter().map(|&c| c as u8).collect();
-                npz.add_array("positions", &rows(&g.positions))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.add_array("velocities", &rows(&g.velocities))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.add_array("orientations", &rows(&g.orientations))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.add_array("is_central", &ndarray::Array1::from(flags))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.add_array("host_id", &ndarray::Array1::from(g.host_id.clone()))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.add_array("box_size", &ndarray::Array1::from(g.box_size.to_vec()))
-                    .map_err(|e| fail(e.to_string()))?;
-                npz.finish().map_err(|e| fail(e.to_string()))?;
-                Ok(())
-            })();
-            match result {
-                Ok(()) => std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string())),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    Err(e)
-                }
-            }
-        }
+            let file = std::fs::File::create(tmp).map_err(|e| fail(e.to_string()))?;
+            let mut npz = ndarray_npy::NpzWriter::new(file);
+            let flags: Vec<u8> = g.is_central.iter().map(|&c| c as u8).collect();
+            npz.add_array("positions", &rows(&g.positions))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.add_array("velocities", &rows(&g.velocities))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.add_array("orientations", &rows(&g.orientations))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.add_array("is_central", &ndarray::Array1::from(flags))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.add_array("host_id", &ndarray::Array1::from(g.host_id.clone()))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.add_array("box_size", &ndarray::Array1::from(g.box_size.to_vec()))
+                .map_err(|e| fail(e.to_string()))?;
+            npz.finish().map_err(|e| fail(e.to_string()))?;
+            Ok(())
+        }),
         _ => Err(Error::invalid(format!(
             "{}: write galaxies as .npy or .npz",
             path.display()

@@ -35,6 +35,7 @@ pub use design::Design;
 
 use crate::halos::HaloCatalog;
 use crate::hod::{self, HodParams, PopulateOptions, SimulateOptions, PARAM_NAMES};
+use crate::io::write_atomically;
 use crate::random::stream;
 use crate::{Error, Result};
 
@@ -153,22 +154,6 @@ pub struct Meta {
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(format!("{}: {e}", path.display()))
-}
-
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial");
-    let tmp = path.with_file_name(name);
-    match write(&tmp).and_then(|_| std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
 }
 
 fn read_meta(dir: &Path) -> Result<Option<Meta>> {

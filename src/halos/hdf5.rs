@@ -364,14 +364,10 @@ unsafe fn write_float_attr(file: hid_t, name: &str, values: &[f64]) -> Result<()
 }
 
 pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
-    let tmp = super::temp_path(path);
     let final_name = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let result = h5(|| write_file(cat, &tmp, &final_name.display().to_string()));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    super::commit(&tmp, path)
+    crate::io::write_atomically(path, |tmp| {
+        h5(|| write_file(cat, tmp, &final_name.display().to_string()))
+    })
 }
 
 fn write_file(cat: &HaloCatalog, tmp: &Path, fname: &str) -> Result<()> {

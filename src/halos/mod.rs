@@ -251,21 +251,3 @@ pub fn save(cat: &HaloCatalog, path: &Path) -> Result<()> {
         ))),
     }
 }
-
-/// A sibling temporary path for write-then-rename.
-pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Renames `tmp` over `path`, removing `tmp` if that fails.
-pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<()> {
-    std::fs::rename(tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(tmp);
-        Error::io(format!("cannot write {}: {e}", path.display()))
-    })
-}

@@ -123,11 +123,10 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
 }
 
 pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
-    let tmp = super::temp_path(path);
     let shown = path.display().to_string();
     let fail = |e: String| Error::io(format!("cannot write {shown}: {e}"));
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+    crate::io::write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp).map_err(|e| fail(e.to_string()))?;
         let mut npz = NpzWriter::new(file);
         for c in Column::ALL {
             let res = match c {
@@ -156,10 +155,5 @@ pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
             .map_err(|e| fail(e.to_string()))?;
         npz.finish().map_err(|e| fail(e.to_string()))?;
         Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    super::commit(&tmp, path)
+    })
 }
