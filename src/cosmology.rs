@@ -147,19 +147,13 @@ impl LinearTheory {
 
     /// rms linear overdensity in top-hat spheres of radius `r` (Mpc/h).
     pub fn sigma_r(&self, r: f64) -> f64 {
-        // Simpson in ln k over [1e-5, 1e3] h/Mpc.
-        let (a, b, n) = ((1e-5f64).ln(), (1e3f64).ln(), 4000usize);
-        let h = (b - a) / n as f64;
-        let f = |lk: f64| {
+        // In ln k over [1e-5, 1e3] h/Mpc.
+        let integral = simpson((1e-5f64).ln(), (1e3f64).ln(), 4000, |lk| {
             let k = lk.exp();
             let w = top_hat(k * r);
             k * k * k * self.power(k) * w * w
-        };
-        let mut s = f(a) + f(b);
-        for i in 1..n {
-            s += f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
-        }
-        (s * h / 3.0 / (2.0 * PI * PI)).sqrt()
+        });
+        (integral / (2.0 * PI * PI)).sqrt()
     }
 
     /// Mean matter density, (Msun/h) / (Mpc/h)^3.
@@ -210,12 +204,7 @@ impl LinearTheory {
     pub fn number_density(&self, m1: f64, m2: f64) -> f64 {
         let (a, b) = (m1.ln(), m2.ln());
         let n = (((b - a) / 0.01).ceil() as usize).max(2) & !1;
-        let h = (b - a) / n as f64;
-        let mut s = self.dn_dlnm(m1) + self.dn_dlnm(m2);
-        for i in 1..n {
-            s += self.dn_dlnm((a + i as f64 * h).exp()) * if i % 2 == 1 { 4.0 } else { 2.0 };
-        }
-        s * h / 3.0
+        simpson(a, b, n, |lm| self.dn_dlnm(lm.exp()))
     }
 
     /// Tinker et al. (2010) large-scale bias at the virial overdensity.
@@ -249,6 +238,16 @@ impl LinearTheory {
         }
         s * dk / (2.0 * PI * PI)
     }
+}
+
+/// Simpson's rule: the integral of `f` over [a, b] with `n` (even) intervals.
+pub(crate) fn simpson(a: f64, b: f64, n: usize, f: impl Fn(f64) -> f64) -> f64 {
+    let h = (b - a) / n as f64;
+    let mut s = f(a) + f(b);
+    for i in 1..n {
+        s += f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    s * h / 3.0
 }
 
 /// Bryan & Norman (1998) virial overdensity at z = 0 relative to the mean density, flat LCDM.

@@ -40,7 +40,7 @@ use rayon::prelude::*;
 
 use super::nfw::nfw_radius;
 use super::{CatalogMeta, Column, HaloCatalog, Provenance, RawHalos};
-use crate::cosmology::{Cosmology, LinearTheory, G_NEWTON};
+use crate::cosmology::{simpson, Cosmology, LinearTheory, G_NEWTON};
 use crate::fft::{freq, Fft3, C64};
 use crate::random::{norm, stream, unit_vector};
 use crate::{Error, Result};
@@ -225,7 +225,10 @@ impl SyntheticUniverse {
             let b = a + BIN_DEX;
             let (m1, m2) = (10f64.powf(a), 10f64.powf(b));
             let expected = lt.number_density(m1, m2) * volume;
-            let weighted = simpson_ln(m1, m2, |m| lt.bias(m) * lt.dn_dlnm(m));
+            let weighted = simpson(m1.ln(), m2.ln(), 16, |lm| {
+                let m = lm.exp();
+                lt.bias(m) * lt.dn_dlnm(m)
+            });
             let bias = weighted / lt.number_density(m1, m2);
             bins.push((a, b, expected, bias));
             a = b;
@@ -546,17 +549,6 @@ impl Columns {
         }
         Ok(raw)
     }
-}
-
-/// Simpson's rule in ln M of `f(M)` over [m1, m2].
-fn simpson_ln(m1: f64, m2: f64, f: impl Fn(f64) -> f64) -> f64 {
-    let (a, b, n) = (m1.ln(), m2.ln(), 16usize);
-    let h = (b - a) / n as f64;
-    let mut s = f(m1) + f(m2);
-    for i in 1..n {
-        s += f((a + i as f64 * h).exp()) * if i % 2 == 1 { 4.0 } else { 2.0 };
-    }
-    s * h / 3.0
 }
 
 /// Inverse-CDF sampler of the mass function inside one bin (tabulated in ln M).
