@@ -328,10 +328,7 @@ pub unsafe extern "C" fn ia_halos_column_f64(
         // SAFETY: the caller promises n writable doubles.
         let out = unsafe { slice_mut(out_values, n, "out_values")? };
         if c == Column::Rs {
-            let (rvir, conc) = (cat.col(Column::Rvir), cat.col(Column::NfwConc));
-            for (o, (r, k)) in out.iter_mut().zip(rvir.iter().zip(conc)) {
-                *o = r / k;
-            }
+            out.copy_from_slice(&cat.rs());
         } else {
             out.copy_from_slice(cat.col(c));
         }

@@ -303,13 +303,14 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
     .and_then(|(raw, meta)| HaloCatalog::from_raw(raw, meta))
 }
 
-/// The value of column `c` at row `i`, as the 8 bytes the packed type holds.
-fn cell(cat: &HaloCatalog, c: Column, i: usize) -> u64 {
+/// The value of column `c` at row `i`, as the 8 bytes the packed type holds (`rs` is
+/// [`HaloCatalog::rs`]).
+fn cell(cat: &HaloCatalog, rs: &[f64], c: Column, i: usize) -> u64 {
     match c {
         Column::Id => cat.id[i] as u64,
         Column::Upid => cat.upid[i] as u64,
         Column::Hostid => cat.hostid[i] as u64,
-        Column::Rs => (cat.col(Column::Rvir)[i] / cat.col(Column::NfwConc)[i]).to_bits(),
+        Column::Rs => rs[i].to_bits(),
         _ => cat.col(c)[i].to_bits(),
     }
 }
@@ -375,6 +376,7 @@ fn write_file(cat: &HaloCatalog, tmp: &Path, fname: &str) -> Result<()> {
     let cpath = cstr(&shown)?;
     // Every column of `Column::ALL`, `halo_rs` as rvir / nfw_conc.
     let cols = Column::ALL;
+    let rs = cat.rs();
     let width = cols.len();
     let n = cat.len();
     // SAFETY: ids are checked and closed by `Id`; each strip buffer holds rows x width values.
@@ -415,7 +417,7 @@ fn write_file(cat: &HaloCatalog, tmp: &Path, fname: &str) -> Result<()> {
             let rows = STRIP_ROWS.min(n - start);
             for (r, row) in strip[..rows * width].chunks_exact_mut(width).enumerate() {
                 for (k, &c) in cols.iter().enumerate() {
-                    row[k] = cell(cat, c, start + r);
+                    row[k] = cell(cat, &rs, c, start + r);
                 }
             }
             let (s, c) = ([start as u64], [rows as u64]);

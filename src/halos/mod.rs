@@ -159,6 +159,13 @@ impl HaloCatalog {
             .unwrap_or_else(|| panic!("{} is an integer column", c.name()));
         &self.f[slot]
     }
+    /// `halo_rs` = rvir / nfw_conc (Mpc/h): the NFW scale radius, which files carry and the
+    /// catalogue keeps as the concentration.
+    pub fn rs(&self) -> Vec<f64> {
+        let (rvir, conc) = (self.col(Column::Rvir), self.col(Column::NfwConc));
+        rvir.iter().zip(conc).map(|(r, c)| r / c).collect()
+    }
+
     /// Whether halo `i` is a host (`upid == -1`).
     pub fn is_host(&self, i: usize) -> bool {
         self.upid[i] == -1

@@ -133,15 +133,7 @@ pub(super) fn write(cat: &HaloCatalog, path: &Path) -> Result<()> {
                 Column::Id => npz.add_array(c.name(), &Array1::from(cat.id.clone())),
                 Column::Upid => npz.add_array(c.name(), &Array1::from(cat.upid.clone())),
                 Column::Hostid => npz.add_array(c.name(), &Array1::from(cat.hostid.clone())),
-                Column::Rs => {
-                    let rs: Vec<f64> = cat
-                        .col(Column::Rvir)
-                        .iter()
-                        .zip(cat.col(Column::NfwConc))
-                        .map(|(r, c)| r / c)
-                        .collect();
-                    npz.add_array(c.name(), &Array1::from(rs))
-                }
+                Column::Rs => npz.add_array(c.name(), &Array1::from(cat.rs())),
                 _ => npz.add_array(c.name(), &ndarray::ArrayView1::from(cat.col(c))),
             };
             res.map_err(|e| fail(e.to_string()))?;
