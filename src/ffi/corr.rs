@@ -87,26 +87,38 @@ pub unsafe extern "C" fn ia_corr_options_default(
     })
 }
 
+/// `options.r_edges` (`n_edges` values), or the default bins for NULL.
+///
+/// # Safety
+/// A non-NULL `r_edges` must point to `n_edges` readable doubles.
+pub(super) unsafe fn edges_from_c(r_edges: *const f64, n_edges: usize) -> Result<Vec<f64>> {
+    if r_edges.is_null() {
+        Ok(corr::default_r_edges())
+    } else {
+        // SAFETY: forwarded caller promise.
+        Ok(unsafe { slice(r_edges, n_edges, "options.r_edges")? }.to_vec())
+    }
+}
+
+/// `options.xi_normalization`.
+pub(super) fn xi_normalization_from_c(v: c_int) -> Result<XiNormalization> {
+    match v {
+        IA_XI_N_SQUARED => Ok(XiNormalization::NSquared),
+        IA_XI_N_N_MINUS_1 => Ok(XiNormalization::NNMinusOne),
+        v => Err(Error::invalid(format!(
+            "options.xi_normalization must be IA_XI_N_SQUARED (0) or IA_XI_N_N_MINUS_1 (1), got {v}"
+        ))),
+    }
+}
+
 /// Converts and checks C options.
 unsafe fn options_from_c(o: *const IaCorrOptions) -> Result<CorrelationOptions> {
     non_null(o, "options")?;
     // SAFETY: checked non-NULL; validity promised by the caller.
     let o = unsafe { *o };
-    let r_edges = if o.r_edges.is_null() {
-        corr::default_r_edges()
-    } else {
-        // SAFETY: the caller promises n_edges readable doubles.
-        unsafe { slice(o.r_edges, o.n_edges, "options.r_edges")? }.to_vec()
-    };
-    let xi_normalization = match o.xi_normalization {
-        IA_XI_N_SQUARED => XiNormalization::NSquared,
-        IA_XI_N_N_MINUS_1 => XiNormalization::NNMinusOne,
-        v => {
-            return Err(Error::invalid(format!(
-                "options.xi_normalization must be IA_XI_N_SQUARED (0) or IA_XI_N_N_MINUS_1 (1), got {v}"
-            )))
-        }
-    };
+    // SAFETY: the caller promises n_edges readable doubles.
+    let r_edges = unsafe { edges_from_c(o.r_edges, o.n_edges)? };
+    let xi_normalization = xi_normalization_from_c(o.xi_normalization)?;
     Ok(CorrelationOptions {
         r_edges,
         box_size: o.box_size,

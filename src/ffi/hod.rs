@@ -1,7 +1,6 @@
 //! C entry points for galaxies in halos: populate a catalogue, read the galaxies, simulate.
 
 use super::{guard, handles, non_null, slice, slice_mut};
-use crate::corr::{self, XiNormalization};
 use crate::error::{Error, Result};
 use crate::halos::HaloCatalog;
 use crate::hod::{
@@ -9,7 +8,7 @@ use crate::hod::{
 };
 use std::ffi::c_int;
 
-use super::corr::{IA_XI_N_N_MINUS_1, IA_XI_N_SQUARED};
+use super::corr::{edges_from_c, xi_normalization_from_c, IA_XI_N_SQUARED};
 use super::halos::{IaHalos, HALOS_KIND};
 
 /// Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
@@ -90,21 +89,9 @@ unsafe fn simulate_options(o: *const IaSimulateOptions) -> Result<SimulateOption
     }
     // SAFETY: checked non-NULL; validity promised by the caller.
     let o = unsafe { *o };
-    let r_edges = if o.r_edges.is_null() {
-        corr::default_r_edges()
-    } else {
-        // SAFETY: the caller promises n_edges readable doubles.
-        unsafe { slice(o.r_edges, o.n_edges, "options.r_edges")? }.to_vec()
-    };
-    let xi_normalization = match o.xi_normalization {
-        IA_XI_N_SQUARED => XiNormalization::NSquared,
-        IA_XI_N_N_MINUS_1 => XiNormalization::NNMinusOne,
-        v => {
-            return Err(Error::invalid(format!(
-                "options.xi_normalization: unknown value {v}"
-            )))
-        }
-    };
+    // SAFETY: the caller promises n_edges readable doubles.
+    let r_edges = unsafe { edges_from_c(o.r_edges, o.n_edges)? };
+    let xi_normalization = xi_normalization_from_c(o.xi_normalization)?;
     let satellites = match o.satellites {
         IA_SATELLITES_AUTO => SatelliteModel::Auto,
         IA_SATELLITES_SUBHALOS => SatelliteModel::Subhalos,
