@@ -543,7 +543,9 @@ fn run(command: Command) -> Result<()> {
                 chunk,
                 halos: dataset::HalosIdentity::of(&halos),
             };
-            let bar = progress_bar("points");
+            let bar = progress_bar(
+                "{spinner} points {bar:40} {pos}/{len} {per_sec} {elapsed} (eta {eta})",
+            );
             let last = std::sync::Mutex::new(Instant::now());
             let start = Instant::now();
             let progress = |done: usize, total: usize| match &bar {
@@ -595,14 +597,11 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
-/// A progress bar on stderr with rate and ETA, when stderr is a terminal.
-fn progress_bar(unit: &str) -> Option<ProgressBar> {
+/// A progress bar on stderr drawn with the indicatif `template`, when stderr is a terminal.
+fn progress_bar(template: &str) -> Option<ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(&format!("{{spinner}} {unit} {{bar:40}} {{pos}}/{{len}} {{per_sec}} {{elapsed}} (eta {{eta}})"))
-                .expect("valid template"),
-        );
+        b.set_style(ProgressStyle::with_template(template).expect("valid template"));
         b
     })
 }
@@ -748,16 +747,7 @@ fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -
         covariance: m.covariance,
         threads: m.threads,
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} pairs {bar:40} {percent:>3}% {elapsed} (eta {eta})",
-            )
-            .expect("valid template"),
-        );
-        b
-    });
+    let bar = progress_bar("{spinner} pairs {bar:40} {percent:>3}% {elapsed} (eta {eta})");
     let progress = |done: usize, total: usize| {
         if let Some(b) = &bar {
             b.set_length(total as u64);
