@@ -114,7 +114,8 @@ struct Host {
 }
 
 impl SyntheticUniverse {
-    fn validate(&self) -> Result<()> {
+    /// Checks the settings; returns the linear theory the generator then uses.
+    fn validate(&self) -> Result<LinearTheory> {
         let pos = |v: f64| v.is_finite() && v > 0.0;
         if !pos(self.box_size) || self.box_size > 4000.0 {
             return Err(Error::invalid(format!(
@@ -166,7 +167,7 @@ impl SyntheticUniverse {
                 "{n:.3e} hosts expected: raise min_host_mass or shrink box_size (limit 5e7)"
             )));
         }
-        Ok(())
+        Ok(lt)
     }
 
     /// Makes the catalogue.
@@ -176,12 +177,11 @@ impl SyntheticUniverse {
 
     /// Makes the catalogue and returns what the generator knows about it (for checks).
     pub fn generate_with_diagnostics(&self) -> Result<(HaloCatalog, Diagnostics)> {
-        self.validate()?;
-        crate::threads::install(self.threads, || self.build())?
+        let lt = self.validate()?;
+        crate::threads::install(self.threads, || self.build(lt))?
     }
 
-    fn build(&self) -> Result<(HaloCatalog, Diagnostics)> {
-        let lt = LinearTheory::new(self.cosmology)?;
+    fn build(&self, lt: LinearTheory) -> Result<(HaloCatalog, Diagnostics)> {
         let n = self.grid;
         let l = self.box_size;
         let cells = n * n * n;
