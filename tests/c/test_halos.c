@@ -2,6 +2,7 @@
  * in ../shared (skipped with a message when absent), one handle shared by several threads,
  * and the error paths of the C ABI conventions. Run from the repository root. */
 #include "iaemu.h"
+#include "check.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static double *column(const IaHalos *h, const char *name, size_t n) {
     double *v = malloc(n * sizeof *v);

@@ -1,23 +1,13 @@
 /* Galaxies from C: ia_populate and its accessors, ia_simulate, one halos handle shared by
  * threads simulating at once, and the error paths. Run from the repository root. */
 #include "iaemu.h"
+#include "check.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 enum { NB = 20, OUT = 3 * NB, THREADS = 4 };
 /* The -20 point of Zheng et al. (2007) Table 1 with mu_cen = mu_sat = 0.8. */
