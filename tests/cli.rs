@@ -311,10 +311,9 @@ fn halos_info_errors_name_the_problem() {
     assert!(!dir.join("x.hdf5").exists());
 }
 
-#[test]
-fn simulate_and_populate_from_a_halo_file() {
-    let dir = scratch("simulate");
-    let halos_file = dir.join("h.npz");
+/// A small synthetic universe (80 Mpc/h), and the same written to `dir/h.npz`.
+fn small_halos(dir: &Path) -> (iaemu::halos::HaloCatalog, PathBuf) {
+    let file = dir.join("h.npz");
     let halos = iaemu::halos::SyntheticUniverse {
         box_size: 80.0,
         grid: 32,
@@ -323,7 +322,14 @@ fn simulate_and_populate_from_a_halo_file() {
     }
     .generate()
     .unwrap();
-    iaemu::halos::save(&halos, &halos_file).unwrap();
+    iaemu::halos::save(&halos, &file).unwrap();
+    (halos, file)
+}
+
+#[test]
+fn simulate_and_populate_from_a_halo_file() {
+    let dir = scratch("simulate");
+    let (halos, halos_file) = small_halos(&dir);
     let params = "0.8,-0.5,11.8,0.26,11.4,13.0,1.0";
     let out = dir.join("s.json");
     let o = iaemu(&[
@@ -403,16 +409,7 @@ fn simulate_and_populate_from_a_halo_file() {
 #[test]
 fn simulate_draws_a_png() {
     let dir = scratch("plot");
-    let halos_file = dir.join("h.npz");
-    let halos = iaemu::halos::SyntheticUniverse {
-        box_size: 80.0,
-        grid: 32,
-        seed: 2,
-        ..Default::default()
-    }
-    .generate()
-    .unwrap();
-    iaemu::halos::save(&halos, &halos_file).unwrap();
+    let (_, halos_file) = small_halos(&dir);
     let png = dir.join("s.png");
     let o = iaemu(&[
         "simulate",
