@@ -136,8 +136,89 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train the emulator on a dataset from `generate` (resumes an interrupted run from its
+    /// checkpoint, OUT.checkpoint).
+    Train {
+        /// Dataset folder (complete, or merged).
+        #[arg(long)]
+        data: PathBuf,
+        /// JSON configuration: {"model": {...}, "train": {...}}; keys left out keep the paper's
+        /// defaults (README, "Emulator").
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output model, .safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Ignore and replace an existing checkpoint of OUT instead of resuming it.
+        #[arg(long)]
+        restart: bool,
+        /// Device: auto, cpu, cuda or cuda:N (overrides the config).
+        #[arg(long)]
+        device: Option<String>,
+        /// LibTorch threads (overrides the config; default: IAEMU_NUM_THREADS, else all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Predict xi, omega and eta with aleatoric and epistemic uncertainties for one or more
+    /// parameter points.
+    Predict {
+        #[command(flatten)]
+        emulator: EmulatorArgs,
+        /// Seven parameters per point, comma separated (mu_cen,mu_sat,logMmin,sigma_logM,logM0,
+        /// logM1,alpha); repeat --params for more points.
+        #[arg(long, value_delimiter = ',', num_args = 1.., required = true, allow_negative_numbers = true, action = clap::ArgAction::Append)]
+        params: Vec<f64>,
+        /// Predict even outside the training domain (rows are flagged).
+        #[arg(long)]
+        allow_extrapolation: bool,
+        /// Write the result as JSON here (else print a table).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Draw the first point's curves with both uncertainties into this PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Measure a model on a dataset: its test split, or every row with --all (physics.md
+    /// section 8 metrics).
+    Evaluate {
+        #[command(flatten)]
+        emulator: EmulatorArgs,
+        /// Dataset folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Every valid row, for a dataset the model never saw (default: the model's test split,
+        /// which needs the dataset it was trained on).
+        #[arg(long)]
+        all: bool,
+        /// Write the metrics as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the Figure-3-style PNG here, and example curves beside it (NAME-examples.png).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// Print the build, the threads and the LibTorch back end.
     Info,
+}
+
+/// Which model, where, and how many Monte Carlo passes.
+#[derive(Args)]
+struct EmulatorArgs {
+    /// Model file (.safetensors); default: the built-in model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Monte Carlo dropout passes (1: the plain prediction, no epistemic variance).
+    #[arg(long, default_value_t = 20)]
+    mc: usize,
+    /// Seed of the dropout masks.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// LibTorch threads (default: IAEMU_NUM_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -593,7 +674,280 @@ fn run(command: Command) -> Result<()> {
             eprintln!("merged {} shards into {}", shards.len(), out.display());
             Ok(())
         }
+        Command::Train {
+            data,
+            config,
+            out,
+            restart,
+            device,
+            threads,
+        } => emulator_cmd::train(&data, config.as_deref(), &out, restart, device, threads),
+        Command::Predict {
+            emulator,
+            params,
+            allow_extrapolation,
+            out,
+            plot,
+        } => emulator_cmd::predict(&emulator, &params, allow_extrapolation, out.as_deref(), plot.as_deref()),
+        Command::Evaluate {
+            emulator,
+            data,
+            all,
+            out,
+            plot,
+        } => emulator_cmd::evaluate(&emulator, &data, all, out.as_deref(), plot.as_deref()),
         Command::Info => info(),
+    }
+}
+
+/// The emulator commands (`train`, `predict`, `evaluate`).
+#[cfg(feature = "emulator")]
+mod emulator_cmd {
+    use super::*;
+    use iaemu::emulator::{self, Config, Control, Emulator, PredictOptions, Rows, STATISTICS};
+
+    fn open(a: &EmulatorArgs) -> Result<(Emulator, PredictOptions)> {
+        let emu = Emulator::open(a.model.as_deref(), &a.device)?;
+        let opts = PredictOptions {
+            mc_passes: a.mc,
+            seed: a.seed,
+            allow_extrapolation: false,
+            threads: a.threads,
+        };
+        Ok((emu, opts))
+    }
+
+    fn hms(s: f64) -> String {
+        if !s.is_finite() {
+            return "?".into();
+        }
+        let s = s.round() as u64;
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
+
+    pub fn train(
+        data: &Path,
+        config: Option<&Path>,
+        out: &Path,
+        restart: bool,
+        device: Option<String>,
+        threads: Option<usize>,
+    ) -> Result<()> {
+        let mut cfg = match config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = device {
+            cfg.train.device = d;
+        }
+        if let Some(t) = threads {
+            cfg.train.threads = t;
+        }
+        let data = dataset::Data::load(data)?;
+        eprintln!(
+            "training on {} rows of {} ({} bins), device {}, checkpoint {}",
+            data.len(),
+            data.meta.as_ref().map_or("?".into(), |m| format!("{:?} design, seed {}", m.plan.design, m.plan.seed)),
+            data.r_edges.len() - 1,
+            cfg.train.device,
+            emulator::train::checkpoint_path(out).display()
+        );
+        let emu = emulator::train(&cfg, &data, out, restart, &mut |e| {
+            eprintln!(
+                "epoch {:>5}/{}  train {:>9.4}  val {:>9.4}  best {:>9.4} (epoch {})  lr {:.2e}  elapsed {}  eta {}{}",
+                e.epoch,
+                e.max_epochs,
+                e.train_loss,
+                e.validation_loss,
+                e.best_validation_loss,
+                e.best_epoch,
+                e.lr,
+                hms(e.seconds),
+                hms(e.eta_seconds),
+                if e.resumed { "  (from checkpoint)" } else { "" }
+            );
+            Control::Continue
+        })?;
+        let t = &emu.meta().training;
+        eprintln!(
+            "wrote {}: {} epochs ({}), best {} (validation loss {:.4}), {} weights, {:.0} s",
+            out.display(),
+            t.epochs,
+            t.stopped_by,
+            t.best_epoch,
+            t.best_validation_loss,
+            t.n_weights,
+            t.seconds
+        );
+        if let Some(m) = &emu.meta().metrics {
+            print_metrics(m);
+        }
+        Ok(())
+    }
+
+    fn print_metrics(m: &emulator::Metrics) {
+        println!(
+            "{} test curves, {} Monte Carlo passes",
+            m.n_curves, m.mc_passes
+        );
+        println!(
+            "{:>6}  {:>8}  {:>14}  {:>12}  {:>11}  {:>11}  {:>13}",
+            "", "PCC", "|frac err| med", "mean", "cover 1sig", "cover 2sig", "epi < ale"
+        );
+        for (name, s) in STATISTICS.iter().zip(m.by_statistic()) {
+            println!(
+                "{name:>6}  {:>8.4}  {:>14.4}  {:>12.4}  {:>10.1}%  {:>10.1}%  {:>12.1}%",
+                s.pcc_mean,
+                s.frac_err_median,
+                s.frac_err_mean,
+                100.0 * s.coverage_1sigma,
+                100.0 * s.coverage_2sigma,
+                100.0 * s.epistemic_below_aleatoric
+            );
+        }
+    }
+
+    pub fn predict(
+        a: &EmulatorArgs,
+        params: &[f64],
+        allow_extrapolation: bool,
+        out: Option<&Path>,
+        plot: Option<&Path>,
+    ) -> Result<()> {
+        let (emu, mut opts) = open(a)?;
+        opts.allow_extrapolation = allow_extrapolation;
+        let start = Instant::now();
+        let p = emu.predict(params, &opts)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let n = p.flags.len();
+        let nb = emu.n_bins();
+        let r_edges = emu.meta().r_edges.clone();
+        let r_mid = corr::r_mid(&r_edges);
+        eprintln!(
+            "{n} point(s) x {} Monte Carlo passes in {:.1} ms on {}",
+            opts.mc_passes,
+            1e3 * elapsed,
+            emu.device()
+        );
+        let row = |a: &ndarray::Array3<f64>, i: usize, s: usize| a.slice(ndarray::s![i, s, ..]).to_vec();
+        if let Some(png) = plot {
+            let v = &params[..7];
+            let title = format!(
+                "emulator: mu_cen {} mu_sat {} logMmin {} sigma_logM {} logM0 {} logM1 {} alpha {} ({} MC passes)",
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], opts.mc_passes
+            );
+            let curves = iaemu::plot::Curves {
+                r_edges: r_edges.clone(),
+                r_mid: r_mid.clone(),
+                mean: std::array::from_fn(|s| row(&p.mean, 0, s)),
+                errors: vec![
+                    ("aleatoric", std::array::from_fn(|s| row(&p.aleatoric_var, 0, s))),
+                    ("aleatoric + epistemic", std::array::from_fn(|s| {
+                        row(&p.aleatoric_var, 0, s).iter().zip(row(&p.epistemic_var, 0, s)).map(|(a, e)| a + e).collect()
+                    })),
+                ],
+                truth: None,
+            };
+            iaemu::plot::plot_curves(png, &curves, &title)?;
+            eprintln!("wrote {}", png.display());
+        }
+        match out {
+            Some(path) => {
+                let per = |a: &ndarray::Array3<f64>, s: usize| -> Vec<Vec<f64>> { (0..n).map(|i| row(a, i, s)).collect() };
+                let one = |v: Vec<Vec<f64>>| if n == 1 { serde_json::json!(v[0]) } else { serde_json::json!(v) };
+                let mut j = serde_json::json!({
+                    "r_edges": r_edges, "r_mid": r_mid,
+                    "params": params.chunks(7).collect::<Vec<_>>(), "param_names": PARAM_NAMES,
+                    "flags": p.flags, "mc_passes": opts.mc_passes, "seed": opts.seed,
+                    "device": emu.device(), "model": a.model.as_ref().map_or("built-in".into(), |m| m.display().to_string()),
+                    "elapsed_s": elapsed, "iaemu_version": iaemu::VERSION,
+                });
+                for (s, name) in STATISTICS.iter().enumerate() {
+                    j[*name] = one(per(&p.mean, s));
+                    j[format!("{name}_aleatoric_var")] = one(per(&p.aleatoric_var, s));
+                    j[format!("{name}_epistemic_var")] = one(per(&p.epistemic_var, s));
+                }
+                write_text(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?)
+            }
+            None => {
+                for i in 0..n {
+                    if n > 1 {
+                        println!("point {i}: {:?}", &params[7 * i..7 * i + 7]);
+                    }
+                    if p.flags[i] != 0 {
+                        println!("(outside the training domain: flags {:#09b})", p.flags[i]);
+                    }
+                    println!(
+                        "{:>8} {:>8} {:>8}  {:<31} {:<31} {:<31}",
+                        "r_lo", "r_hi", "r_mid", "xi ± ale ± epi", "omega ± ale ± epi", "eta ± ale ± epi"
+                    );
+                    for k in 0..nb {
+                        let cell = |s: usize| {
+                            format!(
+                                "{:>10.3e} ±{:<8.1e} ±{:<8.1e}",
+                                p.mean[[i, s, k]],
+                                p.aleatoric_var[[i, s, k]].sqrt(),
+                                p.epistemic_var[[i, s, k]].sqrt()
+                            )
+                        };
+                        println!(
+                            "{:>8.4} {:>8.4} {:>8.4}  {:<31} {:<31} {:<31}",
+                            r_edges[k], r_edges[k + 1], r_mid[k], cell(0), cell(1), cell(2)
+                        );
+                    }
+                }
+                println!("r in Mpc/h; ± aleatoric then epistemic standard deviation");
+                Ok(())
+            }
+        }
+    }
+
+    pub fn evaluate(a: &EmulatorArgs, data: &Path, all: bool, out: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+        let (emu, opts) = open(a)?;
+        let data = dataset::Data::load(data)?;
+        let rows = if all { Rows::All } else { Rows::TestSplit };
+        let start = Instant::now();
+        let ev = emulator::evaluate(&emu, &data, rows, &opts)?;
+        eprintln!(
+            "{} curves x {} passes in {:.2} s; {} outside the training domain",
+            ev.rows.len(),
+            opts.mc_passes,
+            start.elapsed().as_secs_f64(),
+            ev.prediction.flags.iter().filter(|&&f| f != 0).count()
+        );
+        print_metrics(&ev.metrics);
+        if let Some(path) = out {
+            let mut j = serde_json::to_value(&ev.metrics).map_err(|e| Error::Internal(e.to_string()))?;
+            j["rows"] = serde_json::json!(if all { "all" } else { "test split" });
+            j["model"] = serde_json::json!(a.model.as_ref().map_or("built-in".into(), |m| m.display().to_string()));
+            write_text(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?)?;
+        }
+        if let Some(png) = plot {
+            let examples = iaemu::plot::examples_path(png);
+            iaemu::plot::plot_evaluation(png, &examples, &ev, &emu.meta().r_edges)?;
+            eprintln!("wrote {} and {}", png.display(), examples.display());
+        }
+        Ok(())
+    }
+}
+
+/// The emulator commands in a build without LibTorch.
+#[cfg(not(feature = "emulator"))]
+mod emulator_cmd {
+    use super::*;
+    fn unsupported() -> Result<()> {
+        Err(Error::Unsupported(
+            "this iaemu was built without the emulator (lite build): build with the default features".into(),
+        ))
+    }
+    pub fn train(_: &Path, _: Option<&Path>, _: &Path, _: bool, _: Option<String>, _: Option<usize>) -> Result<()> {
+        unsupported()
+    }
+    pub fn predict(_: &EmulatorArgs, _: &[f64], _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
+        unsupported()
+    }
+    pub fn evaluate(_: &EmulatorArgs, _: &Path, _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
+        unsupported()
     }
 }
 

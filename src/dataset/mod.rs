@@ -495,3 +495,128 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// A finished dataset read back: what training and evaluation use.
+#[derive(Clone, Debug)]
+pub struct Data {
+    /// `meta.json`; None for data made in memory ([`Data::from_arrays`]).
+    pub meta: Option<Meta>,
+    /// n x 7, in [`PARAM_NAMES`] order.
+    pub params: Array2<f64>,
+    /// n x 3 x n_bins means over realisations (rows xi, omega, eta); NaN where not valid.
+    pub mean: Array3<f64>,
+    /// n x 3 x n_bins variances over realisations.
+    pub var: Array3<f64>,
+    /// 1 where the point gave a measurement.
+    pub valid: Array1<u8>,
+    /// Mpc/h, n_bins + 1.
+    pub r_edges: Vec<f64>,
+}
+
+impl Data {
+    /// Reads `dir` (a dataset folder with every chunk done, or the output of [`merge`]) and
+    /// checks that its arrays agree with each other and with `meta.json`.
+    pub fn load(dir: &Path) -> Result<Data> {
+        use ndarray_npy::ReadNpyExt;
+        let meta = read_meta(dir)?.ok_or_else(|| {
+            Error::io(format!("{}: no meta.json (not a dataset folder)", dir.display()))
+        })?;
+        fn read<T: ReadNpyExt>(dir: &Path, name: &str) -> Result<T> {
+            let path = dir.join(name);
+            let file = std::fs::File::open(&path).map_err(|e| {
+                io_err(
+                    &path,
+                    format!("{e} (a dataset is complete when every chunk is done, or after `iaemu merge`)"),
+                )
+            })?;
+            T::read_npy(std::io::BufReader::new(file))
+                .map_err(|e| io_err(&path, format!("not the expected array ({e})")))
+        }
+        let params: Array2<f64> = read(dir, "params.npy")?;
+        let mean: Array3<f64> = read(dir, "mean.npy")?;
+        let var: Array3<f64> = read(dir, "var.npy")?;
+        let valid: Array1<u8> = read(dir, "valid.npy")?;
+        let r_edges: Array1<f64> = read(dir, "r_edges.npy")?;
+        let n = params.nrows();
+        let nb = r_edges.len().saturating_sub(1);
+        if params.ncols() != PARAM_NAMES.len()
+            || mean.shape() != [n, 3, nb]
+            || var.shape() != [n, 3, nb]
+            || valid.len() != n
+            || nb == 0
+            || r_edges.to_vec() != meta.plan.r_edges
+        {
+            return Err(Error::io(format!(
+                "{}: arrays disagree: params {:?}, mean {:?}, var {:?}, valid {}, {} bin edges (meta.json has {})",
+                dir.display(),
+                params.shape(),
+                mean.shape(),
+                var.shape(),
+                valid.len(),
+                r_edges.len(),
+                meta.plan.r_edges.len()
+            )));
+        }
+        Ok(Data {
+            meta: Some(meta),
+            params,
+            mean,
+            var,
+            valid,
+            r_edges: r_edges.to_vec(),
+        })
+    }
+
+    /// Data made in memory (for example a test problem), checked for consistent shapes.
+    pub fn from_arrays(
+        params: Array2<f64>,
+        mean: Array3<f64>,
+        var: Array3<f64>,
+        valid: Array1<u8>,
+        r_edges: Vec<f64>,
+    ) -> Result<Data> {
+        let (n, nb) = (params.nrows(), r_edges.len().saturating_sub(1));
+        if params.ncols() != PARAM_NAMES.len()
+            || mean.shape() != [n, 3, nb]
+            || var.shape() != [n, 3, nb]
+            || valid.len() != n
+            || nb == 0
+        {
+            return Err(Error::invalid(format!(
+                "dataset arrays disagree: params {:?}, mean {:?}, var {:?}, valid {}, {} bin edges",
+                params.shape(),
+                mean.shape(),
+                var.shape(),
+                valid.len(),
+                r_edges.len()
+            )));
+        }
+        Ok(Data {
+            meta: None,
+            params,
+            mean,
+            var,
+            valid,
+            r_edges,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.params.nrows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// FNV-1a hash of the parameters and means: tells whether a model was trained on this data.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for x in self.params.iter().chain(self.mean.iter()) {
+            for b in x.to_le_bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+}

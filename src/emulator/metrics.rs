@@ -1,0 +1,181 @@
+//! The emulator's accuracy metrics, defined once (physics.md section 8): fractional error per
+//! bin ((pred - true) / true for xi; against a 3-bin running mean of the truth for omega and
+//! eta), Pearson correlation per curve, coverage of the truth by 1 and 2 predicted sigma, and
+//! the share of bins whose epistemic variance is below the aleatoric one.
+
+use ndarray::{ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+use super::Prediction;
+
+/// Metrics of one statistic over a set of curves. Errors are absolute fractional errors;
+/// shares are fractions in [0, 1].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatMetrics {
+    /// Mean over curves of the Pearson correlation between predicted and true curve.
+    pub pcc_mean: f64,
+    pub pcc_median: f64,
+    /// Median and mean of |fractional error| over every (curve, bin).
+    pub frac_err_median: f64,
+    pub frac_err_mean: f64,
+    /// The same per bin.
+    pub frac_err_median_per_bin: Vec<f64>,
+    pub frac_err_mean_per_bin: Vec<f64>,
+    /// Share of (curve, bin) with |pred - true| within 1 and 2 sigma of the total
+    /// (aleatoric + epistemic) variance.
+    pub coverage_1sigma: f64,
+    pub coverage_2sigma: f64,
+    /// The same with the aleatoric variance alone.
+    pub coverage_aleatoric_1sigma: f64,
+    pub coverage_aleatoric_2sigma: f64,
+    /// Share of (curve, bin) with epistemic variance < aleatoric variance.
+    pub epistemic_below_aleatoric: f64,
+}
+
+/// Metrics of the three statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub n_curves: usize,
+    pub mc_passes: usize,
+    pub xi: StatMetrics,
+    pub omega: StatMetrics,
+    pub eta: StatMetrics,
+}
+
+impl Metrics {
+    /// The statistics in array order.
+    pub fn by_statistic(&self) -> [&StatMetrics; 3] {
+        [&self.xi, &self.omega, &self.eta]
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// 3-bin running mean of a curve; the end bins average the two bins they have.
+pub fn running_mean3(c: &[f64]) -> Vec<f64> {
+    (0..c.len())
+        .map(|i| {
+            let lo = i.saturating_sub(1);
+            let hi = (i + 2).min(c.len());
+            c[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
+        })
+        .collect()
+}
+
+/// Pearson correlation of two curves; None when either does not vary.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    let r = sab / (saa * sbb).sqrt();
+    r.is_finite().then_some(r)
+}
+
+/// Fractional error of one predicted curve against its truth (statistic index `s`).
+pub fn fractional_error(s: usize, pred: &[f64], truth: &[f64]) -> Vec<f64> {
+    let reference = if s == 0 {
+        truth.to_vec()
+    } else {
+        running_mean3(truth)
+    };
+    pred.iter()
+        .zip(truth)
+        .zip(&reference)
+        .map(|((p, t), r)| (p - t) / r)
+        .collect()
+}
+
+fn stat_metrics(s: usize, pred: ArrayView2<f64>, ale: ArrayView2<f64>, epi: ArrayView2<f64>, truth: ArrayView2<f64>) -> StatMetrics {
+    let nb = truth.ncols();
+    let mut pcc = Vec::new();
+    let mut per_bin: Vec<Vec<f64>> = vec![Vec::new(); nb];
+    let (mut n, mut c1, mut c2, mut a1, mut a2, mut eb) = (0usize, 0, 0, 0, 0, 0);
+    for i in 0..truth.nrows() {
+        let t: Vec<f64> = truth.row(i).to_vec();
+        let p: Vec<f64> = pred.row(i).to_vec();
+        if t.iter().any(|x| !x.is_finite()) {
+            continue;
+        }
+        if let Some(r) = pearson(&p, &t) {
+            pcc.push(r);
+        }
+        for (b, e) in fractional_error(s, &p, &t).into_iter().enumerate() {
+            if e.is_finite() {
+                per_bin[b].push(e.abs());
+            }
+        }
+        for b in 0..nb {
+            let d = (p[b] - t[b]).abs();
+            let (va, ve) = (ale[[i, b]], epi[[i, b]]);
+            let total = (va + ve).sqrt();
+            n += 1;
+            c1 += (d <= total) as usize;
+            c2 += (d <= 2.0 * total) as usize;
+            a1 += (d <= va.sqrt()) as usize;
+            a2 += (d <= 2.0 * va.sqrt()) as usize;
+            eb += (ve < va) as usize;
+        }
+    }
+    let share = |k: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
+    let mut all: Vec<f64> = per_bin.iter().flatten().copied().collect();
+    StatMetrics {
+        pcc_mean: mean(&pcc),
+        pcc_median: median(&mut pcc.clone()),
+        frac_err_mean: mean(&all),
+        frac_err_median: median(&mut all),
+        frac_err_mean_per_bin: per_bin.iter().map(|v| mean(v)).collect(),
+        frac_err_median_per_bin: per_bin.iter_mut().map(|v| median(v)).collect(),
+        coverage_1sigma: share(c1),
+        coverage_2sigma: share(c2),
+        coverage_aleatoric_1sigma: share(a1),
+        coverage_aleatoric_2sigma: share(a2),
+        epistemic_below_aleatoric: share(eb),
+    }
+}
+
+/// Metrics of predictions against true curves (n x 3 x n_bins); rows whose truth is not
+/// finite are skipped.
+pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>) -> Metrics {
+    let m = |s: usize| {
+        stat_metrics(
+            s,
+            pred.mean.index_axis(Axis(1), s),
+            pred.aleatoric_var.index_axis(Axis(1), s),
+            pred.epistemic_var.index_axis(Axis(1), s),
+            truth.index_axis(Axis(1), s),
+        )
+    };
+    Metrics {
+        n_curves: truth
+            .outer_iter()
+            .filter(|c| c.iter().all(|x| x.is_finite()))
+            .count(),
+        mc_passes: pred.mc_passes,
+        xi: m(0),
+        omega: m(1),
+        eta: m(2),
+    }
+}

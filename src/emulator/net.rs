@@ -1,0 +1,178 @@
+//! The network of physics.md section 8, in LibTorch: a shared encoder and one convolutional
+//! decoder head per statistic, each giving a mean and a softplus variance per bin, in the
+//! standardised units of [`super::transform::Normalization`].
+
+use tch::nn::{self, Module, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+use super::config::ModelConfig;
+use crate::hod::PARAM_NAMES;
+
+/// The three statistics, in the order of every n x 3 x n_bins array.
+pub const STATISTICS: [&str; 3] = ["xi", "omega", "eta"];
+
+/// Smallest variance the heads return (standardised units), so the NLL stays finite.
+const VAR_FLOOR: f64 = 1e-6;
+
+/// Which parts of the network behave as in training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// BatchNorm from batch statistics (and updating its running ones), dropout on.
+    Train,
+    /// BatchNorm from running statistics, dropout on: one Monte Carlo pass.
+    MonteCarlo,
+    /// BatchNorm from running statistics, dropout off: the plain prediction.
+    Eval,
+}
+
+impl Mode {
+    fn bn_train(self) -> bool {
+        self == Mode::Train
+    }
+    fn dropout(self) -> bool {
+        self != Mode::Eval
+    }
+}
+
+struct Head {
+    bottleneck: nn::Linear,
+    convs: Vec<(nn::Conv1D, nn::BatchNorm)>,
+    last: nn::Conv1D,
+}
+
+pub(crate) struct Net {
+    pub(crate) vs: nn::VarStore,
+    encoder: Vec<(nn::Linear, nn::BatchNorm)>,
+    heads: Vec<Head>,
+    n_bins: i64,
+    length: i64,
+    dropout: f64,
+}
+
+impl Net {
+    /// A freshly initialised network (LibTorch's default initialisation, from its global
+    /// generator: seed it first for reproducible weights).
+    pub(crate) fn new(config: &ModelConfig, n_bins: usize, device: Device) -> Net {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let mut encoder = Vec::new();
+        let mut width = PARAM_NAMES.len() as i64;
+        for (i, &w) in config.encoder.iter().enumerate() {
+            let p = &root / "encoder" / i;
+            encoder.push((
+                nn::linear(&p / "linear", width, w as i64, Default::default()),
+                nn::batch_norm1d(&p / "bn", w as i64, Default::default()),
+            ));
+            width = w as i64;
+        }
+        let nb = n_bins as i64;
+        let length = config.bottleneck_length as i64;
+        let heads = STATISTICS
+            .iter()
+            .map(|name| {
+                let p = &root / "head" / *name;
+                let mut convs = Vec::new();
+                let mut channels = nb;
+                for (j, &(c, k)) in config.conv.iter().enumerate() {
+                    let q = &p / "conv" / j;
+                    let cfg = nn::ConvConfig {
+                        padding: (k as i64 - 1) / 2,
+                        ..Default::default()
+                    };
+                    convs.push((
+                        nn::conv1d(&q / "conv", channels, c as i64, k as i64, cfg),
+                        nn::batch_norm1d(&q / "bn", c as i64, Default::default()),
+                    ));
+                    channels = c as i64;
+                }
+                let k = config.final_kernel as i64;
+                let last = nn::conv1d(
+                    &p / "last",
+                    channels,
+                    nb,
+                    k,
+                    nn::ConvConfig {
+                        stride: length / 2,
+                        padding: (k - 1) / 2,
+                        ..Default::default()
+                    },
+                );
+                Head {
+                    bottleneck: nn::linear(&p / "bottleneck", width, nb * length, Default::default()),
+                    convs,
+                    last,
+                }
+            })
+            .collect();
+        Net {
+            vs,
+            encoder,
+            heads,
+            n_bins: nb,
+            length,
+            dropout: config.dropout,
+        }
+    }
+
+    fn block(&self, xs: Tensor, bn: &nn::BatchNorm, mode: Mode) -> Tensor {
+        bn.forward_t(&xs, mode.bn_train())
+            .leaky_relu()
+            .dropout(self.dropout, mode.dropout())
+    }
+
+    /// Standardised parameters (n x 7, float32) to standardised (mean, variance), each
+    /// n x 3 x n_bins.
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> (Tensor, Tensor) {
+        let mut h = x.shallow_clone();
+        for (linear, bn) in &self.encoder {
+            h = self.block(linear.forward(&h), bn, mode);
+        }
+        let n = h.size()[0];
+        let mut means = Vec::with_capacity(3);
+        let mut vars = Vec::with_capacity(3);
+        for head in &self.heads {
+            let mut z = head.bottleneck.forward(&h).view([n, self.n_bins, self.length]);
+            for (conv, bn) in &head.convs {
+                z = self.block(conv.forward(&z), bn, mode);
+            }
+            let out = head.last.forward(&z); // n x n_bins x 2
+            means.push(out.select(2, 0));
+            vars.push(out.select(2, 1).softplus() + VAR_FLOOR);
+        }
+        (Tensor::stack(&means, 1), Tensor::stack(&vars, 1))
+    }
+
+    /// The variables in a fixed order (sorted names): what model files store.
+    pub(crate) fn named_variables(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Number of trainable numbers.
+    pub(crate) fn n_weights(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+}
+
+/// float32 n x 7 tensor on `device` from row-major f64 values.
+pub(crate) fn params_tensor(rows: &[f64], device: Device) -> Tensor {
+    let v: Vec<f32> = rows.iter().map(|&x| x as f32).collect();
+    Tensor::from_slice(&v)
+        .view([-1, PARAM_NAMES.len() as i64])
+        .to_device(device)
+        .to_kind(Kind::Float)
+}
+
+/// The values of a float tensor (any shape, any device) as f64, row-major.
+pub(crate) fn to_f64(t: &Tensor) -> Vec<f64> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Double).contiguous().view([-1]);
+    let n = t.numel();
+    let mut out = vec![0.0; n];
+    t.copy_data(&mut out, n);
+    out
+}
