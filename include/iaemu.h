@@ -117,6 +117,16 @@
 #define IA_CORR_COVARIANCE 9
 
 /**
+ * Parameters per point, in the order of `ia_param_name` (physics.md section 1).
+ */
+#define IA_N_PARAMS 7
+
+/**
+ * Statistics per point: xi, omega, eta (the rows of every n x 3 x n_bins output).
+ */
+#define IA_N_STATISTICS 3
+
+/**
  * Positions, n x 3, Mpc/h, in [0, L).
  */
 #define IA_GAL_POSITIONS 0
@@ -198,6 +208,81 @@ typedef struct IaCorrOptions {
    */
   uint32_t n_threads;
 } IaCorrOptions;
+
+/**
+ * An emulator model (opaque).
+ */
+typedef struct IaEmulator {
+  uint8_t _private[0];
+} IaEmulator;
+
+/**
+ * What `ia_emulator_info` reports. Metrics are those of the model's test split, NaN when the
+ * model has none.
+ */
+typedef struct IaEmulatorInfo {
+  size_t n_params;
+  size_t n_statistics;
+  /**
+   * Radial bins per statistic; `ia_emulator_r_edges` gives their n_bins + 1 edges.
+   */
+  size_t n_bins;
+  /**
+   * The training domain per parameter: inputs outside it are flagged.
+   */
+  double domain_min[IA_N_PARAMS];
+  double domain_max[IA_N_PARAMS];
+  /**
+   * Non-zero when the model learnt log(xi).
+   */
+  int log_xi;
+  /**
+   * Non-zero when the handle runs on a CUDA device.
+   */
+  int on_cuda;
+  int64_t n_weights;
+  size_t n_train;
+  size_t epochs;
+  /**
+   * Per statistic (xi, omega, eta): mean Pearson correlation, median |fractional error|,
+   * shares of the truth within 1 and 2 sigma (aleatoric + epistemic).
+   */
+  double pcc_mean[IA_N_STATISTICS];
+  double frac_err_median[IA_N_STATISTICS];
+  double coverage_1sigma[IA_N_STATISTICS];
+  double coverage_2sigma[IA_N_STATISTICS];
+} IaEmulatorInfo;
+
+/**
+ * One training epoch, given to an `IaTrainProgress` callback.
+ */
+typedef struct IaTrainEpoch {
+  /**
+   * 1-based.
+   */
+  size_t epoch;
+  size_t max_epochs;
+  double train_loss;
+  double validation_loss;
+  double best_validation_loss;
+  size_t best_epoch;
+  double learning_rate;
+  double seconds;
+  /**
+   * Estimated seconds to `max_epochs` (early stopping may end sooner); NaN when unknown.
+   */
+  double eta_seconds;
+  /**
+   * Non-zero for epochs replayed from a checkpoint.
+   */
+  int resumed;
+} IaTrainEpoch;
+
+/**
+ * Called after every epoch on the thread that called `ia_train`; return 0 to go on, non-zero
+ * to stop (the best model so far is still written).
+ */
+typedef int (*IaTrainProgress)(const struct IaTrainEpoch *epoch, void *user_data);
 
 /**
  * Values for files that lack them (`ia_halos_load_with_options`); NaN means "not given".
@@ -452,6 +537,117 @@ int ia_corr_result_pairs(const struct IaCorrResult *result, uint64_t *out, size_
  * `IA_ERR_INVALID_ARGUMENT`.
  */
 int ia_corr_result_free(struct IaCorrResult *result);
+
+/**
+ * The name of parameter `index` (0 to `IA_N_PARAMS - 1`) as a static NUL-terminated string,
+ * in `*out_name` (owned by the library, never freed).
+ *
+ * # Safety
+ * `out_name` one writable pointer.
+ */
+int ia_param_name(size_t index, const char **out_name);
+
+/**
+ * Loads a model: the file at `path` (`.safetensors`), or the model built into the library
+ * when `path` is NULL, on `device` ("auto": CUDA when present, else the CPU; "cpu"; "cuda";
+ * "cuda:N"; NULL means "auto"). A corrupt file, a wrong format version or a mismatched
+ * architecture gives `IA_ERR_IO`; a CUDA device LibTorch does not see, `IA_ERR_UNSUPPORTED`.
+ * Free with `ia_emulator_free`.
+ *
+ * # Safety
+ * `path` and `device` NULL or NUL-terminated strings; `out` one writable pointer.
+ */
+int ia_emulator_load(const char *path, const char *device, struct IaEmulator **out);
+
+/**
+ * Describes a model: sizes, training domain, device and test metrics.
+ *
+ * # Safety
+ * `emu` a handle (checked); `out` one writable `IaEmulatorInfo`.
+ */
+int ia_emulator_info(const struct IaEmulator *emu, struct IaEmulatorInfo *out);
+
+/**
+ * Writes the model's n_bins + 1 bin edges (Mpc/h) into `out`; `len` must be n_bins + 1.
+ *
+ * # Safety
+ * `emu` a handle (checked); `out` `len` writable doubles.
+ */
+int ia_emulator_r_edges(const struct IaEmulator *emu, double *out, size_t len);
+
+/**
+ * Allows (non-zero) or forbids (0, the default) predictions for points outside the training
+ * domain on this handle. Atomic: safe while other threads predict.
+ */
+int ia_emulator_set_extrapolation(const struct IaEmulator *emu, int allow);
+
+/**
+ * Predicts xi, omega and eta for `n` points (`params`: n x 7 row-major, in `ia_param_name`
+ * order) with `mc_passes` Monte Carlo dropout passes (1: the plain prediction and zero
+ * epistemic variance; 0 is invalid), seeded by `seed` (the same call gives the same numbers).
+ * Writes, each n x 3 x n_bins row-major (rows xi, omega, eta) in physical units: the mean to
+ * `out_mean`, the aleatoric variance to `out_aleatoric_var` and the epistemic variance to
+ * `out_epistemic_var` (either variance may be NULL when not wanted). `out_flags` (n values,
+ * may be NULL) gets each row's domain flags, bit k set when parameter k is outside the
+ * training domain, and is written also when the status is `IA_ERR_OUT_OF_DOMAIN`: that status
+ * is returned, with nothing else written, when a row is outside and extrapolation is not
+ * allowed (`ia_emulator_set_extrapolation`). NaN or infinite parameters are
+ * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `emu` a handle (checked); `params` 7 n readable doubles; each non-NULL output 3 n n_bins
+ * writable doubles (`out_flags`: n writable uint32_t).
+ */
+int ia_predict_batch(const struct IaEmulator *emu,
+                     const double *params,
+                     size_t n,
+                     uint32_t mc_passes,
+                     uint64_t seed,
+                     double *out_mean,
+                     double *out_aleatoric_var,
+                     double *out_epistemic_var,
+                     uint32_t *out_flags);
+
+/**
+ * The plain (dropout off) predicted means of `n` points and their derivatives with respect to
+ * the 7 parameters, by automatic differentiation: `out_mean` n x 3 x n_bins and `out_jacobian`
+ * n x 3 x n_bins x 7 row-major (`out_jacobian[((i * 3 + s) * n_bins + b) * 7 + k]` =
+ * d mean[i, s, b] / d params[i, k]); `out_mean` may be NULL. Domain flags and errors as in
+ * `ia_predict_batch`.
+ *
+ * # Safety
+ * As `ia_predict_batch`; `out_jacobian` 21 n n_bins writable doubles.
+ */
+int ia_predict_jacobian(const struct IaEmulator *emu,
+                        const double *params,
+                        size_t n,
+                        double *out_mean,
+                        double *out_jacobian,
+                        uint32_t *out_flags);
+
+/**
+ * Frees a model. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * `IA_ERR_INVALID_ARGUMENT`.
+ */
+int ia_emulator_free(struct IaEmulator *emu);
+
+/**
+ * Trains a model on the dataset folder `data_dir` (from `iaemu generate`) and writes it to
+ * `out_path` (`.safetensors`). `config_json` is the JSON of `iaemu train --config` (NULL: the
+ * paper's defaults). An interrupted run resumes from `out_path.checkpoint`; a checkpoint of
+ * another configuration or dataset is an error (remove it to start afresh). `progress` (may be
+ * NULL) is called after every epoch with `user_data`, and stops training by returning
+ * non-zero. Runs on the calling thread.
+ *
+ * # Safety
+ * `config_json` NULL or a NUL-terminated string; `data_dir` and `out_path` NUL-terminated
+ * strings; `progress` NULL or a function safe to call with `user_data`.
+ */
+int ia_train(const char *config_json,
+             const char *data_dir,
+             const char *out_path,
+             IaTrainProgress progress,
+             void *user_data);
 
 /**
  * Reads a halo catalogue: halotools cache HDF5, Rockstar `out_*.list` or consistent-trees

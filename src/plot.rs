@@ -218,6 +218,7 @@ pub fn examples_path(png: &Path) -> std::path::PathBuf {
 }
 
 /// Value at quantile `q` of sorted finite values.
+#[cfg(feature = "emulator")]
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

@@ -91,16 +91,7 @@ pub struct IaHalosLoadOptions {
 }
 
 fn path_arg(path: *const c_char) -> Result<PathBuf> {
-    non_null(path, "path")?;
-    // SAFETY: checked non-NULL; the caller promises a NUL-terminated string.
-    let s = unsafe { CStr::from_ptr(path) };
-    let s = s
-        .to_str()
-        .map_err(|_| Error::invalid("path is not valid UTF-8"))?;
-    if s.is_empty() {
-        return Err(Error::invalid("path is empty"));
-    }
-    Ok(PathBuf::from(s))
+    super::path_arg(path, "path")
 }
 
 fn publish(cat: HaloCatalog, out: *mut *mut IaHalos) -> Result<()> {

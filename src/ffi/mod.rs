@@ -5,11 +5,13 @@
 //! across the boundary, and opaque handles checked against a registry before use.
 
 mod corr;
+mod emulator;
 mod halos;
 mod handles;
 mod hod;
 
 pub use corr::*;
+pub use emulator::*;
 pub use halos::*;
 pub use hod::*;
 
@@ -80,6 +82,19 @@ pub(crate) fn non_null<T>(p: *const T, name: &str) -> Result<(), Error> {
     } else {
         Ok(())
     }
+}
+
+/// A non-empty UTF-8 path from a NUL-terminated C string named `name` in errors.
+pub(crate) fn path_arg(p: *const c_char, name: &str) -> Result<std::path::PathBuf, Error> {
+    non_null(p, name)?;
+    // SAFETY: checked non-NULL; the caller promises a NUL-terminated string.
+    let s = unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))?;
+    if s.is_empty() {
+        return Err(Error::invalid(format!("{name} is empty")));
+    }
+    Ok(std::path::PathBuf::from(s))
 }
 
 /// Borrows `len` elements at `p` after checking for NULL and an impossible size.
