@@ -45,8 +45,15 @@ else
     echo "not a git checkout: skipping the committed-header check"
 fi
 
-run_c_tests() {  # $1: directory holding libiaemu.so
+run_c_tests() {  # $1: directory holding libiaemu.so and the iaemu command
     mkdir -p target/ctest
+    # A small dataset for tests/c/test_emulator.c (ia_train): a 60 Mpc/h universe, 48 points.
+    export IAEMU_TEST_DATA="$IAEMU_ROOT/target/ctest/data"
+    if [ ! -e "$IAEMU_TEST_DATA/params.npy" ]; then
+        "$1/iaemu" halos synth --box 60 --grid 32 --out target/ctest/halos-60.npz
+        "$1/iaemu" generate --design lhs --n 48 --realizations 2 --halos target/ctest/halos-60.npz \
+            --out "$IAEMU_TEST_DATA"
+    fi
     for src in tests/c/*.c; do
         exe="target/ctest/$(basename "$src" .c)"
         cc -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -O1 -Iinclude "$src" \

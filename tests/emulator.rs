@@ -270,7 +270,9 @@ fn jacobian_matches_finite_differences() {
     let (_, flat) = fresh_points(4, 23, (-0.6, -0.2));
     let j = emu.jacobian(&flat, false, None).unwrap();
     let plain = |p: &[f64]| emu.predict(p, &PredictOptions { mc_passes: 1, ..Default::default() }).unwrap().mean;
-    assert!((&j.mean - &plain(&flat)).iter().all(|d| d.abs() < 1e-9));
+    // float32 sums in another batch shape: equal to rounding
+    let p0 = plain(&flat);
+    assert!(j.mean.iter().zip(p0.iter()).all(|(a, b)| (a - b).abs() <= 1e-5 * b.abs() + 1e-9));
     for k in 0..7 {
         let h = 1e-3 * (HI[k] - LO[k]);
         let (mut up, mut down) = (flat.clone(), flat.clone());

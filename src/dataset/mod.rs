@@ -26,7 +26,7 @@ pub mod design;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, Array3};
+use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::{NpzReader, NpzWriter, WriteNpyExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -514,13 +514,17 @@ pub struct Data {
 }
 
 impl Data {
-    /// Reads `dir` (a dataset folder with every chunk done, or the output of [`merge`]) and
+    /// Reads `dir` (a dataset folder with every chunk done, the output of [`merge`], or one
+    /// finished shard folder, whose points are every `count`-th chunk of the design) and
     /// checks that its arrays agree with each other and with `meta.json`.
     pub fn load(dir: &Path) -> Result<Data> {
         use ndarray_npy::ReadNpyExt;
         let meta = read_meta(dir)?.ok_or_else(|| {
             Error::io(format!("{}: no meta.json (not a dataset folder)", dir.display()))
         })?;
+        if meta.shard.count > 1 && !dir.join("params.npy").exists() {
+            return Self::load_shard(dir, meta);
+        }
         fn read<T: ReadNpyExt>(dir: &Path, name: &str) -> Result<T> {
             let path = dir.join(name);
             let file = std::fs::File::open(&path).map_err(|e| {
@@ -564,6 +568,45 @@ impl Data {
             var,
             valid,
             r_edges: r_edges.to_vec(),
+        })
+    }
+
+    fn load_shard(dir: &Path, meta: Meta) -> Result<Data> {
+        let plan = &meta.plan;
+        let nb = plan.r_edges.len() - 1;
+        let chunks: Vec<usize> = (0..plan.n_points.div_ceil(plan.chunk))
+            .filter(|c| c % meta.shard.count == meta.shard.index)
+            .collect();
+        let mut parts = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            let path = chunk_path(dir, c);
+            if !path.exists() {
+                return Err(Error::invalid(format!(
+                    "{} is missing: finish this shard first (re-run it; it resumes)",
+                    path.display()
+                )));
+            }
+            let chunk = read_chunk(&path)?;
+            if chunk.mean.shape()[1..] != [3, nb] || chunk.params.ncols() != PARAM_NAMES.len() {
+                return Err(io_err(&path, "chunk has the wrong shape"));
+            }
+            parts.push(chunk);
+        }
+        let cat2 = |f: &dyn Fn(&Chunk) -> ndarray::ArrayView2<f64>| {
+            ndarray::concatenate(Axis(0), &parts.iter().map(f).collect::<Vec<_>>())
+        };
+        let cat3 = |f: &dyn Fn(&Chunk) -> ndarray::ArrayView3<f64>| {
+            ndarray::concatenate(Axis(0), &parts.iter().map(f).collect::<Vec<_>>())
+        };
+        let bad = |e: ndarray::ShapeError| Error::Internal(e.to_string());
+        let valid: Vec<u8> = parts.iter().flat_map(|c| c.valid.iter().copied()).collect();
+        Ok(Data {
+            params: cat2(&|c| c.params.view()).map_err(bad)?,
+            mean: cat3(&|c| c.mean.view()).map_err(bad)?,
+            var: cat3(&|c| c.var.view()).map_err(bad)?,
+            valid: Array1::from(valid),
+            r_edges: plan.r_edges.clone(),
+            meta: Some(meta),
         })
     }
 

@@ -12,7 +12,9 @@ use std::ffi::{c_char, c_int, c_void};
 #[cfg(feature = "emulator")]
 use super::{handles, path_arg, slice, slice_mut};
 use super::{guard, non_null};
-use crate::error::{Error, Result};
+use crate::error::Error;
+#[cfg(feature = "emulator")]
+use crate::error::Result;
 use crate::hod::PARAM_NAMES;
 
 /// An emulator model (opaque).
