@@ -432,3 +432,83 @@ fn simulate_draws_a_png() {
     // The table still goes to stdout.
     assert!(String::from_utf8_lossy(&o.stdout).contains("omega"));
 }
+
+#[cfg(feature = "emulator")]
+#[test]
+fn predict_with_the_built_in_model_writes_the_library_result() {
+    use iaemu::emulator::{Emulator, PredictOptions};
+    let dir = scratch("predict");
+    let (out, png) = (dir.join("p.json"), dir.join("p.png"));
+    let p = "0.8,0.8,12.02,0.26,11.38,13.31,1.06";
+    let o = iaemu(&["predict", "--params", p, "--mc", "10", "--seed", "3", "--device", "cpu", "--out", out.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let params: Vec<f64> = p.split(',').map(|x| x.parse().unwrap()).collect();
+    let lib = Emulator::builtin("cpu").unwrap().predict(&params, &PredictOptions { mc_passes: 10, seed: 3, ..Default::default() }).unwrap();
+    for (s, name) in ["xi", "omega", "eta"].iter().enumerate() {
+        for (key, a) in [(name.to_string(), &lib.mean), (format!("{name}_aleatoric_var"), &lib.aleatoric_var), (format!("{name}_epistemic_var"), &lib.epistemic_var)] {
+            let v: Vec<f64> = serde_json::from_value(j[&key].clone()).unwrap_or_else(|_| panic!("key {key}"));
+            assert_eq!(v, a.slice(ndarray::s![0, s, ..]).to_vec(), "{key}");
+        }
+    }
+    assert_eq!(j["r_edges"].as_array().unwrap().len(), 21);
+    assert_eq!(j["r_mid"].as_array().unwrap().len(), 20);
+    // A table without --out; two points; out of the domain; NaN.
+    let o = iaemu(&["predict", "--params", p, "--params", p, "--mc", "1"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("point 1"), "{}", stderr(&o));
+    let o = iaemu(&["predict", "--params", "0.8,0.8,19,0.26,11.38,13.31,1.06"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("logMmin outside"), "{}", stderr(&o));
+    let o = iaemu(&["predict", "--params", "0.8,0.8,19,0.26,11.38,13.31,1.06", "--allow-extrapolation"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("outside the training domain"));
+    let o = iaemu(&["predict", "--params", "0.8,NaN,12,0.26,11.38,13.31,1.06"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("mu_sat"), "{}", stderr(&o));
+    let o = iaemu(&["predict", "--params", "0.8,0.8,12"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = iaemu(&["predict", "--params", p, "--model", dir.join("none.safetensors").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[cfg(feature = "emulator")]
+#[test]
+fn train_then_evaluate_on_a_small_dataset() {
+    let dir = scratch("train");
+    let (_, halos) = small_halos(&dir);
+    let data = dir.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let o = iaemu(&["generate", "--design", "lhs", "--n", "40", "--realizations", "2", "--halos", halos.to_str().unwrap(), "--out", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = dir.join("config.json");
+    std::fs::write(&cfg, r#"{"model": {"encoder": [16, 16]}, "train": {"max_epochs": 4, "batch_size": 8}}"#).unwrap();
+    let model = dir.join("m.safetensors");
+    let o = iaemu(&["train", "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", model.to_str().unwrap(), "--restart", "--device", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().filter(|l| l.starts_with("epoch ")).count(), 4, "one line per epoch: {}", stderr(&o));
+    let (metrics, png) = (dir.join("metrics.json"), dir.join("ev.png"));
+    let o = iaemu(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--mc", "5", "--out", metrics.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    for s in ["xi", "omega", "eta"] {
+        for key in ["pcc_mean", "frac_err_median", "frac_err_mean", "coverage_1sigma", "coverage_2sigma"] {
+            assert!(j[s][key].is_number() || j[s][key].is_null(), "{s}.{key}");
+        }
+    }
+    assert_eq!(j["n_curves"], 8, "the 20% test split of 40 points");
+    assert!(dir.join("ev-examples.png").exists() && png.exists());
+    let o = iaemu(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--all", "--mc", "2"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("40 test curves"), "{}", stderr(&o));
+    std::fs::write(&cfg, r#"{"train": {"max_epoch": 4}}"#).unwrap();
+    let o = iaemu(&["train", "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("max_epoch"), "{}", stderr(&o));
+}
+
+#[cfg(not(feature = "emulator"))]
+#[test]
+fn emulator_commands_say_the_lite_build_lacks_them() {
+    let o = iaemu(&["predict", "--params", "0.8,0.8,12.02,0.26,11.38,13.31,1.06"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("without the emulator"), "{}", stderr(&o));
+}

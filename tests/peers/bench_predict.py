@@ -3,7 +3,10 @@ model file, timed like examples/bench_predict.rs: 32,768 points x 20 Monte Carlo
 batched call, and as the usual loop of 20 passes), and one point x 20 passes.
 
     python tests/peers/bench_predict.py MODEL.safetensors THREADS [DEVICE]
+    python tests/peers/bench_predict.py MODEL.safetensors check < points.json
 
+The second form prints the plain (dropout off) prediction for the points (a JSON list of
+7-lists) as JSON {"mean", "aleatoric_var"}: tests/emulator_peer.rs compares it with iaemu's.
 Reads the safetensors file with the standard library and NumPy (no safetensors package), and
 prints one JSON line. Used by scripts/bench-emulator.sh.
 """
@@ -122,7 +125,17 @@ def predict(meta, net, x, passes, batched, device):
         return m.mean(1), v.mean(1), m.var(1, unbiased=False)
 
 
+def check(path):
+    meta, net = load(path, "cpu")
+    net.dropout_on = False
+    x = torch.tensor(json.load(sys.stdin), dtype=torch.float32)
+    m, v, _ = predict(meta, net, x, 1, False, "cpu")
+    print(json.dumps({"mean": m.tolist(), "aleatoric_var": v.tolist()}))
+
+
 def main():
+    if sys.argv[2] == "check":
+        return check(sys.argv[1])
     path, threads = sys.argv[1], int(sys.argv[2])
     device = sys.argv[3] if len(sys.argv) > 3 else "cpu"
     torch.set_num_threads(threads)
