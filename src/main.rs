@@ -787,7 +787,7 @@ mod emulator_cmd {
 
     fn print_metrics(m: &emulator::Metrics) {
         println!(
-            "{} test curves, {} Monte Carlo passes",
+            "{} curves with every bin measured, {} Monte Carlo passes",
             m.n_curves, m.mc_passes
         );
         println!(
