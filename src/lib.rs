@@ -7,10 +7,11 @@
 //! - [`halos`]: halo catalogues: readers, the halotools HDF5 writer, the synthetic universe;
 //! - [`hod`]: galaxies in halos (Zheng07 occupation, Watson alignments) and `simulate`;
 //! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
-//! - [`plot`]: PNG plots of simulated curves;
+//! - [`plot`]: PNG plots of simulated and predicted curves and of evaluations;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
 //! - [`threads`]: the thread count of parallel work;
-//! - `emulator` (feature `emulator`): LibTorch through `tch`;
+//! - `emulator` (feature `emulator`): the neural-network emulator in LibTorch through `tch`:
+//!   training, Monte Carlo dropout prediction, the Jacobian, model files, metrics;
 //! - [`ffi`]: the C ABI, which only checks and converts arguments and calls the above.
 //!
 //! Units: comoving Mpc/h for lengths, Msun/h for masses.

@@ -101,15 +101,17 @@ pub type IaTrainProgress =
 pub unsafe extern "C" fn ia_param_name(index: usize, out_name: *mut *const c_char) -> c_int {
     guard("ia_param_name", || {
         non_null(out_name, "out_name")?;
-        const NAMES: [&str; IA_N_PARAMS] = [
-            "mu_cen\0", "mu_sat\0", "logMmin\0", "sigma_logM\0", "logM0\0", "logM1\0", "alpha\0",
-        ];
+        static NAMES: once_cell::sync::Lazy<Vec<std::ffi::CString>> = once_cell::sync::Lazy::new(|| {
+            PARAM_NAMES
+                .iter()
+                .map(|n| std::ffi::CString::new(*n).expect("no NUL in parameter names"))
+                .collect()
+        });
         let name = NAMES.get(index).ok_or_else(|| {
             Error::invalid(format!("parameter index {index}: 0 to {}", IA_N_PARAMS - 1))
         })?;
-        debug_assert_eq!(name.trim_end_matches('\0'), PARAM_NAMES[index]);
-        // SAFETY: checked non-NULL.
-        unsafe { *out_name = name.as_ptr().cast() };
+        // SAFETY: checked non-NULL; the string lives for the whole process.
+        unsafe { *out_name = name.as_ptr() };
         Ok(())
     })
 }
@@ -262,8 +264,10 @@ unsafe fn batch<'a>(
     if n == 0 {
         return Err(Error::invalid("n = 0: nothing to predict"));
     }
+    // n x 3 x n_bins x 7 outputs (the Jacobian) must fit too.
     let len = n
-        .checked_mul(IA_N_PARAMS)
+        .checked_mul(IA_N_PARAMS * IA_N_STATISTICS * h.emu.n_bins())
+        .and_then(|_| n.checked_mul(IA_N_PARAMS))
         .ok_or_else(|| Error::invalid(format!("n = {n} is too large")))?;
     // SAFETY: forwarded caller promise.
     let p = unsafe { slice(params, len, "params")? };
@@ -370,6 +374,7 @@ pub unsafe extern "C" fn ia_predict_jacobian(
             // SAFETY (all): forwarded caller promises.
             let (p, _) = unsafe { batch(&h, params, n, out_flags)? };
             let len = n * IA_N_STATISTICS * h.emu.n_bins();
+            // (`batch` checked that this product fits)
             let jac = unsafe { slice_mut(out_jacobian, len * IA_N_PARAMS, "out_jacobian")? };
             let mean = (!out_mean.is_null())
                 .then(|| unsafe { slice_mut(out_mean, len, "out_mean") })
