@@ -1213,6 +1213,17 @@ fn info() -> Result<()> {
         println!("  CUDA devices: {}  cuDNN: {}", b.cuda_devices, b.cudnn);
         println!("  device 'auto' -> {}", b.auto_device);
         println!("  LibTorch threads: {}", b.torch_threads);
+        let emu = iaemu::emulator::Emulator::builtin("cpu")?;
+        let m = emu.meta();
+        let t = &m.training;
+        println!(
+            "  built-in model: {} weights, {} training rows, {} epochs, log(xi) {}",
+            t.n_weights, t.n_train, t.epochs, m.config.log_xi
+        );
+        if let Some(mm) = &m.metrics {
+            let pcc = mm.by_statistic().map(|s| format!("{:.3}", s.pcc_mean));
+            println!("  test PCC xi / omega / eta: {}", pcc.join(" / "));
+        }
     }
     #[cfg(not(feature = "emulator"))]
     println!(

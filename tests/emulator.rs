@@ -444,4 +444,11 @@ fn metrics_follow_their_definitions() {
         assert_eq!(s.epistemic_below_aleatoric, 1.0);
         assert!(s.pcc_mean > 0.99);
     }
+    // JSON has no NaN: a metric that could not be measured is written null and read back NaN.
+    let mut xi = m.xi.clone();
+    xi.pcc_median = f64::NAN;
+    xi.frac_err_mean_per_bin[3] = f64::NAN;
+    let back: emulator::metrics::StatMetrics = serde_json::from_str(&serde_json::to_string(&xi).unwrap()).unwrap();
+    assert!(back.pcc_median.is_nan() && back.frac_err_mean_per_bin[3].is_nan());
+    assert_eq!(back.pcc_mean, xi.pcc_mean);
 }

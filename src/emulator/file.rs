@@ -39,6 +39,7 @@ pub struct TrainingRecord {
     pub xi_bins_masked: usize,
     pub epochs: usize,
     pub best_epoch: usize,
+    #[serde(deserialize_with = "super::metrics::nan_as_null::f64")]
     pub best_validation_loss: f64,
     /// "early stopping", "max_epochs" or "stopped by the caller".
     pub stopped_by: String,

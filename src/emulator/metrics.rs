@@ -8,27 +8,54 @@ use serde::{Deserialize, Serialize};
 
 use super::Prediction;
 
+/// JSON has no NaN: serde_json writes it as null, and these read null back as NaN.
+pub(crate) mod nan_as_null {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect())
+    }
+}
+
 /// Metrics of one statistic over a set of curves. Errors are absolute fractional errors;
-/// shares are fractions in [0, 1].
+/// shares are fractions in [0, 1]; NaN where nothing could be measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatMetrics {
     /// Mean over curves of the Pearson correlation between predicted and true curve.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub pcc_mean: f64,
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub pcc_median: f64,
     /// Median and mean of |fractional error| over every (curve, bin).
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub frac_err_median: f64,
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub frac_err_mean: f64,
     /// The same per bin.
+    #[serde(deserialize_with = "nan_as_null::vec")]
     pub frac_err_median_per_bin: Vec<f64>,
+    #[serde(deserialize_with = "nan_as_null::vec")]
     pub frac_err_mean_per_bin: Vec<f64>,
     /// Share of (curve, bin) with |pred - true| within 1 and 2 sigma of the total
     /// (aleatoric + epistemic) variance.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub coverage_1sigma: f64,
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub coverage_2sigma: f64,
     /// The same with the aleatoric variance alone.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub coverage_aleatoric_1sigma: f64,
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub coverage_aleatoric_2sigma: f64,
     /// Share of (curve, bin) with epistemic variance < aleatoric variance.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub epistemic_below_aleatoric: f64,
 }
 

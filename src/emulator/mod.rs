@@ -200,7 +200,10 @@ pub struct Jacobian {
 
 /// A loaded model.
 pub struct Emulator {
+    /// The network with its BatchNorms folded, for inference.
     net: Mutex<Net>,
+    /// The weights as trained (what model files hold).
+    weights: Mutex<Vec<(String, Tensor)>>,
     meta: ModelMeta,
     device: Device,
 }
@@ -237,10 +240,10 @@ impl Emulator {
         })
     }
 
-    pub(crate) fn from_net(mut net: Net, meta: ModelMeta, device: Device) -> Emulator {
-        net.vs.freeze();
+    pub(crate) fn from_net(net: Net, meta: ModelMeta, device: Device) -> Emulator {
         Emulator {
-            net: Mutex::new(net),
+            net: Mutex::new(net.fold_batchnorm(&meta.config)),
+            weights: Mutex::new(net.named_variables()),
             meta,
             device,
         }
@@ -259,7 +262,8 @@ impl Emulator {
     /// The bytes of the model file.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let json = serde_json::to_string(&self.meta).map_err(|e| Error::Internal(e.to_string()))?;
-        torch("saving a model", || file::serialize(&self.net().named_variables(), FORMAT, json))
+        let weights = self.weights.lock().unwrap_or_else(|p| p.into_inner());
+        torch("saving a model", || file::serialize(&weights, FORMAT, json))
     }
 
     pub fn meta(&self) -> &ModelMeta {

@@ -14,6 +14,30 @@ pub const STATISTICS: [&str; 3] = ["xi", "omega", "eta"];
 /// Smallest variance the heads return (standardised units), so the NLL stays finite.
 const VAR_FLOOR: f64 = 1e-6;
 
+/// BatchNorm's epsilon (PyTorch's default), used by the layers and by [`Net::fold_batchnorm`].
+const BN_EPS: f64 = 1e-5;
+
+fn batch_norm(p: nn::Path, dim: i64) -> nn::BatchNorm {
+    nn::batch_norm1d(p, dim, nn::BatchNormConfig { eps: BN_EPS, ..Default::default() })
+}
+
+/// The weight and bias of a Linear or Conv1d layer followed by a BatchNorm in inference mode,
+/// as one layer: w' = w s, b' = (b - running_mean) s + beta, with s = gamma / sqrt(running_var
+/// + eps) per output channel.
+fn fold(ws: &Tensor, bs: &Option<Tensor>, bn: &nn::BatchNorm) -> (Tensor, Tensor) {
+    let gamma = bn.ws.as_ref().expect("affine BatchNorm");
+    let beta = bn.bs.as_ref().expect("affine BatchNorm");
+    let s = gamma / (&bn.running_var + BN_EPS).sqrt();
+    let mut shape = vec![1i64; ws.dim()];
+    shape[0] = -1;
+    let b = bs.as_ref().map_or_else(|| s.zeros_like(), |b| b.shallow_clone());
+    (ws * s.view(shape.as_slice()), (b - &bn.running_mean) * &s + beta)
+}
+
+fn set(dst: &mut Tensor, src: &Tensor) {
+    dst.copy_(src);
+}
+
 /// Which parts of the network behave as in training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -47,6 +71,8 @@ pub(crate) struct Net {
     n_bins: i64,
     length: i64,
     dropout: f64,
+    /// BatchNorms folded into the layers before them ([`Net::fold_batchnorm`]): inference only.
+    folded: bool,
 }
 
 impl Net {
@@ -61,7 +87,7 @@ impl Net {
             let p = &root / "encoder" / i;
             encoder.push((
                 nn::linear(&p / "linear", width, w as i64, Default::default()),
-                nn::batch_norm1d(&p / "bn", w as i64, Default::default()),
+                batch_norm(&p / "bn", w as i64),
             ));
             width = w as i64;
         }
@@ -81,7 +107,7 @@ impl Net {
                     };
                     convs.push((
                         nn::conv1d(&q / "conv", channels, c as i64, k as i64, cfg),
-                        nn::batch_norm1d(&q / "bn", c as i64, Default::default()),
+                        batch_norm(&q / "bn", c as i64),
                     ));
                     channels = c as i64;
                 }
@@ -111,18 +137,60 @@ impl Net {
             n_bins: nb,
             length,
             dropout: config.dropout,
+            folded: false,
         }
     }
 
+    /// A copy for inference (Monte Carlo and plain predictions, the Jacobian) with every
+    /// BatchNorm folded into the layer before it: the same function with one pass over the
+    /// activations less per layer.
+    pub(crate) fn fold_batchnorm(&self, config: &ModelConfig) -> Net {
+        let mut f = Net::new(config, self.n_bins as usize, self.vs.device());
+        tch::no_grad(|| {
+            for ((l, bn), (fl, _)) in self.encoder.iter().zip(f.encoder.iter_mut()) {
+                let (w, b) = fold(&l.ws, &l.bs, bn);
+                set(&mut fl.ws, &w);
+                set(fl.bs.as_mut().expect("bias"), &b);
+            }
+            for (h, fh) in self.heads.iter().zip(f.heads.iter_mut()) {
+                set(&mut fh.bottleneck.ws, &h.bottleneck.ws);
+                set(fh.bottleneck.bs.as_mut().expect("bias"), h.bottleneck.bs.as_ref().expect("bias"));
+                for ((c, bn), (fc, _)) in h.convs.iter().zip(fh.convs.iter_mut()) {
+                    let (w, b) = fold(&c.ws, &c.bs, bn);
+                    set(&mut fc.ws, &w);
+                    set(fc.bs.as_mut().expect("bias"), &b);
+                }
+                set(&mut fh.last.ws, &h.last.ws);
+                set(fh.last.bs.as_mut().expect("bias"), h.last.bs.as_ref().expect("bias"));
+            }
+        });
+        f.vs.freeze();
+        f.folded = true;
+        f
+    }
+
     fn block(&self, xs: Tensor, bn: &nn::BatchNorm, mode: Mode) -> Tensor {
-        bn.forward_t(&xs, mode.bn_train())
-            .leaky_relu()
-            .dropout(self.dropout, mode.dropout())
+        let mut h = if self.folded {
+            xs
+        } else {
+            bn.forward_t(&xs, mode.bn_train())
+        };
+        if h.requires_grad() {
+            h.leaky_relu().dropout(self.dropout, mode.dropout())
+        } else {
+            // inference: in place, no new activations
+            let _ = h.leaky_relu_();
+            if mode.dropout() {
+                let _ = h.dropout_(self.dropout, true);
+            }
+            h
+        }
     }
 
     /// Standardised parameters (n x 7, float32) to standardised (mean, variance), each
     /// n x 3 x n_bins.
     pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> (Tensor, Tensor) {
+        assert!(!(self.folded && mode == Mode::Train), "a folded network is for inference only");
         let mut h = x.shallow_clone();
         for (linear, bn) in &self.encoder {
             h = self.block(linear.forward(&h), bn, mode);
