@@ -234,7 +234,10 @@ impl Emulator {
         torch("loading a model", || {
             let parsed = file::parse(bytes, FORMAT, origin)?;
             let meta = file::parse_meta(&parsed.json, origin)?;
-            let net = Net::new(&meta.config, meta.n_bins(), device);
+            let net = {
+                let _rng = torch_rng_lock();
+                Net::new(&meta.config, meta.n_bins(), device)
+            };
             file::load_into(&net, &parsed.tensors, "", origin)?;
             Ok(Self::from_net(net, meta, device))
         })

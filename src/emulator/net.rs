@@ -77,7 +77,8 @@ pub(crate) struct Net {
 
 impl Net {
     /// A freshly initialised network (LibTorch's default initialisation, from its global
-    /// generator: seed it first for reproducible weights).
+    /// generator: call it holding [`super::torch_rng_lock`], so that it does not disturb
+    /// another thread's seeded draws, and seed the generator first for reproducible weights).
     pub(crate) fn new(config: &ModelConfig, n_bins: usize, device: Device) -> Net {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -145,7 +146,10 @@ impl Net {
     /// BatchNorm folded into the layer before it: the same function with one pass over the
     /// activations less per layer.
     pub(crate) fn fold_batchnorm(&self, config: &ModelConfig) -> Net {
-        let mut f = Net::new(config, self.n_bins as usize, self.vs.device());
+        let mut f = {
+            let _rng = super::torch_rng_lock();
+            Net::new(config, self.n_bins as usize, self.vs.device())
+        };
         tch::no_grad(|| {
             for ((l, bn), (fl, _)) in self.encoder.iter().zip(f.encoder.iter_mut()) {
                 let (w, b) = fold(&l.ws, &l.bs, bn);
