@@ -53,14 +53,19 @@ fn plain_predictions_match_pytorch_eager() {
     let ours = emu
         .predict(&flat, &PredictOptions { mc_passes: 1, ..Default::default() })
         .unwrap();
+    // Differences relative to the largest value of each curve: float32 sums in another order
+    // (iaemu folds BatchNorm into the layers) differ in the last digits, which is large
+    // relative to a value crossing zero (omega, eta).
     let mut worst: f64 = 0.0;
     for (name, a) in [("mean", &ours.mean), ("aleatoric_var", &ours.aleatoric_var)] {
         for ((i, s, b), &x) in a.indexed_iter() {
+            let curve = peer[name][i][s].as_array().unwrap();
+            let scale = curve.iter().map(|v| v.as_f64().unwrap().abs()).fold(0.0, f64::max);
             let y = peer[name][i][s][b].as_f64().unwrap();
-            let d = (x - y).abs() / y.abs().max(1e-6);
+            let d = (x - y).abs() / scale.max(1e-30);
             worst = worst.max(d);
             assert!(d < 1e-4, "{name}[{i}][{s}][{b}]: iaemu {x}, PyTorch {y}");
         }
     }
-    eprintln!("largest relative difference from PyTorch eager: {worst:.2e}");
+    eprintln!("largest difference from PyTorch eager, relative to the curve: {worst:.2e}");
 }
