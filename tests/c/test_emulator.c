@@ -78,7 +78,8 @@ int main(void) {
           info.n_params, info.n_statistics, info.n_bins);
     for (int k = 0; k < 7; k++) CHECK(info.domain_min[k] < info.domain_max[k], "domain %d", k);
     for (int s = 0; s < 3; s++)
-        CHECK(info.pcc_mean[s] > 0.3 && info.pcc_mean[s] <= 1.0 && info.coverage_1sigma[s] > 0.2,
+        CHECK(info.pcc_mean[s] > 0.1 && info.pcc_mean[s] <= 1.0 && info.coverage_1sigma[s] > 0.5 &&
+                  info.coverage_1sigma[s] <= 1.0,
               "metrics of statistic %d: pcc %g coverage %g", s, info.pcc_mean[s], info.coverage_1sigma[s]);
     double edges[NB + 1];
     CHECK(ia_emulator_r_edges(emu, edges, NB + 1) == IA_OK, "edges");
@@ -113,7 +114,7 @@ int main(void) {
     }
 
     /* Jacobian: its means are the one-pass means; d xi / d logMmin against a central
-     * difference over 0.01 dex, summed over bins (robust to LeakyReLU kinks). */
+     * difference over 0.002 dex, summed over bins (robust to LeakyReLU kinks). */
     static double jac[N * OUT * 7], jmean[N * OUT], up[N * OUT], down[N * OUT];
     CHECK(ia_predict_jacobian(emu, PARAMS, N, jmean, jac, NULL) == IA_OK, "jacobian: %s", ia_last_error_message());
     /* (float32 sums in another batch shape: equal to rounding) */
@@ -122,13 +123,13 @@ int main(void) {
     double p_up[N * 7], p_down[N * 7];
     memcpy(p_up, PARAMS, sizeof p_up);
     memcpy(p_down, PARAMS, sizeof p_down);
-    for (int i = 0; i < N; i++) { p_up[7 * i + 2] += 0.005; p_down[7 * i + 2] -= 0.005; }
+    for (int i = 0; i < N; i++) { p_up[7 * i + 2] += 0.001; p_down[7 * i + 2] -= 0.001; }
     ia_predict_batch(emu, p_up, N, 1, 0, up, NULL, NULL, NULL);
     ia_predict_batch(emu, p_down, N, 1, 0, down, NULL, NULL, NULL);
     for (int i = 0; i < N; i++) {
         double fd = 0, ad = 0;
         for (int b = 0; b < NB; b++) {
-            fd += (up[i * OUT + b] - down[i * OUT + b]) / 0.01 / plain[i * OUT + b];
+            fd += (up[i * OUT + b] - down[i * OUT + b]) / 0.002 / plain[i * OUT + b];
             ad += jac[((i * 3 + 0) * NB + b) * 7 + 2] / plain[i * OUT + b];
         }
         CHECK(fabs(ad - fd) <= 0.05 * fabs(fd) + 1e-3, "row %d: d ln xi / d logMmin summed: autograd %g, difference %g", i, ad, fd);
