@@ -4,7 +4,8 @@
 #   2. the committed C header is what cbindgen generates from the sources;
 #   3. the C programs in tests/c, compiled with the system cc against include/iaemu.h and the
 #      built library (no LD_LIBRARY_PATH: the library carries its rpath);
-#   4. the lite build (no LibTorch): its Rust tests, the C tests against it, and a check that
+#   4. each binding's test (bindings/*/test.sh);
+#   5. the lite build (no LibTorch): its Rust tests, the C tests against it, and a check that
 #      neither its library nor its command line links LibTorch.
 # Tests that read ../shared skip with a message when it is absent; tests against the peer codes
 # (halotools loading the HDF5 files iaemu writes) skip with a message without .venv-peers.
@@ -64,6 +65,9 @@ run_c_tests() {  # $1: directory holding libiaemu.so and the iaemu command
 
 step "C tests (emulator build)"
 run_c_tests target/release
+
+step "bindings"
+bash bindings/c/test.sh target/release
 
 step "lite build (no LibTorch): Rust tests, C tests, no LibTorch linked"
 cargo test --release --locked --no-default-features --target-dir target/lite
