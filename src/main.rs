@@ -836,18 +836,7 @@ mod emulator_cmd {
                 "emulator: mu_cen {} mu_sat {} logMmin {} sigma_logM {} logM0 {} logM1 {} alpha {} ({} MC passes)",
                 v[0], v[1], v[2], v[3], v[4], v[5], v[6], opts.mc_passes
             );
-            let curves = iaemu::plot::Curves {
-                r_edges: r_edges.clone(),
-                r_mid: r_mid.clone(),
-                mean: std::array::from_fn(|s| row(&p.mean, 0, s)),
-                errors: vec![
-                    ("aleatoric", std::array::from_fn(|s| row(&p.aleatoric_var, 0, s))),
-                    ("aleatoric + epistemic", std::array::from_fn(|s| {
-                        row(&p.aleatoric_var, 0, s).iter().zip(row(&p.epistemic_var, 0, s)).map(|(a, e)| a + e).collect()
-                    })),
-                ],
-                truth: None,
-            };
+            let curves = iaemu::plot::Curves::of_prediction(&p, 0, &r_edges, None);
             iaemu::plot::plot_curves(png, &curves, &title)?;
             eprintln!("wrote {}", png.display());
         }

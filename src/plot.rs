@@ -80,6 +80,31 @@ impl Curves {
     }
 }
 
+#[cfg(feature = "emulator")]
+impl Curves {
+    /// Row `i` of a prediction, with error bars of the aleatoric and of the total (aleatoric +
+    /// epistemic) standard deviation, and the truth when given (n x 3 x n_bins).
+    pub fn of_prediction(
+        p: &crate::emulator::Prediction,
+        i: usize,
+        r_edges: &[f64],
+        truth: Option<&ndarray::Array3<f64>>,
+    ) -> Curves {
+        let row = |a: &ndarray::Array3<f64>, s: usize| a.slice(ndarray::s![i, s, ..]).to_vec();
+        let total = &p.aleatoric_var + &p.epistemic_var;
+        Curves {
+            r_edges: r_edges.to_vec(),
+            r_mid: crate::corr::r_mid(r_edges),
+            mean: std::array::from_fn(|s| row(&p.mean, s)),
+            errors: vec![
+                ("aleatoric", std::array::from_fn(|s| row(&p.aleatoric_var, s))),
+                ("aleatoric + epistemic", std::array::from_fn(|s| row(&total, s))),
+            ],
+            truth: truth.map(|t| std::array::from_fn(|s| row(t, s))),
+        }
+    }
+}
+
 /// Draws into `path` through a temporary file, so the file appears complete or not at all.
 fn write_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     register_font()?;
@@ -329,21 +354,7 @@ pub fn plot_evaluation(png: &Path, examples: &Path, ev: &crate::emulator::Evalua
         let panels = root.split_evenly((k.max(1), 3));
         for j in 0..k {
             let i = j * n / k;
-            let curves = Curves {
-                r_edges: r_edges.to_vec(),
-                r_mid: r.clone(),
-                mean: std::array::from_fn(|s| row(&ev.prediction.mean, i, s)),
-                errors: vec![
-                    ("aleatoric", std::array::from_fn(|s| row(&ev.prediction.aleatoric_var, i, s))),
-                    (
-                        "aleatoric + epistemic",
-                        std::array::from_fn(|s| {
-                            row(&ev.prediction.aleatoric_var, i, s).iter().zip(row(&ev.prediction.epistemic_var, i, s)).map(|(a, e)| a + e).collect()
-                        }),
-                    ),
-                ],
-                truth: Some(std::array::from_fn(|s| row(&ev.truth, i, s))),
-            };
+            let curves = Curves::of_prediction(&ev.prediction, i, r_edges, Some(&ev.truth));
             for s in 0..3 {
                 draw_panel(&panels[3 * j + s], &curves, s, j == 0)?;
             }

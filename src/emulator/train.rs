@@ -270,17 +270,16 @@ pub fn train(
     let device = super::parse_device(&tc.device)?;
     set_torch_threads((tc.threads > 0).then_some(tc.threads))?;
     let (train_rows, val_rows, test_rows) = split(data, tc)?;
-    let (_, unusable) = usable_rows(data);
+    let unusable = data.len() - (train_rows.len() + val_rows.len() + test_rows.len());
     let (x_train, y_train) = gather(data, &train_rows);
     let (x_val, y_val) = gather(data, &val_rows);
     let norm = Normalization::fit(&x_train, &y_train, config.model.log_xi);
-    let xi_bins_masked = {
-        let (_, y) = gather(data, &usable_rows(data).0);
-        y.index_axis(Axis(1), 0)
-            .iter()
-            .filter(|&&x| !x.is_finite() || (config.model.log_xi && x <= 0.0))
-            .count()
-    };
+    let xi_bins_masked = [&train_rows, &val_rows, &test_rows]
+        .iter()
+        .flat_map(|rows| rows.iter())
+        .flat_map(|&i| data.mean.slice(ndarray::s![i, 0, ..]).to_vec())
+        .filter(|&x| !x.is_finite() || (config.model.log_xi && x <= 0.0))
+        .count();
     let nb = data.r_edges.len() - 1;
     let ckpt = checkpoint_path(out);
     let fp = fingerprint(config, data);
