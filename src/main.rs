@@ -177,6 +177,10 @@ enum Command {
         /// Draw the first point's curves with both uncertainties into this PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// With --out: also write `jacobian`, d mean / d params by autograd (n x 3 x bins x 7;
+        /// one point: 3 x bins x 7).
+        #[arg(long, requires = "out")]
+        jacobian: bool,
     },
     /// Measure a model on a dataset: its test split, or every row with --all (physics.md
     /// section 8 metrics).
@@ -688,7 +692,8 @@ fn run(command: Command) -> Result<()> {
             allow_extrapolation,
             out,
             plot,
-        } => emulator_cmd::predict(&emulator, &params, allow_extrapolation, out.as_deref(), plot.as_deref()),
+            jacobian,
+        } => emulator_cmd::predict(&emulator, &params, allow_extrapolation, jacobian, out.as_deref(), plot.as_deref()),
         Command::Evaluate {
             emulator,
             data,
@@ -811,6 +816,7 @@ mod emulator_cmd {
         a: &EmulatorArgs,
         params: &[f64],
         allow_extrapolation: bool,
+        jacobian: bool,
         out: Option<&Path>,
         plot: Option<&Path>,
     ) -> Result<()> {
@@ -855,6 +861,14 @@ mod emulator_cmd {
                     j[*name] = one(per(&p.mean, s));
                     j[format!("{name}_aleatoric_var")] = one(per(&p.aleatoric_var, s));
                     j[format!("{name}_epistemic_var")] = one(per(&p.epistemic_var, s));
+                }
+                if jacobian {
+                    let jac = emu.jacobian(params, allow_extrapolation, opts.threads)?.jacobian;
+                    let rows: Vec<Vec<Vec<Vec<f64>>>> = jac
+                        .outer_iter()
+                        .map(|pt| pt.outer_iter().map(|st| st.outer_iter().map(|b| b.to_vec()).collect()).collect())
+                        .collect();
+                    j["jacobian"] = if n == 1 { serde_json::json!(rows[0]) } else { serde_json::json!(rows) };
                 }
                 write_text(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?)
             }
@@ -932,7 +946,7 @@ mod emulator_cmd {
     pub fn train(_: &Path, _: Option<&Path>, _: &Path, _: bool, _: Option<String>, _: Option<usize>) -> Result<()> {
         unsupported()
     }
-    pub fn predict(_: &EmulatorArgs, _: &[f64], _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
+    pub fn predict(_: &EmulatorArgs, _: &[f64], _: bool, _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
         unsupported()
     }
     pub fn evaluate(_: &EmulatorArgs, _: &Path, _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
