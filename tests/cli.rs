@@ -454,6 +454,19 @@ fn predict_with_the_built_in_model_writes_the_library_result() {
     }
     assert_eq!(j["r_edges"].as_array().unwrap().len(), 21);
     assert_eq!(j["r_mid"].as_array().unwrap().len(), 20);
+    // --jacobian: two points, each 3 x 20 x 7, equal to the library's autograd Jacobian.
+    let o = iaemu(&["predict", "--params", p, "--params", p, "--mc", "1", "--jacobian", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let jac: Vec<Vec<Vec<Vec<f64>>>> = serde_json::from_value(j["jacobian"].clone()).unwrap();
+    let twice = [params.clone(), params.clone()].concat();
+    let lib = Emulator::builtin("cpu").unwrap().jacobian(&twice, false, None).unwrap().jacobian;
+    assert_eq!(lib.shape(), &[2, 3, 20, 7]);
+    for (idx, v) in lib.indexed_iter() {
+        assert_eq!(jac[idx.0][idx.1][idx.2][idx.3], *v, "{idx:?}");
+    }
+    let o = iaemu(&["predict", "--params", p, "--jacobian"]);
+    assert_eq!(o.status.code(), Some(2), "--jacobian needs --out");
     // A table without --out; two points; out of the domain; NaN.
     let o = iaemu(&["predict", "--params", p, "--params", p, "--mc", "1"]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("point 1"), "{}", stderr(&o));
