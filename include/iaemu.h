@@ -163,6 +163,12 @@
 typedef struct IaCorrResult IaCorrResult;
 
 /**
+ * An emulator model: an opaque handle. May be used from many threads at once (calls on one
+ * model are serialised inside); free it once with `ia_emulator_free`.
+ */
+typedef struct IaEmulator IaEmulator;
+
+/**
  * Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
  * once; free it once with `ia_galaxies_free`.
  */
@@ -208,13 +214,6 @@ typedef struct IaCorrOptions {
    */
   uint32_t n_threads;
 } IaCorrOptions;
-
-/**
- * An emulator model (opaque).
- */
-typedef struct IaEmulator {
-  uint8_t _private[0];
-} IaEmulator;
 
 /**
  * What `ia_emulator_info` reports. Metrics are those of the model's test split, NaN when the

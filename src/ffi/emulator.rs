@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::hod::PARAM_NAMES;
 
-/// An emulator model (opaque).
-#[repr(C)]
+/// An emulator model: an opaque handle. May be used from many threads at once (calls on one
+/// model are serialised inside); free it once with `ia_emulator_free`.
 pub struct IaEmulator {
     _private: [u8; 0],
 }
