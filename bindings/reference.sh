@@ -12,7 +12,8 @@
 #   params.txt                   2 x 7
 #   predict.json                 built-in emulator, both points, 20 MC passes, seed 42, with the Jacobian
 #   predict_mean.txt, predict_aleatoric_var.txt, predict_epistemic_var.txt   2 x 3 x 20 (point, statistic, bin)
-#   predict_plain_mean.txt       2 x 3 x 20, one pass (the plain prediction, what the Jacobian's mean is)
+#   predict_plain_mean.txt       2 x 3 x 20: the plain (one-pass) mean as ia_predict_jacobian computes it
+#                                (equal to a one-pass ia_predict_batch only to float32 rounding)
 #   jacobian.txt                 2 x 3 x 20 x 7 (point, statistic, bin, parameter)
 #   simulate.json, simulate_mean.txt, simulate_var.txt   point 0 on halos.hdf5, 2 realisations, seed 1: 3 x 20
 #   correlate.json, correlate.txt                         xi, omega, eta of galaxies.npy in the 60 Mpc/h box: 3 x 20
@@ -31,7 +32,6 @@ p1=0.3,-0.2,12.5,0.4,12.0,13.6,1.0
 "$iaemu" correlate --catalog "$out/galaxies.npy" --box 60 --out "$out/correlate.json" >/dev/null 2>&1
 "$iaemu" simulate --params $p0 --halos "$out/halos.hdf5" --realizations 2 --seed 1 --out "$out/simulate.json" >/dev/null 2>&1
 "$iaemu" predict --params $p0 --params $p1 --mc 20 --seed 42 --jacobian --out "$out/predict.json" >/dev/null 2>&1
-"$iaemu" predict --params $p0 --params $p1 --mc 1 --out "$out/predict-plain.json" >/dev/null 2>&1
 python3 - "$out" <<'PY'
 import json, re, sys
 out = sys.argv[1]
@@ -42,12 +42,11 @@ def write(name, values):
         f.write("".join(f"{v!r}\n" for v in values))
 stats = ("xi", "omega", "eta")
 pred = json.load(open(f"{out}/predict.json"))
-plain = json.load(open(f"{out}/predict-plain.json"))
 write("params.txt", flat(pred["params"]))
 write("r_edges.txt", pred["r_edges"])
 for suffix in ("", "_aleatoric_var", "_epistemic_var"):
     write(f"predict{suffix or '_mean'}.txt", flat([[pred[s + suffix][i] for s in stats] for i in range(2)]))
-write("predict_plain_mean.txt", flat([[plain[s][i] for s in stats] for i in range(2)]))
+write("predict_plain_mean.txt", flat(pred["jacobian_mean"]))
 write("jacobian.txt", flat(pred["jacobian"]))
 sim = json.load(open(f"{out}/simulate.json"))
 write("simulate_mean.txt", flat([sim[s] for s in stats]))

@@ -863,12 +863,17 @@ mod emulator_cmd {
                     j[format!("{name}_epistemic_var")] = one(per(&p.epistemic_var, s));
                 }
                 if jacobian {
-                    let jac = emu.jacobian(params, allow_extrapolation, opts.threads)?.jacobian;
+                    let jac = emu.jacobian(params, allow_extrapolation, opts.threads)?;
                     let rows: Vec<Vec<Vec<Vec<f64>>>> = jac
+                        .jacobian
                         .outer_iter()
                         .map(|pt| pt.outer_iter().map(|st| st.outer_iter().map(|b| b.to_vec()).collect()).collect())
                         .collect();
                     j["jacobian"] = if n == 1 { serde_json::json!(rows[0]) } else { serde_json::json!(rows) };
+                    // The plain mean as the Jacobian's pass computes it (60 copies of each row, so
+                    // equal to a one-pass prediction only to float32 rounding).
+                    let means: Vec<Vec<Vec<f64>>> = (0..n).map(|i| (0..3).map(|s| row(&jac.mean, i, s)).collect()).collect();
+                    j["jacobian_mean"] = if n == 1 { serde_json::json!(means[0]) } else { serde_json::json!(means) };
                 }
                 write_text(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?)
             }

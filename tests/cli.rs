@@ -460,10 +460,14 @@ fn predict_with_the_built_in_model_writes_the_library_result() {
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let jac: Vec<Vec<Vec<Vec<f64>>>> = serde_json::from_value(j["jacobian"].clone()).unwrap();
     let twice = [params.clone(), params.clone()].concat();
-    let lib = Emulator::builtin("cpu").unwrap().jacobian(&twice, false, None).unwrap().jacobian;
-    assert_eq!(lib.shape(), &[2, 3, 20, 7]);
-    for (idx, v) in lib.indexed_iter() {
+    let lib = Emulator::builtin("cpu").unwrap().jacobian(&twice, false, None).unwrap();
+    assert_eq!(lib.jacobian.shape(), &[2, 3, 20, 7]);
+    for (idx, v) in lib.jacobian.indexed_iter() {
         assert_eq!(jac[idx.0][idx.1][idx.2][idx.3], *v, "{idx:?}");
+    }
+    let jac_mean: Vec<Vec<Vec<f64>>> = serde_json::from_value(j["jacobian_mean"].clone()).unwrap();
+    for (idx, v) in lib.mean.indexed_iter() {
+        assert_eq!(jac_mean[idx.0][idx.1][idx.2], *v, "{idx:?}");
     }
     let o = iaemu(&["predict", "--params", p, "--jacobian"]);
     assert_eq!(o.status.code(), Some(2), "--jacobian needs --out");

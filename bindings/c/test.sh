@@ -1,13 +1,20 @@
 #!/bin/bash
-# The C binding's test: builds example.c against the library as built by the project, runs it,
-# and checks its emulator numbers against the Rust command line (`iaemu predict`, same points,
-# passes and seed) and its simulated ones against `iaemu simulate`. Usage: bash
-# bindings/c/test.sh [LIBDIR] (default target/release). Needs python3 (standard library only).
+# The C binding's test, against the library as built by the project:
+#   1. check.c calls every function family on the inputs of bindings/reference.sh and compares
+#      its numbers with the Rust command line's (and one error path);
+#   2. example.c runs, and its printed emulator numbers are compared with `iaemu predict` (same
+#      points, passes and seed) and its simulated ones with `iaemu simulate`.
+# Usage: bash bindings/c/test.sh [LIBDIR] (default target/release). Needs python3 (standard
+# library only).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 lib="${1:-target/release}"
 mkdir -p target/bindings-c
+bash bindings/reference.sh "$lib" target/bindings-c/ref
+cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/c/check.c -L"$lib" -liaemu \
+    -Wl,-rpath,"$root/$lib" -lm -o target/bindings-c/check
+target/bindings-c/check target/bindings-c/ref
 cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/c/example.c -L"$lib" -liaemu \
     -Wl,-rpath,"$root/$lib" -lm -o target/bindings-c/example
 target/bindings-c/example > target/bindings-c/out.txt
