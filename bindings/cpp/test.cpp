@@ -1,0 +1,518 @@
+// Test of the C++ binding (iaemu.hpp) against the Rust command line's results written by
+// bindings/reference.sh. Usage: test REFDIR [DATASET_DIR WORKDIR]
+//   REFDIR       the output folder of bindings/reference.sh
+//   DATASET_DIR  a small dataset from `iaemu generate` (for train); WORKDIR for files written.
+// Prints one line per failure and a summary; exits non-zero on any failure.
+#include "iaemu.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+std::size_t numbers = 0;  // numbers compared against the reference
+double worst_rel = 0;     // largest relative difference seen in those comparisons
+
+#define CHECK(cond, msg)                                                              \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            failures++;                                                               \
+            std::cerr << "FAIL " << __FILE__ << ":" << __LINE__ << ": " << msg << "\n"; \
+        }                                                                             \
+    } while (0)
+
+// Runs body, expects exception type E; returns the message ("" if none was thrown).
+template <class E, class F>
+std::string expect_throw(F body, const char *what) {
+    try {
+        body();
+    } catch (const E &e) {
+        return e.what();
+    } catch (const std::exception &e) {
+        failures++;
+        std::cerr << "FAIL " << what << ": wrong exception: " << e.what() << "\n";
+        return "";
+    }
+    failures++;
+    std::cerr << "FAIL " << what << ": nothing thrown\n";
+    return "";
+}
+
+bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
+
+std::vector<double> read_numbers(const std::string &path) {
+    std::ifstream f(path);
+    if (!f) {
+        failures++;
+        std::cerr << "FAIL cannot read " << path << "\n";
+        return {};
+    }
+    std::vector<double> v;
+    std::string line;
+    while (std::getline(f, line))
+        if (!line.empty()) v.push_back(std::strtod(line.c_str(), nullptr));  // "nan" included
+    return v;
+}
+
+std::size_t read_count(const std::string &path, const std::string &name) {
+    std::ifstream f(path);
+    std::string key;
+    std::size_t value;
+    while (f >> key >> value)
+        if (key == name) return value;
+    failures++;
+    std::cerr << "FAIL no " << name << " in " << path << "\n";
+    return 0;
+}
+
+// A C-order little-endian float64 .npy (n x cols).
+std::vector<double> read_npy(const std::string &path, std::size_t &rows, std::size_t &cols) {
+    std::ifstream f(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    rows = cols = 0;
+    if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
+        failures++;
+        std::cerr << "FAIL not a .npy file: " << path << "\n";
+        return {};
+    }
+    const unsigned char major = static_cast<unsigned char>(bytes[6]);
+    std::size_t header_len, start;
+    if (major == 1) {
+        header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+        start = 10;
+    } else {
+        header_len = 0;
+        for (int k = 3; k >= 0; k--) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + k]);
+        start = 12;
+    }
+    const std::string header = bytes.substr(start, header_len);
+    CHECK(contains(header, "'<f8'") && contains(header, "'fortran_order': False"), "npy header " << header);
+    const std::size_t open = header.find("'shape': (");
+    std::sscanf(header.c_str() + open + 10, "%zu, %zu", &rows, &cols);
+    std::vector<double> v(rows * cols);
+    const std::size_t data = start + header_len;
+    CHECK(bytes.size() == data + 8 * v.size(), "npy size");
+    if (bytes.size() == data + 8 * v.size()) std::memcpy(v.data(), bytes.data() + data, 8 * v.size());
+    return v;
+}
+
+bool close(double got, double want) {
+    if (std::isnan(got) || std::isnan(want)) return std::isnan(got) && std::isnan(want);
+    return std::fabs(got - want) <= 1e-9 * std::fabs(want) + 1e-300;
+}
+
+// Compares element by element with the tight tolerance; counts the numbers.
+void compare(const std::string &name, const std::vector<double> &got, const std::vector<double> &want) {
+    CHECK(got.size() == want.size(), name << ": " << got.size() << " values, reference has " << want.size());
+    if (got.size() != want.size()) return;
+    int bad = 0;
+    for (std::size_t k = 0; k < got.size(); k++) {
+        if (!std::isnan(want[k]) && want[k] != 0)
+            worst_rel = std::max(worst_rel, std::fabs(got[k] - want[k]) / std::fabs(want[k]));
+        if (!close(got[k], want[k]) && bad++ < 5) {
+            failures++;
+            std::cerr.precision(17);
+            std::cerr << "FAIL " << name << "[" << k << "]: " << got[k] << " != " << want[k] << "\n";
+        }
+    }
+    numbers += got.size();
+}
+
+std::vector<double> slice(const std::vector<double> &v, std::size_t from, std::size_t n) {
+    return std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(from),
+                               v.begin() + static_cast<std::ptrdiff_t>(from + n));
+}
+
+// Handles are move-only with noexcept moves.
+template <class H>
+constexpr bool move_only() {
+    return !std::is_copy_constructible<H>::value && !std::is_copy_assignable<H>::value &&
+           std::is_nothrow_move_constructible<H>::value && std::is_nothrow_move_assignable<H>::value;
+}
+static_assert(move_only<iaemu::Emulator>(), "Emulator");
+static_assert(move_only<iaemu::Halos>(), "Halos");
+static_assert(move_only<iaemu::Galaxies>(), "Galaxies");
+static_assert(move_only<iaemu::CorrResult>(), "CorrResult");
+static_assert(std::is_base_of<std::runtime_error, iaemu::Error>::value, "Error");
+
+struct CallbackFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        std::cerr << "usage: test REFDIR [DATASET_DIR WORKDIR]\n";
+        return 2;
+    }
+    const std::string ref = argv[1];
+    const std::string counts = ref + "/counts.txt";
+    const std::size_t nb = 20;
+
+    // --- the library ---------------------------------------------------------------------------
+    CHECK(iaemu::version() == IAEMU_VERSION, "version " << iaemu::version());
+    iaemu::set_num_threads(0);
+    CHECK(iaemu::last_error_message().empty(), "last error after success: " << iaemu::last_error_message());
+    const std::vector<std::string> names = iaemu::param_names();
+    CHECK(names.size() == 7 && names[0] == "mu_cen" && names[2] == "logMmin" && names[6] == "alpha",
+          "param names");
+    {
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([] { iaemu::param_name(7); }, "param 7");
+        CHECK(contains(m, "ia_param_name"), "param 7 message: " << m);
+    }
+
+    const std::vector<double> params = read_numbers(ref + "/params.txt");  // 2 x 7
+    CHECK(params.size() == 14, "params.txt");
+    if (params.size() != 14) return 1;
+    iaemu::Params p0{};
+    std::copy(params.begin(), params.begin() + 7, p0.begin());
+
+    // --- halos -----------------------------------------------------------------------------------
+    iaemu::Halos halos = iaemu::Halos::load(ref + "/halos.hdf5");
+    const iaemu::HalosInfo info = halos.info();
+    CHECK(info.n_halos == read_count(counts, "n_halos"), "n_halos " << info.n_halos);
+    CHECK(info.n_hosts == read_count(counts, "n_hosts"), "n_hosts " << info.n_hosts);
+    CHECK(info.n_hosts + info.n_subhalos == info.n_halos, "hosts + subhalos");
+    CHECK(info.box_size[0] == 60 && info.box_size[1] == 60 && info.box_size[2] == 60, "box");
+    numbers += 2;
+    const std::vector<double> mvir = halos.column_f64("halo_mvir");
+    CHECK(mvir.size() == info.n_halos, "mvir size");
+    if (!mvir.empty()) {
+        CHECK(*std::min_element(mvir.begin(), mvir.end()) == info.mvir_min, "mvir min");
+        CHECK(*std::max_element(mvir.begin(), mvir.end()) == info.mvir_max, "mvir max");
+    }
+    const std::vector<std::int64_t> upid = halos.column_i64("halo_upid");
+    const std::vector<std::int64_t> halo_id = halos.column_i64("halo_id");
+    CHECK(static_cast<std::size_t>(std::count(upid.begin(), upid.end(), -1)) == info.n_hosts, "upid == -1 count");
+    expect_throw<iaemu::InvalidArgumentError>([&] { halos.column_f64("halo_nonsense"); }, "unknown column");
+    {
+        const std::string m = expect_throw<iaemu::IoError>([] { iaemu::Halos::load("no/such/halos.hdf5"); }, "missing");
+        CHECK(contains(m, "ia_halos_load") && contains(m, "no/such/halos.hdf5"), "missing file message: " << m);
+    }
+    {
+        iaemu::HalosLoadOptions lo;  // all NaN: nothing given
+        iaemu::Halos again = iaemu::Halos::load_with_options(ref + "/halos.hdf5", lo);
+        CHECK(again.info().n_halos == info.n_halos, "load_with_options");
+    }
+    if (argc >= 4) {  // save and reload: the same catalogue
+        const std::string copy = std::string(argv[3]) + "/halos-copy.npz";
+        halos.save(copy);
+        iaemu::Halos reloaded = iaemu::Halos::load(copy);
+        CHECK(reloaded.column_f64("halo_mvir") == mvir, "saved and reloaded mvir");
+        CHECK(reloaded.column_i64("halo_id") == halo_id, "saved and reloaded halo_id");
+    }
+    {
+        // The same universe made in memory (reference.sh: box 60, grid 32, seed 1).
+        iaemu::SyntheticOptions so;
+        so.box_size = 60;
+        so.grid = 32;
+        so.seed = 1;
+        iaemu::Halos synth = iaemu::Halos::synthetic(so);
+        CHECK(synth.info().n_halos == info.n_halos, "synthetic n_halos " << synth.info().n_halos);
+        CHECK(synth.column_f64("halo_mvir") == mvir, "synthetic mvir equals the file's");
+        CHECK(synth.column_f64("halo_x") == halos.column_f64("halo_x"), "synthetic halo_x equals the file's");
+    }
+
+    // --- galaxies --------------------------------------------------------------------------------
+    iaemu::Galaxies galaxies = halos.populate(p0, 1);
+    const std::size_t n_gal = galaxies.count();
+    CHECK(n_gal == read_count(counts, "n_galaxies"), "n_galaxies " << n_gal);
+    const iaemu::GalaxyKinds kinds = galaxies.kind();
+    const std::size_t n_cen = static_cast<std::size_t>(std::count(kinds.central.begin(), kinds.central.end(), 1));
+    CHECK(n_cen == read_count(counts, "n_centrals"), "n_centrals " << n_cen);
+    numbers += 2;
+    {
+        std::vector<std::int64_t> ids = halo_id;
+        std::sort(ids.begin(), ids.end());
+        bool hosts_ok = kinds.host_id.size() == n_gal;
+        for (std::int64_t h : kinds.host_id) hosts_ok = hosts_ok && std::binary_search(ids.begin(), ids.end(), h);
+        CHECK(hosts_ok, "every host_id is a halo_id");
+    }
+    const std::vector<double> pos = galaxies.positions();
+    const std::vector<double> ori = galaxies.orientations();
+    CHECK(galaxies.velocities().size() == 3 * n_gal, "velocities size");
+    {
+        std::size_t rows = 0, cols = 0;
+        const std::vector<double> npy = read_npy(ref + "/galaxies.npy", rows, cols);
+        CHECK(rows == n_gal && cols == 6, "galaxies.npy shape " << rows << " x " << cols);
+        if (rows == n_gal && cols == 6) {
+            std::vector<double> want_pos, want_ori;
+            for (std::size_t i = 0; i < rows; i++)
+                for (std::size_t k = 0; k < 3; k++) {
+                    want_pos.push_back(npy[6 * i + k]);
+                    want_ori.push_back(npy[6 * i + 3 + k]);
+                }
+            compare("positions vs galaxies.npy", pos, want_pos);
+            compare("orientations vs galaxies.npy", ori, want_ori);
+        }
+    }
+    {
+        iaemu::Params bad = p0;
+        bad[3] = std::nan("");
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([&] { halos.populate(bad, 1); }, "NaN populate");
+        CHECK(contains(m, "ia_populate") && m == ia_last_error_message(), "populate NaN message: " << m);
+    }
+
+    // --- correlation -----------------------------------------------------------------------------
+    const std::vector<double> corr_ref = read_numbers(ref + "/correlate.txt");  // 3 x 20
+    const std::vector<double> edges_ref = read_numbers(ref + "/r_edges.txt");
+    const iaemu::CorrOptions copt(60.0);
+    CHECK(copt.box_size[1] == 60 && copt.r_edges.empty() && copt.jackknife_side == 0, "corr defaults");
+    iaemu::CorrResult corr = iaemu::correlate(pos, ori, copt);
+    CHECK(corr.n_bins() == nb, "n_bins " << corr.n_bins());
+    compare("correlate xi", corr.xi(), slice(corr_ref, 0, nb));
+    compare("correlate omega", corr.omega(), slice(corr_ref, nb, nb));
+    compare("correlate eta", corr.eta(), slice(corr_ref, 2 * nb, nb));
+    compare("correlate r_edges", corr.r_edges(), edges_ref);
+    {
+        const std::vector<double> e = corr.r_edges(), mid = corr.r_mid(), wp = corr.weighted_pairs();
+        const std::vector<std::uint64_t> pairs = corr.pairs();
+        bool ok = mid.size() == nb && pairs.size() == nb && wp.size() == nb;
+        for (std::size_t b = 0; ok && b < nb; b++)
+            ok = close(mid[b], 0.5 * (e[b] + e[b + 1])) && static_cast<double>(pairs[b]) == wp[b];
+        CHECK(ok, "r_mid and pairs");
+        expect_throw<iaemu::InvalidArgumentError>([&] { corr.xi_var(); }, "xi_var without jackknife");
+    }
+    {
+        // Pointer + length views, unit weights: the same numbers.
+        const std::vector<double> ones(n_gal, 1.0);
+        iaemu::CorrResult w = iaemu::correlate(iaemu::View<double>(pos.data(), pos.size()),
+                                               iaemu::View<double>(ori.data(), ori.size()), ones, copt);
+        compare("correlate xi, unit weights", w.xi(), slice(corr_ref, 0, nb));
+        // Positions only: xi alone, omega NaN.
+        iaemu::CorrResult x = iaemu::correlate(pos, copt);
+        compare("correlate xi, no orientations", x.xi(), slice(corr_ref, 0, nb));
+        const std::vector<double> om = x.omega();
+        CHECK(std::all_of(om.begin(), om.end(), [](double v) { return std::isnan(v); }), "omega NaN without orientations");
+        // Jackknife with covariance.
+        iaemu::CorrOptions jk(60.0);
+        jk.jackknife_side = 2;
+        jk.covariance = true;
+        iaemu::CorrResult j = iaemu::correlate(pos, ori, jk);
+        compare("correlate xi, jackknife run", j.xi(), slice(corr_ref, 0, nb));
+        CHECK(j.xi_var().size() == nb && j.omega_var().size() == nb && j.eta_var().size() == nb, "jackknife vars");
+        const std::vector<double> cov = j.covariance();
+        CHECK(cov.size() == 9 * nb * nb, "covariance size " << cov.size());
+        if (cov.size() == 9 * nb * nb) CHECK(close(cov[0], j.xi_var()[0]), "cov[0,0] == xi_var[0]");
+        // Cross-correlation of the sample with itself: pairs (i, j), i != j at r > 0.1, as the auto.
+        iaemu::CorrResult c = iaemu::cross_correlate(pos, ori, pos, ori, copt);
+        CHECK(c.n_bins() == nb, "cross n_bins");
+        CHECK(c.pairs() == corr.pairs(), "cross pairs equal auto pairs");
+        const std::vector<double> cx = c.xi(), ax = corr.xi();
+        bool ok = cx.size() == nb;
+        for (std::size_t b = 0; ok && b < nb; b++) ok = std::fabs(cx[b] - ax[b]) <= 1e-9 * std::fabs(ax[b]);
+        CHECK(ok, "cross xi equals auto xi");
+        // Custom edges, and a wrong-length input caught by the wrapper.
+        iaemu::CorrOptions ce(60.0);
+        ce.r_edges = {1, 2, 4, 8};
+        CHECK(iaemu::correlate(pos, ori, ce).xi().size() == 3, "custom edges");
+        ce.r_edges = {2, 1};
+        expect_throw<iaemu::InvalidArgumentError>([&] { iaemu::correlate(pos, ori, ce); }, "decreasing edges");
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>(
+            [&] { iaemu::correlate(iaemu::View<double>(pos.data(), 4), copt); }, "positions not n x 3");
+        CHECK(contains(m, "multiple of 3"), "wrapper message: " << m);
+    }
+
+    // --- simulate --------------------------------------------------------------------------------
+    {
+        const iaemu::SimulateResult sim = halos.simulate(p0, 2, 1);
+        compare("simulate mean", sim.mean(), read_numbers(ref + "/simulate_mean.txt"));
+        compare("simulate var", sim.var(), read_numbers(ref + "/simulate_var.txt"));
+        CHECK(sim.n_bins() == nb && sim.mean(1, 3) == sim.mean()[nb + 3], "simulate accessor");
+        const iaemu::SimulateOptions so;
+        CHECK(so.r_edges.empty() && so.satellites == iaemu::Satellites::Auto && so.min_host_particles == 300,
+              "simulate defaults");
+        const iaemu::SimulateResult sim2 = iaemu::simulate(halos, p0, 2, 1, so);
+        CHECK(sim2.mean() == sim.mean(), "simulate with default options");
+    }
+
+    // --- emulator --------------------------------------------------------------------------------
+    iaemu::Emulator emu = iaemu::Emulator::builtin();
+    const iaemu::EmulatorInfo einfo = emu.info();
+    CHECK(einfo.n_params == 7 && einfo.n_statistics == 3 && einfo.n_bins == nb, "emulator sizes");
+    CHECK(einfo.domain_min[2] < p0[2] && p0[2] < einfo.domain_max[2], "domain");
+    compare("emulator r_edges", emu.r_edges(), edges_ref);
+    {
+        const iaemu::Prediction pr = emu.predict_batch(params, 20, 42);
+        CHECK(pr.n() == 2 && pr.n_bins() == nb, "prediction sizes");
+        compare("predict mean", pr.mean(), read_numbers(ref + "/predict_mean.txt"));
+        compare("predict aleatoric", pr.aleatoric_var(), read_numbers(ref + "/predict_aleatoric_var.txt"));
+        compare("predict epistemic", pr.epistemic_var(), read_numbers(ref + "/predict_epistemic_var.txt"));
+        CHECK(pr.flags().size() == 2 && pr.flags(0) == 0 && pr.flags(1) == 0, "flags");
+        CHECK(pr.mean(1, 2, 7) == pr.mean()[(1 * 3 + 2) * nb + 7] &&
+                  pr.aleatoric_var(0, 1, 4) == pr.aleatoric_var()[nb + 4] &&
+                  pr.epistemic_var(1, 0, 19) == pr.epistemic_var()[3 * nb + 19],
+              "prediction accessors");
+        // The same call through a pointer + length view (and a std::span in C++20): same numbers.
+        const iaemu::Prediction again = emu.predict_batch(iaemu::View<double>(params.data(), params.size()), 20, 42);
+        CHECK(again.mean() == pr.mean(), "pointer view: same numbers");
+#if defined(__cpp_lib_span)
+        const std::span<const double> sp(params);
+        const iaemu::Prediction viaspan = emu.predict_batch(sp, 20, 42);
+        CHECK(viaspan.mean() == pr.mean() && viaspan.epistemic_var() == pr.epistemic_var(), "std::span: same numbers");
+        std::vector<double> mutable_params = params;
+        const iaemu::Prediction viaspan2 = emu.predict_batch(std::span<double>(mutable_params), 20, 42);
+        CHECK(viaspan2.mean() == pr.mean(), "std::span<double>: same numbers");
+        std::cout << "std::span overloads exercised (C++20)\n";
+#endif
+        // predict_plain_mean.txt is the plain mean as the Jacobian's pass computes it (exact here);
+        // a one-pass predict_batch runs another batch shape, equal to float32 rounding (documented).
+        const std::vector<double> plain_ref = read_numbers(ref + "/predict_plain_mean.txt");
+        const iaemu::Jacobian jac = emu.predict_jacobian(params);
+        compare("jacobian", jac.jacobian(), read_numbers(ref + "/jacobian.txt"));
+        compare("jacobian mean", jac.mean(), plain_ref);
+        CHECK(jac.n() == 2 && jac.flags().size() == 2 && jac.flags(1) == 0, "jacobian sizes");
+        CHECK(jac.jacobian(1, 2, 3, 4) == jac.jacobian()[((1 * 3 + 2) * nb + 3) * 7 + 4] &&
+                  jac.mean(1, 1, 5) == jac.mean()[4 * nb + 5],
+              "jacobian accessors");
+        const iaemu::Prediction plain = emu.predict_batch(params, 1, 0, false);
+        CHECK(plain.aleatoric_var().empty() && plain.epistemic_var().empty(), "variances not asked for");
+        CHECK(plain.mean().size() == plain_ref.size(), "plain size");
+        for (std::size_t k = 0; k < plain.mean().size() && k < plain_ref.size(); k++)
+            CHECK(std::fabs(plain.mean()[k] - plain_ref[k]) <= 1e-5 * std::fabs(plain_ref[k]) + 1e-12,
+                  "one-pass mean " << k << ": " << plain.mean()[k] << " vs " << plain_ref[k]);
+        const iaemu::Prediction one = emu.predict(p0, 1, 0);
+        CHECK(one.n() == 1 && one.mean().size() == 3 * nb, "predict one point");
+        for (std::size_t b = 0; b < nb; b++)
+            CHECK(std::fabs(one.mean(0, 0, b) - plain.mean(0, 0, b)) <= 1e-5 * std::fabs(plain.mean(0, 0, b)),
+                  "one point, bin " << b);
+#if defined(__cpp_lib_span)
+        const iaemu::Prediction fixed = emu.predict(std::span<const double, 7>(p0), 1, 0);
+        CHECK(fixed.mean() == one.mean(), "fixed-extent std::span: same numbers");
+#endif
+    }
+
+    // --- error paths -----------------------------------------------------------------------------
+    {
+        std::vector<double> bad = params;
+        bad[7 + 2] = std::nan("");  // logMmin of point 1
+        try {
+            emu.predict_batch(bad, 20, 42);
+            CHECK(false, "NaN parameter: nothing thrown");
+        } catch (const iaemu::Error &e) {
+            const std::string lib = ia_last_error_message();  // no iaemu call since the failure
+            CHECK(e.code() == IA_ERR_INVALID_ARGUMENT && e.status() == iaemu::Status::InvalidArgument,
+                  "NaN code " << e.code());
+            CHECK(dynamic_cast<const iaemu::InvalidArgumentError *>(&e) != nullptr, "NaN subclass");
+            CHECK(!lib.empty() && e.what() == lib, "NaN message '" << e.what() << "' vs library '" << lib << "'");
+            CHECK(contains(e.what(), "ia_predict_batch") && contains(e.what(), "NaN") &&
+                      contains(e.what(), "logMmin"),
+                  "NaN message: " << e.what());
+        }
+        expect_throw<iaemu::InvalidArgumentError>([&] { emu.predict_jacobian(bad); }, "NaN jacobian");
+        // Out of the training domain: refused with the flags, predicted once extrapolation is allowed.
+        std::vector<double> far = params;
+        far[7 + 2] = 20.0;
+        try {
+            emu.predict_batch(far, 1, 0);
+            CHECK(false, "out of domain: nothing thrown");
+        } catch (const iaemu::OutOfDomainError &e) {
+            CHECK(e.code() == IA_ERR_OUT_OF_DOMAIN && e.what() == std::string(ia_last_error_message()),
+                  "out-of-domain code/message: " << e.what());
+            CHECK(e.flags().size() == 2 && e.flags()[0] == 0 && e.flags()[1] == (1u << 2), "out-of-domain flags");
+        }
+        emu.set_extrapolation(true);
+        const iaemu::Prediction ex = emu.predict_batch(far, 1, 0);
+        CHECK(ex.flags(1) == (1u << 2) && std::isfinite(ex.mean(1, 0, 10)), "extrapolated");
+        emu.set_extrapolation(false);
+        expect_throw<iaemu::OutOfDomainError>([&] { emu.predict_jacobian(far); }, "jacobian out of domain");
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>(
+            [&] { emu.predict_batch(std::vector<double>{1, 2, 3, 4, 5, 6}, 1, 0); }, "six values");
+        CHECK(contains(m, "multiple of 7"), "wrapper message: " << m);
+        expect_throw<iaemu::InvalidArgumentError>([&] { emu.predict_batch(params, 0, 0); }, "mc 0");
+        expect_throw<iaemu::UnsupportedError>([] { iaemu::Emulator::builtin("cuda:7"); }, "cuda:7");
+        expect_throw<iaemu::IoError>([] { iaemu::Emulator::load("no/such/model.safetensors", "cpu"); }, "no model");
+        // Every error is a std::runtime_error too.
+        expect_throw<std::runtime_error>([] { iaemu::Halos::load(""); }, "empty path");
+    }
+
+    // --- moved-from and freed handles ------------------------------------------------------------
+    {
+        iaemu::Halos moved = std::move(halos);
+        CHECK(!halos.valid() && moved.valid(), "halos moved");
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([&] { halos.info(); }, "moved-from halos");
+        CHECK(contains(m, "NULL"), "moved-from message: " << m);
+        CHECK(moved.info().n_halos == info.n_halos, "moved-to halos work");
+        halos = std::move(moved);  // move-assign back
+        CHECK(halos.valid() && !moved.valid(), "move-assigned back");
+
+        iaemu::Emulator e2 = std::move(emu);
+        expect_throw<iaemu::InvalidArgumentError>([&] { emu.predict_batch(params, 1, 0); }, "moved-from emulator");
+        CHECK(e2.n_bins() == nb, "moved-to emulator");
+        emu = std::move(e2);
+
+        iaemu::Galaxies g2;
+        g2 = std::move(galaxies);
+        expect_throw<iaemu::InvalidArgumentError>([&] { galaxies.count(); }, "moved-from galaxies");
+        CHECK(g2.count() == n_gal, "moved-to galaxies");
+
+        iaemu::CorrResult c2(std::move(corr));
+        expect_throw<iaemu::InvalidArgumentError>([&] { corr.xi(); }, "moved-from result");
+        c2.reset();  // frees now
+        CHECK(!c2.valid(), "reset");
+        c2.reset();  // again: nothing to free
+        // A raw handle freed behind the wrapper's back is reported, not dereferenced.
+        IaGalaxies *raw = g2.get();
+        CHECK(ia_galaxies_free(raw) == IA_OK, "free raw");
+        expect_throw<iaemu::InvalidArgumentError>([&] { g2.count(); }, "freed handle");
+        g2.release();  // do not free it twice
+    }
+
+    // --- training (needs a dataset) --------------------------------------------------------------
+    if (argc >= 4) {
+        const std::string data = argv[2], work = argv[3];
+        const std::string model = work + "/model.safetensors";
+        const std::string cfg =
+            R"({"model": {"encoder": [32, 32]}, "train": {"max_epochs": 50, "batch_size": 16, "device": "cpu"}})";
+        std::remove(model.c_str());
+        std::remove((model + ".checkpoint").c_str());
+        std::size_t seen = 0;
+        iaemu::train(data, model, cfg, [&](const iaemu::TrainEpoch &e) {
+            seen++;
+            CHECK(e.epoch == seen && e.max_epochs == 50 && std::isfinite(e.train_loss), "epoch " << e.epoch);
+            return e.epoch < 2;  // stop after epoch 2
+        });
+        CHECK(seen == 2, "callback saw " << seen << " epochs");
+        iaemu::Emulator trained = iaemu::Emulator::load(model, "cpu");
+        CHECK(trained.info().epochs == 2, "trained epochs " << trained.info().epochs);
+        CHECK(trained.predict_batch(params, 1, 0).mean().size() == 2 * 3 * nb, "trained model predicts");
+
+        // An exception in the callback stops training and reaches the caller after ia_train returns.
+        const std::string model2 = work + "/model2.safetensors";
+        std::remove(model2.c_str());
+        std::remove((model2 + ".checkpoint").c_str());
+        std::size_t calls = 0;
+        const std::string m = expect_throw<CallbackFailure>(
+            [&] {
+                iaemu::train(data, model2, cfg, [&](const iaemu::TrainEpoch &) -> bool {
+                    calls++;
+                    throw CallbackFailure("stop from the callback");
+                });
+            },
+            "callback exception");
+        CHECK(m == "stop from the callback" && calls == 1, "callback exception: '" << m << "', calls " << calls);
+        CHECK(iaemu::version() == IAEMU_VERSION, "library usable after a callback exception");
+
+        const std::string bad = expect_throw<iaemu::InvalidArgumentError>(
+            [&] { iaemu::train(data, work + "/m3.safetensors", R"({"train": {"max_epoch": 3}})"); }, "misspelt key");
+        CHECK(contains(bad, "max_epoch"), "misspelt key message: " << bad);
+        expect_throw<iaemu::IoError>([&] { iaemu::train("no/such/dataset", work + "/m3.safetensors"); }, "no dataset");
+    } else {
+        std::cout << "no dataset given: train not tested\n";
+    }
+
+    std::cout << "bindings/cpp: " << numbers << " numbers checked against the Rust command line (largest relative "
+              << "difference " << worst_rel << "), " << failures << " failures\n";
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,703 @@
+! The Fortran binding's test (run by test.sh): every function family through the module
+! `iaemu`, its numbers compared with the Rust command line's (bindings/reference.sh), the error
+! paths through the optional status argument, the struct layouts against the C compiler's,
+! and the final procedures.
+!   test_iaemu REFDIR LAYOUT_FILE TMPDIR
+program test_iaemu
+  use, intrinsic :: iso_c_binding
+  use, intrinsic :: iso_fortran_env, only: int64, output_unit, error_unit
+  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_nan
+  use iaemu
+  implicit none
+
+  real(c_double), parameter :: REL_TOL = 1e-9_c_double
+  integer :: n_checked = 0, n_exact = 0, n_failed = 0
+  character(len=:), allocatable :: ref, layout_file, tmp
+  integer :: n_halos_ref, n_hosts_ref, n_gal_ref, n_cen_ref
+  character(len=80), allocatable :: layout_lines(:)
+
+  ref = arg(1)
+  layout_file = arg(2)
+  tmp = arg(3)
+  n_halos_ref = count_of("n_halos")
+  n_hosts_ref = count_of("n_hosts")
+  n_gal_ref = count_of("n_galaxies")
+  n_cen_ref = count_of("n_centrals")
+
+  call test_library()
+  call test_layout()
+  block
+    type(ia_halos) :: halos
+    type(ia_galaxies) :: galaxies
+    call test_halos(halos)
+    call test_galaxies(halos, galaxies)
+    call test_correlate(galaxies)
+    call test_simulate(halos)
+    call test_synthetic()
+  end block
+  call test_emulator()
+  call test_finalizers()
+
+  write (output_unit, '(a, i0, a, i0, a, i0, a)') "bindings/fortran: ", n_checked, &
+    " numbers checked against the Rust command line (", n_exact, " bit-identical), ", &
+    n_failed, " failures"
+  if (n_failed /= 0) error stop 1
+
+contains
+
+  ! -------------------------------------------------------------------------------------
+  ! Helpers
+  ! -------------------------------------------------------------------------------------
+
+  function arg(i) result(s)
+    integer, intent(in) :: i
+    character(len=:), allocatable :: s
+    integer :: n
+    call get_command_argument(i, length=n)
+    if (n == 0) then
+      write (error_unit, '(a)') "usage: test_iaemu REFDIR LAYOUT_FILE TMPDIR"
+      error stop 2
+    end if
+    allocate (character(len=n) :: s)
+    call get_command_argument(i, s)
+  end function
+
+  subroutine check(cond, what)
+    logical, intent(in) :: cond
+    character(len=*), intent(in) :: what
+    if (.not. cond) then
+      n_failed = n_failed + 1
+      write (output_unit, '(a)') "FAIL: " // what
+    end if
+  end subroutine
+
+  ! |got - want| <= REL_TOL |want| + a tiny absolute term, NaN equal to NaN; counts the numbers.
+  subroutine compare(what, got, want, rtol)
+    character(len=*), intent(in) :: what
+    real(c_double), intent(in) :: got(:), want(:)
+    real(c_double), intent(in), optional :: rtol
+    real(c_double) :: worst, atol, d, rt
+    integer :: i, bad
+    if (size(got) /= size(want)) then
+      call check(.false., what // ": " // itoa(size(got)) // " values, reference has " // &
+                 itoa(size(want)))
+      return
+    end if
+    rt = REL_TOL
+    if (present(rtol)) rt = rtol
+    atol = 1e-15_c_double * maxval(abs(want), mask=.not. ieee_is_nan(want))
+    worst = 0
+    bad = 0
+    do i = 1, size(want)
+      if (ieee_is_nan(want(i)) .or. ieee_is_nan(got(i))) then
+        if (.not. (ieee_is_nan(want(i)) .and. ieee_is_nan(got(i)))) bad = bad + 1
+        if (ieee_is_nan(want(i)) .and. ieee_is_nan(got(i))) n_exact = n_exact + 1
+        cycle
+      end if
+      d = abs(got(i) - want(i))
+      if (d <= 0) n_exact = n_exact + 1
+      if (d > rt * abs(want(i)) + atol) bad = bad + 1
+      if (abs(want(i)) > 0) worst = max(worst, d / abs(want(i)))
+    end do
+    n_checked = n_checked + size(want)
+    write (output_unit, '(a, a, i0, a, es9.2)') what, ": ", size(want), &
+      " values, largest relative difference ", worst
+    call check(bad == 0, what // ": " // itoa(bad) // " values differ from the reference")
+  end subroutine
+
+  subroutine compare_int(what, got, want)
+    character(len=*), intent(in) :: what
+    integer(int64), intent(in) :: got, want
+    n_checked = n_checked + 1
+    if (got == want) n_exact = n_exact + 1
+    call check(got == want, what // ": " // itoa(int(got)) // ", reference " // itoa(int(want)))
+  end subroutine
+
+  pure function itoa(i) result(s)
+    integer, intent(in) :: i
+    character(len=:), allocatable :: s
+    character(len=24) :: buf
+    write (buf, '(i0)') i
+    s = trim(buf)
+  end function
+
+  ! A flat reference file: one number per line, C order. (Subroutine forms for assignments:
+  ! gfortran 12 gives false -Wuninitialized warnings on `allocatable = function()`.)
+  function read_flat(name) result(v)
+    character(len=*), intent(in) :: name
+    real(c_double), allocatable :: v(:)
+    call load_flat(name, v)
+  end function
+
+  subroutine load_flat(name, v)
+    character(len=*), intent(in) :: name
+    real(c_double), allocatable, intent(out) :: v(:)
+    real(c_double) :: x
+    integer :: u, ios, n
+    open (newunit=u, file=ref // "/" // name, status="old", action="read")
+    n = 0
+    do
+      read (u, *, iostat=ios) x
+      if (ios /= 0) exit
+      n = n + 1
+    end do
+    allocate (v(n))
+    rewind (u)
+    do n = 1, size(v)
+      read (u, *) v(n)
+    end do
+    close (u)
+  end subroutine
+
+  integer function count_of(name) result(n)
+    character(len=*), intent(in) :: name
+    character(len=32) :: key
+    integer :: u, ios, value
+    n = -1
+    open (newunit=u, file=ref // "/counts.txt", status="old", action="read")
+    do
+      read (u, *, iostat=ios) key, value
+      if (ios /= 0) exit
+      if (trim(key) == name) n = value
+    end do
+    close (u)
+    if (n < 0) error stop "counts.txt lacks a count"
+  end function
+
+  ! galaxies.npy (float64, C order, n x 6: x, y, z, ex, ey, ez) as data(6, n).
+  subroutine load_npy(name, data)
+    character(len=*), intent(in) :: name
+    real(c_double), allocatable, intent(out) :: data(:, :)
+    character(len=6) :: magic
+    character(len=2) :: version, hlen_bytes
+    character(len=:), allocatable :: header
+    integer :: u, hlen, i0, i1, n, ncol
+    open (newunit=u, file=ref // "/" // name, access="stream", form="unformatted", &
+          status="old", action="read")
+    read (u) magic, version, hlen_bytes
+    if (magic(2:6) /= "NUMPY" .or. ichar(version(1:1)) /= 1) error stop "galaxies.npy: not a v1 .npy"
+    hlen = ichar(hlen_bytes(1:1)) + 256 * ichar(hlen_bytes(2:2))
+    allocate (character(len=hlen) :: header)
+    read (u) header
+    if (index(header, "'<f8'") == 0 .or. index(header, "'fortran_order': False") == 0) &
+      error stop "galaxies.npy: not little-endian float64 in C order"
+    i0 = index(header, "'shape': (") + len("'shape': (")
+    i1 = i0 + index(header(i0:), ")") - 2
+    read (header(i0:i1), *) n, ncol
+    allocate (data(ncol, n))  ! C-order n x ncol is Fortran (ncol, n)
+    read (u) data
+    close (u)
+  end subroutine
+
+  function contains_text(s, part) result(yes)
+    character(len=*), intent(in) :: s, part
+    logical :: yes
+    yes = index(s, part) > 0
+  end function
+
+  ! -------------------------------------------------------------------------------------
+  ! The library: version, threads, parameter names, last error
+  ! -------------------------------------------------------------------------------------
+  subroutine test_library()
+    character(len=*), parameter :: names(7) = [character(len=10) :: "mu_cen", "mu_sat", &
+      "logMmin", "sigma_logM", "logM0", "logM1", "alpha"]
+    integer :: k, st
+    character(len=:), allocatable :: name
+    call check(ia_version() == IAEMU_VERSION, "ia_version " // ia_version() // " /= " // IAEMU_VERSION)
+    call ia_set_num_threads(2)
+    call ia_set_num_threads(0, status=st)
+    call check(st == IA_OK .and. ia_error_message() == "", "ia_set_num_threads(0)")
+    call check(ia_last_error_message() == "", "no last error after a success: " // ia_last_error_message())
+    call ia_set_num_threads(-1, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "n_threads"), &
+               "ia_set_num_threads(-1): " // ia_error_message())
+    do k = 1, IA_N_PARAMS
+      name = ia_param_name(k)
+      call check(name == trim(names(k)), "ia_param_name(" // itoa(k) // ") = " // name)
+    end do
+    name = ia_param_name(8, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. name == "", "ia_param_name(8) status")
+    call check(len(ia_error_message()) > 0 .and. ia_error_message() == ia_last_error_message(), &
+               "ia_param_name(8): message via status: " // ia_error_message())
+    name = ia_param_name(0, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "ia_param_name(0) status")
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! bind(C) struct layouts against the C compiler's offsetof/sizeof (layout.c)
+  ! -------------------------------------------------------------------------------------
+  subroutine test_layout()
+    character(len=80) :: line
+    type(ia_corr_options_t), target :: co
+    type(ia_emulator_info_t), target :: ei
+    type(ia_halos_load_options_t), target :: lo
+    type(ia_synthetic_options_t), target :: so
+    type(ia_halos_info_t), target :: hi
+    type(ia_simulate_options_t), target :: mo
+    integer :: u, ios, i
+    allocate (layout_lines(0))
+    call add("IaCorrOptions.sizeof", c_sizeof(co))
+    call at("IaCorrOptions", "box_size", c_loc(co), c_loc(co%box_size))
+    call at("IaCorrOptions", "r_edges", c_loc(co), c_loc(co%r_edges))
+    call at("IaCorrOptions", "n_edges", c_loc(co), c_loc(co%n_edges))
+    call at("IaCorrOptions", "xi_normalization", c_loc(co), c_loc(co%xi_normalization))
+    call at("IaCorrOptions", "jackknife_side", c_loc(co), c_loc(co%jackknife_side))
+    call at("IaCorrOptions", "covariance", c_loc(co), c_loc(co%covariance))
+    call at("IaCorrOptions", "n_threads", c_loc(co), c_loc(co%n_threads))
+    call add("IaEmulatorInfo.sizeof", c_sizeof(ei))
+    call at("IaEmulatorInfo", "n_params", c_loc(ei), c_loc(ei%n_params))
+    call at("IaEmulatorInfo", "n_statistics", c_loc(ei), c_loc(ei%n_statistics))
+    call at("IaEmulatorInfo", "n_bins", c_loc(ei), c_loc(ei%n_bins))
+    call at("IaEmulatorInfo", "domain_min", c_loc(ei), c_loc(ei%domain_min))
+    call at("IaEmulatorInfo", "domain_max", c_loc(ei), c_loc(ei%domain_max))
+    call at("IaEmulatorInfo", "log_xi", c_loc(ei), c_loc(ei%log_xi))
+    call at("IaEmulatorInfo", "on_cuda", c_loc(ei), c_loc(ei%on_cuda))
+    call at("IaEmulatorInfo", "n_weights", c_loc(ei), c_loc(ei%n_weights))
+    call at("IaEmulatorInfo", "n_train", c_loc(ei), c_loc(ei%n_train))
+    call at("IaEmulatorInfo", "epochs", c_loc(ei), c_loc(ei%epochs))
+    call at("IaEmulatorInfo", "pcc_mean", c_loc(ei), c_loc(ei%pcc_mean))
+    call at("IaEmulatorInfo", "frac_err_median", c_loc(ei), c_loc(ei%frac_err_median))
+    call at("IaEmulatorInfo", "coverage_1sigma", c_loc(ei), c_loc(ei%coverage_1sigma))
+    call at("IaEmulatorInfo", "coverage_2sigma", c_loc(ei), c_loc(ei%coverage_2sigma))
+    call add("IaHalosLoadOptions.sizeof", c_sizeof(lo))
+    call at("IaHalosLoadOptions", "box_size", c_loc(lo), c_loc(lo%box_size))
+    call at("IaHalosLoadOptions", "particle_mass", c_loc(lo), c_loc(lo%particle_mass))
+    call at("IaHalosLoadOptions", "redshift", c_loc(lo), c_loc(lo%redshift))
+    call at("IaHalosLoadOptions", "force", c_loc(lo), c_loc(lo%force))
+    call add("IaSyntheticOptions.sizeof", c_sizeof(so))
+    call at("IaSyntheticOptions", "box_size", c_loc(so), c_loc(so%box_size))
+    call at("IaSyntheticOptions", "seed", c_loc(so), c_loc(so%seed))
+    call at("IaSyntheticOptions", "min_host_mass", c_loc(so), c_loc(so%min_host_mass))
+    call at("IaSyntheticOptions", "particle_mass", c_loc(so), c_loc(so%particle_mass))
+    call at("IaSyntheticOptions", "grid", c_loc(so), c_loc(so%grid))
+    call at("IaSyntheticOptions", "subhalos", c_loc(so), c_loc(so%subhalos))
+    call at("IaSyntheticOptions", "subhalo_survival", c_loc(so), c_loc(so%subhalo_survival))
+    call at("IaSyntheticOptions", "axis_scatter", c_loc(so), c_loc(so%axis_scatter))
+    call at("IaSyntheticOptions", "tidal_smoothing", c_loc(so), c_loc(so%tidal_smoothing))
+    call at("IaSyntheticOptions", "omega_m", c_loc(so), c_loc(so%omega_m))
+    call at("IaSyntheticOptions", "omega_b", c_loc(so), c_loc(so%omega_b))
+    call at("IaSyntheticOptions", "h", c_loc(so), c_loc(so%h))
+    call at("IaSyntheticOptions", "n_s", c_loc(so), c_loc(so%n_s))
+    call at("IaSyntheticOptions", "sigma8", c_loc(so), c_loc(so%sigma8))
+    call at("IaSyntheticOptions", "n_threads", c_loc(so), c_loc(so%n_threads))
+    call add("IaHalosInfo.sizeof", c_sizeof(hi))
+    call at("IaHalosInfo", "n_halos", c_loc(hi), c_loc(hi%n_halos))
+    call at("IaHalosInfo", "n_hosts", c_loc(hi), c_loc(hi%n_hosts))
+    call at("IaHalosInfo", "n_subhalos", c_loc(hi), c_loc(hi%n_subhalos))
+    call at("IaHalosInfo", "n_central_hosts", c_loc(hi), c_loc(hi%n_central_hosts))
+    call at("IaHalosInfo", "box_size", c_loc(hi), c_loc(hi%box_size))
+    call at("IaHalosInfo", "particle_mass", c_loc(hi), c_loc(hi%particle_mass))
+    call at("IaHalosInfo", "redshift", c_loc(hi), c_loc(hi%redshift))
+    call at("IaHalosInfo", "mvir_min", c_loc(hi), c_loc(hi%mvir_min))
+    call at("IaHalosInfo", "mvir_max", c_loc(hi), c_loc(hi%mvir_max))
+    call at("IaHalosInfo", "rows_read", c_loc(hi), c_loc(hi%rows_read))
+    call at("IaHalosInfo", "dropped_orphans", c_loc(hi), c_loc(hi%dropped_orphans))
+    call at("IaHalosInfo", "wrapped_positions", c_loc(hi), c_loc(hi%wrapped_positions))
+    call at("IaHalosInfo", "zero_axis_hosts", c_loc(hi), c_loc(hi%zero_axis_hosts))
+    call add("IaSimulateOptions.sizeof", c_sizeof(mo))
+    call at("IaSimulateOptions", "r_edges", c_loc(mo), c_loc(mo%r_edges))
+    call at("IaSimulateOptions", "n_edges", c_loc(mo), c_loc(mo%n_edges))
+    call at("IaSimulateOptions", "xi_normalization", c_loc(mo), c_loc(mo%xi_normalization))
+    call at("IaSimulateOptions", "satellites", c_loc(mo), c_loc(mo%satellites))
+    call at("IaSimulateOptions", "satellites_times_centrals", c_loc(mo), &
+            c_loc(mo%satellites_times_centrals))
+    call at("IaSimulateOptions", "min_host_particles", c_loc(mo), c_loc(mo%min_host_particles))
+    call at("IaSimulateOptions", "n_threads", c_loc(mo), c_loc(mo%n_threads))
+    open (newunit=u, file=layout_file, status="old", action="read")
+    i = 0
+    do
+      read (u, '(a)', iostat=ios) line
+      if (ios /= 0) exit
+      i = i + 1
+      if (i > size(layout_lines)) exit
+      call check(line == layout_lines(i), "layout: C says '" // trim(line) // "', Fortran '" // &
+                 trim(layout_lines(i)) // "'")
+    end do
+    close (u)
+    call check(i == size(layout_lines), "layout: " // itoa(i) // " C lines for " // &
+               itoa(size(layout_lines)) // " Fortran ones")
+    write (output_unit, '(a, i0, a)') "layout: ", size(layout_lines), &
+      " struct sizes and field offsets equal to the C compiler's"
+  end subroutine
+
+  ! Layout lines of test_layout, as layout.c prints them.
+  subroutine add(key, value)
+    character(len=*), intent(in) :: key
+    integer(c_size_t), intent(in) :: value
+    character(len=80) :: s
+    write (s, '(a, 1x, i0)') key, value
+    layout_lines = [character(len=80) :: layout_lines, s]
+  end subroutine
+
+  subroutine at(struct, field, base, p)
+    character(len=*), intent(in) :: struct, field
+    type(c_ptr), intent(in) :: base, p
+    call add(struct // "." // field, &
+             int(transfer(p, 0_c_intptr_t) - transfer(base, 0_c_intptr_t), c_size_t))
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Halos: load, info, columns
+  ! -------------------------------------------------------------------------------------
+  subroutine test_halos(halos)
+    type(ia_halos), intent(inout) :: halos
+    type(ia_halos_info_t) :: info
+    type(ia_halos_load_options_t) :: lo
+    type(ia_halos) :: other
+    real(c_double), allocatable :: mvir(:), x(:)
+    integer(c_int64_t), allocatable :: upid(:)
+    integer :: st
+    call ia_halos_load(halos, ref // "/halos.hdf5")
+    call ia_halos_info(halos, info)
+    call compare_int("halos n_halos", int(info%n_halos, int64), int(n_halos_ref, int64))
+    call compare_int("halos n_hosts", int(info%n_hosts, int64), int(n_hosts_ref, int64))
+    call check(info%n_halos == info%n_hosts + info%n_subhalos .and. info%rows_read == info%n_halos, &
+               "halos info: hosts + subhalos = halos = rows read")
+    call check(all(info%box_size == 60) .and. info%particle_mass == 1.55e8_c_double .and. &
+               info%redshift == 0, "halos info: box 60, particle mass 1.55e8, redshift 0")
+    call ia_halos_column(halos, "halo_mvir", mvir)
+    call check(size(mvir) == n_halos_ref, "halo_mvir length")
+    call check(minval(mvir) == info%mvir_min .and. maxval(mvir) == info%mvir_max, &
+               "halo_mvir range equals ia_halos_info's mvir_min/max")
+    call ia_halos_column(halos, "halo_x", x)
+    call check(all(x >= 0 .and. x < 60), "halo_x inside the box")
+    call ia_halos_column(halos, "halo_upid", upid)
+    call check(count(upid == -1) == n_hosts_ref, "halo_upid = -1 for every host")
+    ! error paths: unknown column, missing file (outputs stay untouched)
+    call ia_halos_column(halos, "halo_no_such_column", mvir, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. size(mvir) == n_halos_ref, &
+               "unknown column: status " // itoa(st) // ", output kept")
+    call check(contains_text(ia_error_message(), "halo_no_such_column"), &
+               "unknown column message: " // ia_error_message())
+    call ia_halos_load(other, tmp // "/no-such-file.hdf5", status=st)
+    call check(st == IA_ERR_IO .and. .not. other%is_loaded(), "missing catalogue: status " // itoa(st))
+    ! load with options (NaN = not given: the file's own values)
+    lo%box_size = ieee_value(lo%box_size, ieee_quiet_nan)
+    lo%particle_mass = ieee_value(lo%particle_mass, ieee_quiet_nan)
+    lo%redshift = ieee_value(lo%redshift, ieee_quiet_nan)
+    lo%force = 0
+    call ia_halos_load(other, ref // "/halos.hdf5", options=lo)
+    call ia_halos_info(other, info)
+    call check(int(info%n_halos) == n_halos_ref .and. all(info%box_size == 60), &
+               "ia_halos_load with options")
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Galaxies: populate point 0 with seed 1; count, kind, get vs galaxies.npy
+  ! -------------------------------------------------------------------------------------
+  subroutine test_galaxies(halos, galaxies)
+    type(ia_halos), intent(in) :: halos
+    type(ia_galaxies), intent(inout) :: galaxies
+    real(c_double), allocatable :: params(:), pos(:, :), ori(:, :), vel(:, :), npy(:, :)
+    logical, allocatable :: central(:)
+    integer(c_int64_t), allocatable :: host(:)
+    integer :: n, st
+    call load_flat("params.txt", params)
+    call ia_populate(halos, params(1:7), 1_int64, galaxies)
+    n = ia_galaxies_count(galaxies)
+    call compare_int("galaxies count", int(n, int64), int(n_gal_ref, int64))
+    call ia_galaxies_kind(galaxies, central, host)
+    call compare_int("centrals", int(count(central), int64), int(n_cen_ref, int64))
+    call check(size(host) == n .and. all(host > 0), "host ids")
+    call ia_galaxies_get(galaxies, IA_GAL_POSITIONS, pos)
+    call ia_galaxies_get(galaxies, IA_GAL_ORIENTATIONS, ori)
+    call ia_galaxies_get(galaxies, IA_GAL_VELOCITIES, vel)
+    call check(all(shape(pos) == [3, n]) .and. all(shape(ori) == [3, n]) .and. &
+               all(shape(vel) == [3, n]), "galaxy arrays are (3, n)")
+    call load_npy("galaxies.npy", npy)
+    call check(all(shape(npy) == [6, n_gal_ref]), "galaxies.npy shape")
+    call compare("galaxy positions vs galaxies.npy", reshape(pos, [3 * n]), reshape(npy(1:3, :), [3 * n]))
+    call compare("galaxy orientations vs galaxies.npy", reshape(ori, [3 * n]), &
+                 reshape(npy(4:6, :), [3 * n]))
+    call ia_galaxies_get(galaxies, 7_c_int, vel, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. size(vel, 2) == n, "ia_galaxies_get(7): " // itoa(st))
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Correlation of the binding's own galaxies vs correlate.txt
+  ! -------------------------------------------------------------------------------------
+  subroutine test_correlate(galaxies)
+    type(ia_galaxies), intent(in) :: galaxies
+    type(ia_corr_options_t) :: opt
+    type(ia_corr_result) :: res, jk, cross
+    real(c_double), allocatable :: pos(:, :), ori(:, :), edges(:), mid(:), xi(:), omega(:), &
+      eta(:), want(:), wp(:), v(:), cov(:), xi2(:)
+    integer(c_int64_t), allocatable :: pairs(:)
+    integer :: nb, st
+    call ia_galaxies_get(galaxies, IA_GAL_POSITIONS, pos)
+    call ia_galaxies_get(galaxies, IA_GAL_ORIENTATIONS, ori)
+    call ia_corr_options_default(60.0_c_double, opt)
+    call check(all(opt%box_size == 60) .and. .not. c_associated(opt%r_edges) .and. &
+               opt%xi_normalization == IA_XI_N_SQUARED .and. opt%jackknife_side == 0, &
+               "ia_corr_options_default")
+    call ia_correlate(pos, opt, res, orientations=ori)
+    nb = ia_corr_result_n_bins(res)
+    call check(nb == 20, "n_bins " // itoa(nb))
+    call ia_corr_result_get(res, IA_CORR_R_EDGES, edges)
+    call compare("correlate r_edges", edges, read_flat("r_edges.txt"))
+    call ia_corr_result_get(res, IA_CORR_XI, xi)
+    call ia_corr_result_get(res, IA_CORR_OMEGA, omega)
+    call ia_corr_result_get(res, IA_CORR_ETA, eta)
+    call load_flat("correlate.txt", want)  ! 3 x 20: xi, omega, eta
+    call compare("correlate xi", xi, want(1:20))
+    call compare("correlate omega", omega, want(21:40))
+    call compare("correlate eta", eta, want(41:60))
+    call ia_corr_result_get(res, IA_CORR_R_MID, mid)
+    call check(all(abs(mid - 0.5_c_double * (edges(1:nb) + edges(2:nb + 1))) <= 1e-12_c_double * mid), &
+               "r_mid is the mean of the edges")
+    call ia_corr_result_pairs(res, pairs)
+    call ia_corr_result_get(res, IA_CORR_WEIGHTED_PAIRS, wp)
+    call check(size(pairs) == nb .and. all(real(pairs, c_double) == wp) .and. sum(pairs) > 0, &
+               "pairs equal weighted pairs without weights")
+    ! the same bins given explicitly through r_edges=
+    call ia_correlate(pos, opt, jk, orientations=ori, r_edges=edges)
+    call ia_corr_result_get(jk, IA_CORR_XI, xi2)
+    call check(all(xi2 == xi), "explicit default edges give the same xi")
+    ! a jackknife variance is refused on a result without one (outputs untouched)
+    v = [1.0_c_double]
+    call ia_corr_result_get(res, IA_CORR_XI_VAR, v, status=st)
+    call check(st /= IA_OK .and. size(v) == 1 .and. len(ia_error_message()) > 0, &
+               "XI_VAR without jackknife: status " // itoa(st) // ": " // ia_error_message())
+    ! with a jackknife and covariance
+    opt%jackknife_side = 2
+    opt%covariance = 1
+    call ia_correlate(pos, opt, jk, orientations=ori)
+    call ia_corr_result_get(jk, IA_CORR_XI_VAR, v)
+    call ia_corr_result_get(jk, IA_CORR_COVARIANCE, cov)
+    call check(size(v) == nb .and. size(cov) == (3 * nb)**2, "jackknife sizes")
+    call ia_corr_result_get(jk, IA_CORR_XI, xi2)
+    call check(all(xi2 == xi), "jackknife keeps xi")
+    ! wrong shapes are caught by the binding
+    call ia_correlate(pos(1:2, :), opt, jk, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "(3, n)") .and. &
+               jk%is_loaded(), "positions(2, n): " // ia_error_message())
+    ! cross-correlation of the sample with itself
+    opt%jackknife_side = 0
+    opt%covariance = 0
+    call ia_cross_correlate(pos, pos, opt, cross, orientations1=ori, orientations2=ori)
+    call check(ia_corr_result_n_bins(cross) == nb, "cross-correlation bins")
+    call ia_corr_result_get(cross, IA_CORR_XI, xi2)
+    call check(.not. any(ieee_is_nan(xi2)), "cross-correlation xi is not NaN")
+    ! nb bins with explicit fewer than 2 edges: caught by the binding
+    call ia_correlate(pos, opt, jk, r_edges=edges(1:1), status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "one edge")
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Simulation: point 0, 2 realisations, seed 1 on the loaded halos
+  ! -------------------------------------------------------------------------------------
+  subroutine test_simulate(halos)
+    type(ia_halos), intent(in) :: halos
+    type(ia_simulate_options_t) :: so
+    real(c_double), allocatable :: params(:), mean(:, :), var(:, :), m2(:, :)
+    integer :: st
+    call load_flat("params.txt", params)
+    call ia_simulate(halos, params(1:7), 2, 1_int64, mean, var)
+    call check(all(shape(mean) == [20, 3]) .and. all(shape(var) == [20, 3]), "simulate shape (20, 3)")
+    call compare("simulate mean", reshape(mean, [60]), read_flat("simulate_mean.txt"))
+    call compare("simulate var", reshape(var, [60]), read_flat("simulate_var.txt"))
+    call ia_simulate_options_default(so)
+    call check(.not. c_associated(so%r_edges) .and. so%satellites == IA_SATELLITES_AUTO .and. &
+               so%min_host_particles == 300, "ia_simulate_options_default")
+    call ia_simulate(halos, params(1:7), 2, 1_int64, m2, options=so)
+    call check(all(m2 == mean), "explicit default options give the same means")
+    params(1) = ieee_value(params(1), ieee_quiet_nan)
+    call ia_simulate(halos, params(1:7), 2, 1_int64, m2, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. all(m2 == mean) .and. &
+               contains_text(ia_error_message(), "mu_cen"), "simulate NaN: " // ia_error_message())
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! The synthetic universe of reference.sh, saved and read back
+  ! -------------------------------------------------------------------------------------
+  subroutine test_synthetic()
+    type(ia_synthetic_options_t) :: so
+    type(ia_halos) :: h, back
+    type(ia_halos_info_t) :: info
+    call ia_synthetic_options_default(so)
+    call check(so%box_size == 250 .and. so%grid == 128 .and. so%subhalos == 1, &
+               "ia_synthetic_options_default")
+    so%box_size = 60
+    so%grid = 32
+    so%seed = 1
+    call ia_halos_synthetic(h, so)
+    call ia_halos_info(h, info)
+    call compare_int("synthetic n_halos", int(info%n_halos, int64), int(n_halos_ref, int64))
+    call compare_int("synthetic n_hosts", int(info%n_hosts, int64), int(n_hosts_ref, int64))
+    call ia_halos_save(h, tmp // "/synthetic.hdf5")
+    call ia_halos_load(back, tmp // "/synthetic.hdf5")
+    call ia_halos_info(back, info)
+    call check(int(info%n_halos) == n_halos_ref, "saved and reloaded catalogue")
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Emulator: built-in model, info, edges, batch prediction, Jacobian, errors
+  ! -------------------------------------------------------------------------------------
+  subroutine test_emulator()
+    type(ia_emulator) :: emu
+    type(ia_emulator_info_t) :: info
+    real(c_double), allocatable :: flat(:), params(:, :), edges(:), mean(:, :, :), ale(:, :, :), &
+      epi(:, :, :), plain(:, :, :), jac(:, :, :, :), m(:, :, :), kept(:, :, :), bad(:, :), far(:, :)
+    integer(c_int32_t), allocatable :: flags(:)
+    integer :: st, k
+    call load_flat("params.txt", flat)
+    params = reshape(flat, [7, 2])  ! C 2 x 7 row-major is Fortran (7, 2): no reordering
+    call check(all(params(:, 1) == [0.8_c_double, 0.8_c_double, 12.02_c_double, 0.26_c_double, &
+               11.38_c_double, 13.31_c_double, 1.06_c_double]) .and. params(2, 2) == -0.2_c_double, &
+               "params.txt read as (7, 2)")
+    call ia_emulator_load(emu)  ! no path: the built-in model
+    call ia_emulator_info(emu, info)
+    call check(info%n_params == 7 .and. info%n_statistics == 3 .and. info%n_bins == 20, &
+               "emulator info sizes")
+    call check(all(info%domain_min < info%domain_max) .and. info%n_weights > 4000000 .and. &
+               info%log_xi /= 0, "emulator info domain, weights, log_xi")
+    do k = 1, 2
+      call check(all(params(:, k) >= info%domain_min .and. params(:, k) <= info%domain_max), &
+                 "point inside the domain")
+    end do
+    call ia_emulator_r_edges(emu, edges)
+    call compare("emulator r_edges", edges, read_flat("r_edges.txt"))
+
+    call ia_predict_batch(emu, params, 20, 42_int64, mean, ale, epi, flags)
+    call check(all(shape(mean) == [20, 3, 2]) .and. all(flags == 0), "predict shape (20, 3, 2), flags 0")
+    call compare("predict mean", reshape(mean, [120]), read_flat("predict_mean.txt"))
+    call compare("predict aleatoric var", reshape(ale, [120]), read_flat("predict_aleatoric_var.txt"))
+    call compare("predict epistemic var", reshape(epi, [120]), read_flat("predict_epistemic_var.txt"))
+
+    ! One pass is the plain prediction; its reference is the Jacobian's mean, which the
+    ! library computes on another path, equal only to float32 rounding (reference.sh says so).
+    call ia_predict_batch(emu, params, 1, 0_int64, plain, epistemic_var=epi)
+    call compare("predict 1 pass vs the Jacobian's mean (float32 tolerance 1e-5)", &
+                 reshape(plain, [120]), read_flat("predict_plain_mean.txt"), rtol=1e-5_c_double)
+    call check(all(epi == 0), "1 pass: zero epistemic variance")
+
+    call ia_predict_jacobian(emu, params, jac, m, flags)
+    call check(all(shape(jac) == [7, 20, 3, 2]), "jacobian shape (7, 20, 3, 2)")
+    call compare("jacobian", reshape(jac, [840]), read_flat("jacobian.txt"))
+    call compare("jacobian mean", reshape(m, [120]), read_flat("predict_plain_mean.txt"))
+    call ia_predict_jacobian(emu, params(:, 2:2), jac)
+    call check(all(shape(jac) == [7, 20, 3, 1]), "jacobian of one point without mean")
+
+    ! the error path: a NaN parameter -> IA_ERR_INVALID_ARGUMENT with the library's message
+    bad = params
+    bad(2, 1) = ieee_value(bad(2, 1), ieee_quiet_nan)
+    allocate (kept, source=mean)
+    call ia_predict_batch(emu, bad, 20, 42_int64, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "NaN parameter: status " // itoa(st))
+    call check(contains_text(ia_error_message(), "mu_sat"), "NaN message names mu_sat: " // ia_error_message())
+    call check(ia_error_message() == ia_last_error_message(), &
+               "ia_error_message() is the library's ia_last_error_message()")
+    call check(all(mean == kept), "a failing call leaves its outputs untouched")
+    write (output_unit, '(a)') "NaN parameter -> status " // itoa(st) // ": " // ia_error_message()
+    call ia_predict_jacobian(emu, bad, jac, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "mu_sat"), &
+               "jacobian NaN: " // ia_error_message())
+
+    ! out of the training domain: flags written with IA_ERR_OUT_OF_DOMAIN; extrapolation
+    far = params(:, 1:1)
+    far(3, 1) = 20
+    if (allocated(flags)) deallocate (flags)
+    call ia_predict_batch(emu, far, 20, 0_int64, mean, flags=flags, status=st)
+    call check(st == IA_ERR_OUT_OF_DOMAIN .and. contains_text(ia_error_message(), "logMmin"), &
+               "out of domain: " // itoa(st) // ": " // ia_error_message())
+    call check(allocated(flags), "flags written with IA_ERR_OUT_OF_DOMAIN")
+    if (allocated(flags)) call check(flags(1) == 4, "flag bit 2 (logMmin) set: " // itoa(int(flags(1))))
+    call check(all(mean == kept), "out of domain leaves the mean untouched")
+    call ia_emulator_set_extrapolation(emu, .true.)
+    call ia_predict_batch(emu, far, 20, 0_int64, mean, flags=flags, status=st)
+    call check(st == IA_OK .and. flags(1) == 4 .and. size(mean, 3) == 1, "extrapolation allowed")
+    call ia_emulator_set_extrapolation(emu, .false.)
+
+    ! shape errors caught by the binding; zero passes refused by the library
+    call ia_predict_batch(emu, params(1:6, :), 20, 42_int64, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "(7, n)"), &
+               "params(6, n): " // ia_error_message())
+    call ia_predict_batch(emu, params, 0, 42_int64, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "0 passes: " // itoa(st))
+
+    ! loading fails: the variable keeps its model
+    call ia_emulator_load(emu, tmp // "/no-such-model.safetensors", status=st)
+    call check(st == IA_ERR_IO .and. emu%is_loaded(), "missing model file: " // itoa(st))
+    call ia_emulator_load(emu, device="tpu", status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "device tpu: " // itoa(st))
+    call ia_emulator_info(emu, info, status=st)
+    call check(st == IA_OK .and. ia_error_message() == "", "still usable after failed loads")
+    call ia_train(tmp // "/no-such-dataset", tmp // "/m.safetensors", status=st)
+    call check(st == IA_ERR_IO, "ia_train without a dataset: " // itoa(st))
+
+    call ia_emulator_free(emu)
+    call check(.not. emu%is_loaded(), "freed")
+    call ia_emulator_free(emu, status=st)
+    call check(st == IA_OK, "freeing an empty object is a no-op")
+    call ia_emulator_info(emu, info, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "use after free: " // itoa(st))
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Final procedures: handles freed at the end of a BLOCK, on reload, by %free()
+  ! -------------------------------------------------------------------------------------
+  subroutine test_finalizers()
+    type(c_ptr) :: raw_emu, raw_halos, raw_gal, raw_res, raw_gals(2), raw_old
+    type(ia_emulator_info_t) :: einfo
+    type(ia_halos_info_t) :: hinfo
+    type(ia_corr_options_t) :: opt
+    integer(c_size_t) :: n
+    real(c_double), allocatable :: params(:), pos(:, :)
+    type(ia_galaxies) :: g
+    call load_flat("params.txt", params)
+    block
+      type(ia_emulator) :: e
+      type(ia_halos) :: h
+      type(ia_galaxies) :: gal, gals(2)
+      type(ia_corr_result) :: r
+      call ia_emulator_load(e, device="cpu")
+      call ia_halos_load(h, ref // "/halos.hdf5")
+      call ia_populate(h, params(1:7), 1_int64, gal)
+      call ia_populate(h, params(1:7), 2_int64, gals(1))
+      call ia_populate(h, params(1:7), 3_int64, gals(2))
+      call ia_galaxies_get(gal, IA_GAL_POSITIONS, pos)
+      call ia_corr_options_default(60.0_c_double, opt)
+      call ia_correlate(pos, opt, r)
+      raw_emu = e%c_handle()
+      raw_halos = h%c_handle()
+      raw_gal = gal%c_handle()
+      raw_gals = [gals(1)%c_handle(), gals(2)%c_handle()]
+      raw_res = r%c_handle()
+      call check(c_ia_emulator_info(raw_emu, einfo) == IA_OK, "raw handle valid inside the block")
+      call check(c_ia_halos_info(raw_halos, hinfo) == IA_OK, "raw halos valid inside the block")
+      call check(c_ia_galaxies_count(raw_gal, n) == IA_OK, "raw galaxies valid inside the block")
+      call check(c_ia_corr_result_n_bins(raw_res, n) == IA_OK, "raw result valid inside the block")
+    end block
+    call check(c_ia_emulator_info(raw_emu, einfo) == IA_ERR_INVALID_ARGUMENT, &
+               "ia_emulator finalized at the end of the block")
+    call check(c_ia_halos_info(raw_halos, hinfo) == IA_ERR_INVALID_ARGUMENT, &
+               "ia_halos finalized at the end of the block")
+    call check(c_ia_galaxies_count(raw_gal, n) == IA_ERR_INVALID_ARGUMENT, &
+               "ia_galaxies finalized at the end of the block")
+    call check(c_ia_galaxies_count(raw_gals(1), n) == IA_ERR_INVALID_ARGUMENT .and. &
+               c_ia_galaxies_count(raw_gals(2), n) == IA_ERR_INVALID_ARGUMENT, &
+               "an array of ia_galaxies finalized element by element")
+    call check(c_ia_corr_result_n_bins(raw_res, n) == IA_ERR_INVALID_ARGUMENT, &
+               "ia_corr_result finalized at the end of the block")
+    call check(contains_text(ia_last_error_message(), "ia_corr_result_n_bins"), &
+               "stale-handle message: " // ia_last_error_message())
+    ! a new result replaces (and frees) the old one; %free() frees now
+    block
+      type(ia_halos) :: h
+      call ia_halos_load(h, ref // "/halos.hdf5")
+      call ia_populate(h, params(1:7), 1_int64, g)
+      raw_old = g%c_handle()
+      call ia_populate(h, params(1:7), 2_int64, g)
+      call check(c_ia_galaxies_count(raw_old, n) == IA_ERR_INVALID_ARGUMENT, &
+                 "populating into a used ia_galaxies frees the old handle")
+      call check(c_ia_galaxies_count(g%c_handle(), n) == IA_OK, "the new handle is valid")
+      raw_old = h%c_handle()
+      call h%free()
+      call check(c_ia_halos_info(raw_old, hinfo) == IA_ERR_INVALID_ARGUMENT .and. .not. h%is_loaded(), &
+                 "%free() frees the handle")
+    end block
+    call g%free()
+    write (output_unit, '(a)') "final procedures: handles freed at the end of a block, on reload, by %free()"
+  end subroutine
+
+end program test_iaemu
