@@ -17,6 +17,10 @@ pub enum Design {
     Paper,
     /// A Latin hypercube over the box of [`LHS_RANGES`].
     Lhs,
+    /// Points chosen outside iaemu and measured through its library, such as the MPI example
+    /// of the Python binding (`bindings/python/examples/mpi_generate.py`): a dataset holds
+    /// them in params.npy, and [`points`] cannot draw them.
+    Given,
 }
 
 impl std::str::FromStr for Design {
@@ -94,6 +98,11 @@ pub fn points(design: Design, n: usize, seed: u64) -> Result<Vec<HodParams>> {
                 v
             })
             .collect(),
+        Design::Given => {
+            return Err(Error::invalid(
+                "the \"given\" design's points come with their dataset (params.npy): iaemu cannot draw them",
+            ))
+        }
         Design::Lhs => {
             let mut cols: Vec<Vec<f64>> = Vec::with_capacity(7);
             for &(lo, hi) in &LHS_RANGES {
@@ -155,5 +164,12 @@ mod tests {
                 "fit {k}: {b} {a} {res}"
             );
         }
+    }
+
+    #[test]
+    fn a_given_design_cannot_be_drawn() {
+        let e = points(Design::Given, 4, 1).unwrap_err().to_string();
+        assert!(e.contains("given") && e.contains("params.npy"), "{e}");
+        assert!("given".parse::<Design>().is_err(), "the command line offers only paper and lhs");
     }
 }

@@ -12,7 +12,9 @@ and rank 0 gathers the results and writes, with np.save:
     valid.npy    (n,) uint8      0 where the point put fewer than 2 galaxies in the box (rows NaN)
     r_edges.npy  (n_bins + 1,)   bin edges, Mpc/h
     halos.npz                    the universe every rank used
-    meta.json                    the settings, the rank that made each point, timings
+    meta.json                    the dataset format of `iaemu generate` (design "given"), so that
+                                 `iaemu train --data DIR` reads the folder; under "mpi" the
+                                 design, the rank that made each point, timings
 
 Point i is simulated with seed (--seed + i), so any point can be re-run on its own:
     iaemu.simulate(iaemu.Halos.load(DIR/halos.npz), params[i], R, seed + i)
@@ -144,25 +146,42 @@ def main() -> int:
     np.save(out / "var.npy", var)
     np.save(out / "valid.npy", valid)
     np.save(out / "r_edges.npy", r_edges)
+    # meta.json in the format of `iaemu generate` ("iaemu-dataset-1", design "given": points
+    # chosen here), so that `iaemu train --data OUT` and `iaemu evaluate --all` read the folder;
+    # the keys under "mpi" are this example's own record.
+    with iaemu.Halos.load(setup["halos"]) as h:
+        halos_info = h.info
+    universe = ({"source": args.halos} if args.halos else
+                {"synthetic": {"box_size": args.box, "grid": args.grid, "seed": args.universe_seed}})
     meta = {
-        "generator": "bindings/python/examples/mpi_generate.py",
+        "format": "iaemu-dataset-1",
         "iaemu_version": iaemu.version(),
         "param_names": list(iaemu.PARAM_NAMES),
-        "design": args.design,
-        "n_points": args.n,
-        "realizations": args.realizations,
-        "seed": args.seed,
-        "point_seed": "seed + i",
-        "domain_min": setup["lo"].tolist(),
-        "domain_max": setup["hi"].tolist(),
-        "halos": {"file": "halos.npz", "source": args.halos} if args.halos else
-                 {"file": "halos.npz", "synthetic": {"box_size": args.box, "grid": args.grid,
-                                                     "seed": args.universe_seed}},
-        "mpi_size": size,
-        "threads_per_rank": threads,
-        "rank_of_point": made_by.tolist(),
-        "invalid_points": notes,
-        "seconds_per_rank": [g["seconds"] for g in gathered],
+        "plan": {
+            "design": "given",
+            "n_points": args.n,
+            "realizations": args.realizations,
+            "seed": args.seed,
+            "r_edges": r_edges.tolist(),
+            "populate": {"satellites": "Auto", "satellites_times_centrals": False,
+                         "min_host_particles": 300.0},
+            "chunk": args.n,
+            "halos": {"source": "halos.npz", "simname": "", "notes": json.dumps(universe),
+                      "n_halos": halos_info["n_halos"], "box_size": list(halos_info["box_size"])},
+        },
+        "shard": {"index": 0, "count": 1},
+        "mpi": {
+            "generator": "bindings/python/examples/mpi_generate.py",
+            "design": args.design,
+            "point_seed": "seed + i",
+            "domain_min": setup["lo"].tolist(),
+            "domain_max": setup["hi"].tolist(),
+            "mpi_size": size,
+            "threads_per_rank": threads,
+            "rank_of_point": made_by.tolist(),
+            "invalid_points": notes,
+            "seconds_per_rank": [g["seconds"] for g in gathered],
+        },
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"mpi_generate: {args.n} points ({int(valid.sum())} valid) x {args.realizations} realisations "

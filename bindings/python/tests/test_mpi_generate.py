@@ -47,8 +47,9 @@ def test_mpi_generate_matches_serial():
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["mpi_size"] == 2 and sorted(set(meta["rank_of_point"])) == [0, 1]
-    assert meta["rank_of_point"] == [i % 2 for i in range(N)]
+    mpi = meta["mpi"]
+    assert mpi["mpi_size"] == 2 and sorted(set(mpi["rank_of_point"])) == [0, 1]
+    assert mpi["rank_of_point"] == [i % 2 for i in range(N)]
     params = np.load(out / "params.npy")
     mean, var, valid = np.load(out / "mean.npy"), np.load(out / "var.npy"), np.load(out / "valid.npy")
     assert params.shape == (N, 7) and mean.shape == var.shape == (N, 3, 20) and valid.shape == (N,)
@@ -72,7 +73,7 @@ def test_mpi_generate_matches_serial():
                 s = iaemu.simulate(halos, params[i], R, SEED + i)
             except iaemu.InvalidArgumentError as e:
                 assert valid[i] == 0 and np.isnan(mean[i]).all(), (i, e.message)
-                assert meta["invalid_points"][str(i)] == e.message
+                assert mpi["invalid_points"][str(i)] == e.message
                 continue
             assert valid[i] == 1
             n_valid += 1
@@ -82,3 +83,10 @@ def test_mpi_generate_matches_serial():
         assert n_valid >= N // 2, f"only {n_valid} of {N} points put galaxies in the box"
     np.testing.assert_array_equal(np.load(out / "r_edges.npy"), iaemu.default_r_edges())
     CHECKED["consistency"] += 21
+
+    # The folder is a dataset the command line reads: the built-in model evaluated on every
+    # valid row.
+    run = subprocess.run([str(LIBDIR / "iaemu"), "evaluate", "--all", "--mc", "2", "--data", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{n_valid} curves" in run.stderr, run.stderr

@@ -1,0 +1,34 @@
+#!/bin/bash
+# The Julia binding's test: makes the reference outputs of the Rust command line
+# (bindings/reference.sh), compiles layout.c (C struct sizes, offsets and values), then runs
+# test.jl, which checks every number IAEmu.jl gets from the library against them, and runs
+# example.jl. Usage: bash bindings/julia/test.sh [LIBDIR] (default target/release; holds
+# libiaemu.so and iaemu). Needs the Julia of bindings/julia/setup.sh, cc and python3.
+# Outputs go to target/bindings-julia/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+lib="${1:-target/release}"
+case "$lib" in /*) ;; *) lib="$root/$lib" ;; esac
+out=target/bindings-julia
+julia=bindings/julia/julia
+if [ ! -x .tools/julia/usr/bin/julia ]; then
+    echo "bindings/julia/test.sh: Julia is not installed; run bash bindings/julia/setup.sh" >&2
+    exit 1
+fi
+mkdir -p "$out"
+bash bindings/reference.sh "$lib" "$out/ref"
+cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/julia/layout.c -L"$lib" -liaemu \
+    -Wl,-rpath,"$lib" -o "$out/layout"
+"$out/layout" "$out/ref/halos.hdf5" > "$out/layout.txt"
+export IAEMU_LIB="$lib/libiaemu.so"
+"$julia" --startup-file=no --color=no bindings/julia/example.jl > "$out/example.txt"
+grep -q "as expected: IAEmuError(IA_ERR_INVALID_ARGUMENT): ia_populate" "$out/example.txt"
+if "$julia" --startup-file=no --color=no bindings/julia/test.jl "$out/ref" "$out/layout.txt" \
+        > "$out/test.txt" 2>&1; then
+    tail -n 1 "$out/test.txt"
+else
+    cat "$out/test.txt"
+    echo "bindings/julia/test.sh: FAILED (output in $out/test.txt)" >&2
+    exit 1
+fi
