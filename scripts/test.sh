@@ -4,9 +4,13 @@
 #   2. the committed C header is what cbindgen generates from the sources;
 #   3. the C programs in tests/c, compiled with the system cc against include/iaemu.h and the
 #      built library (no LD_LIBRARY_PATH: the library carries its rpath);
-#   4. each binding's test (bindings/*/test.sh);
+#   4. each binding's test (bindings/test.sh: C, C++, Fortran, Julia, Python with Cobaya,
+#      CosmoSIS and the MPI example), after bindings/setup.sh installs gfortran, Julia and the
+#      Python tools;
 #   5. the lite build (no LibTorch): its Rust tests, the C tests against it, and a check that
-#      neither its library nor its command line links LibTorch.
+#      neither its library nor its command line links LibTorch;
+#   6. the C ABI under hostile arguments, with the address sanitizer and under valgrind
+#      against both builds (tests/abi/run.sh).
 # Tests that read ../shared skip with a message when it is absent; tests against the peer codes
 # (halotools loading the HDF5 files iaemu writes) skip with a message without .venv-peers.
 # IAEMU_PEERS=1 first builds .venv-peers (scripts/peer-venv.sh, ~7 min the first time) so that
@@ -66,8 +70,11 @@ run_c_tests() {  # $1: directory holding libiaemu.so and the iaemu command
 step "C tests (emulator build)"
 run_c_tests target/release
 
-step "bindings"
-bash bindings/c/test.sh target/release
+step "bindings: set-up (gfortran, Julia, Python tools)"
+bash bindings/setup.sh
+
+step "bindings: tests"
+bash bindings/test.sh target/release
 
 step "lite build (no LibTorch): Rust tests, C tests, no LibTorch linked"
 cargo test --release --locked --no-default-features --target-dir target/lite
@@ -80,5 +87,8 @@ for artefact in target/lite/release/iaemu target/lite/release/libiaemu.so; do
     fi
 done
 echo "lite artefacts link no LibTorch"
+
+step "C ABI under hostile arguments (address sanitizer, valgrind)"
+bash tests/abi/run.sh target/release
 
 step "all tests passed"
