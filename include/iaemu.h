@@ -456,7 +456,8 @@ const char *ia_last_error_message(void);
 
 /**
  * Sets the default number of threads for all later calls in the process; 0 restores the
- * default (`IAEMU_NUM_THREADS`, else all cores). Thread-safe.
+ * default (`IAEMU_NUM_THREADS`, else all cores). More than 1024 gives
+ * `IA_ERR_INVALID_ARGUMENT`, as does a per-call `n_threads` above 1024. Thread-safe.
  */
 int ia_set_num_threads(uint32_t n_threads);
 

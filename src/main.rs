@@ -437,6 +437,12 @@ fn parse_box(s: &str) -> std::result::Result<[f64; 3], String> {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`iaemu halos info F | head`), as Unix tools do, instead of
+    // panicking in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli.command) {
         eprintln!("iaemu: {e}");

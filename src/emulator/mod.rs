@@ -137,8 +137,7 @@ pub(crate) fn device_name(d: Device) -> String {
 /// default ([`crate::threads::num_threads`]).
 pub(crate) fn set_torch_threads(threads: Option<usize>) -> Result<()> {
     let n = match threads {
-        Some(0) => return Err(Error::invalid("thread count must be at least 1")),
-        Some(n) => n,
+        Some(n) => crate::threads::check(n)?,
         None => crate::threads::num_threads()?,
     };
     if tch::get_num_threads() != n as i32 {
@@ -342,11 +341,12 @@ impl Emulator {
     /// Predicts for `params` (row-major n x 7, [`PARAM_NAMES`] order) with Monte Carlo
     /// dropout (physics.md section 8): the T passes of a chunk of rows run as one batch.
     pub fn predict(&self, params: &[f64], opts: &PredictOptions) -> Result<Prediction> {
-        let flags = self.domain_flags(params)?;
-        self.check_domain(&flags, opts.allow_extrapolation)?;
+        // Invalid arguments before the domain: OutOfDomain means only that.
         if opts.mc_passes == 0 {
             return Err(Error::invalid("mc_passes must be at least 1"));
         }
+        let flags = self.domain_flags(params)?;
+        self.check_domain(&flags, opts.allow_extrapolation)?;
         let n = flags.len();
         let nb = self.n_bins();
         let t = opts.mc_passes as i64;

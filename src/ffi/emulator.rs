@@ -252,15 +252,16 @@ pub extern "C" fn ia_emulator_set_extrapolation(emu: *const IaEmulator, allow: c
     })
 }
 
-/// Checks a parameter batch and writes its domain flags (bit k: parameter k outside the
-/// training domain) when `out_flags` is not NULL; errors for NaN or a bad size.
+/// Checks a parameter batch (size, NaN) and returns it with its domain flags (bit k:
+/// parameter k outside the training domain) and the caller's `out_flags` array (None when
+/// NULL), which [`write_flags`] fills once the call's outcome is known.
 #[cfg(feature = "emulator")]
 unsafe fn batch<'a>(
     h: &EmulatorHandle,
     params: *const f64,
     n: usize,
     out_flags: *mut u32,
-) -> Result<(&'a [f64], Vec<u32>)> {
+) -> Result<(&'a [f64], Vec<u32>, Option<&'a mut [u32]>)> {
     if n == 0 {
         return Err(Error::invalid("n = 0: nothing to predict"));
     }
@@ -272,11 +273,21 @@ unsafe fn batch<'a>(
     // SAFETY: forwarded caller promise.
     let p = unsafe { slice(params, len, "params")? };
     let flags = h.emu.domain_flags(p)?;
-    if !out_flags.is_null() {
+    let out = (!out_flags.is_null())
         // SAFETY: forwarded caller promise.
-        unsafe { slice_mut(out_flags, n, "out_flags")? }.copy_from_slice(&flags);
+        .then(|| unsafe { slice_mut(out_flags, n, "out_flags") })
+        .transpose()?;
+    Ok((p, flags, out))
+}
+
+/// Writes the domain flags where the conventions allow, on success and with
+/// `IA_ERR_OUT_OF_DOMAIN` (to say which rows are outside), and passes `result` on.
+#[cfg(feature = "emulator")]
+fn write_flags<T>(result: Result<T>, flags: &[u32], out: Option<&mut [u32]>) -> Result<T> {
+    if let (Ok(_) | Err(Error::OutOfDomain(_)), Some(out)) = (&result, out) {
+        out.copy_from_slice(flags);
     }
-    Ok((p, flags))
+    result
 }
 
 /// Predicts xi, omega and eta for `n` points (`params`: n x 7 row-major, in `ia_param_name`
@@ -317,7 +328,7 @@ pub unsafe extern "C" fn ia_predict_batch(
         {
             let h = handles::get::<EmulatorHandle, IaEmulator>(emu, EMULATOR_KIND)?;
             // SAFETY (all): forwarded caller promises.
-            let (p, _) = unsafe { batch(&h, params, n, out_flags)? };
+            let (p, flags, out_flags) = unsafe { batch(&h, params, n, out_flags)? };
             let len = n * IA_N_STATISTICS * h.emu.n_bins();
             let mean = unsafe { slice_mut(out_mean, len, "out_mean")? };
             let ale = (!out_aleatoric_var.is_null())
@@ -332,7 +343,7 @@ pub unsafe extern "C" fn ia_predict_batch(
                 allow_extrapolation: h.allow_extrapolation.load(std::sync::atomic::Ordering::Relaxed),
                 threads: None,
             };
-            let r = h.emu.predict(p, &opts)?;
+            let r = write_flags(h.emu.predict(p, &opts), &flags, out_flags)?;
             mean.copy_from_slice(r.mean.as_slice().ok_or_else(|| Error::Internal("layout".into()))?);
             if let Some(a) = ale {
                 a.copy_from_slice(r.aleatoric_var.as_slice().ok_or_else(|| Error::Internal("layout".into()))?);
@@ -372,7 +383,7 @@ pub unsafe extern "C" fn ia_predict_jacobian(
         {
             let h = handles::get::<EmulatorHandle, IaEmulator>(emu, EMULATOR_KIND)?;
             // SAFETY (all): forwarded caller promises.
-            let (p, _) = unsafe { batch(&h, params, n, out_flags)? };
+            let (p, flags, out_flags) = unsafe { batch(&h, params, n, out_flags)? };
             let len = n * IA_N_STATISTICS * h.emu.n_bins();
             // (`batch` checked that this product fits)
             let jac = unsafe { slice_mut(out_jacobian, len * IA_N_PARAMS, "out_jacobian")? };
@@ -380,7 +391,7 @@ pub unsafe extern "C" fn ia_predict_jacobian(
                 .then(|| unsafe { slice_mut(out_mean, len, "out_mean") })
                 .transpose()?;
             let allow = h.allow_extrapolation.load(std::sync::atomic::Ordering::Relaxed);
-            let r = h.emu.jacobian(p, allow, None)?;
+            let r = write_flags(h.emu.jacobian(p, allow, None), &flags, out_flags)?;
             jac.copy_from_slice(r.jacobian.as_slice().ok_or_else(|| Error::Internal("layout".into()))?);
             if let Some(m) = mean {
                 m.copy_from_slice(r.mean.as_slice().ok_or_else(|| Error::Internal("layout".into()))?);

@@ -149,11 +149,9 @@ pub extern "C" fn ia_last_error_message() -> *const c_char {
 }
 
 /// Sets the default number of threads for all later calls in the process; 0 restores the
-/// default (`IAEMU_NUM_THREADS`, else all cores). Thread-safe.
+/// default (`IAEMU_NUM_THREADS`, else all cores). More than 1024 gives
+/// `IA_ERR_INVALID_ARGUMENT`, as does a per-call `n_threads` above 1024. Thread-safe.
 #[no_mangle]
 pub extern "C" fn ia_set_num_threads(n_threads: u32) -> c_int {
-    guard("ia_set_num_threads", || {
-        crate::threads::set_num_threads(n_threads as usize);
-        Ok(())
-    })
+    guard("ia_set_num_threads", || crate::threads::set_num_threads(n_threads as usize))
 }

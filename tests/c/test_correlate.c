@@ -122,6 +122,14 @@ int main(void) {
     CHECK(ia_set_num_threads(1) == IA_OK, "set threads");
     CHECK(ia_correlate(pos, ori, NULL, N, &opt, &single) == IA_OK, "one thread");
     CHECK(ia_set_num_threads(0) == IA_OK, "reset threads");
+    /* Absurd thread counts are refused, not attempted. */
+    CHECK(ia_set_num_threads(UINT32_MAX) == IA_ERR_INVALID_ARGUMENT && strstr(ia_last_error_message(), "1024"),
+          "UINT32_MAX threads: %s", ia_last_error_message());
+    IaCorrOptions many = opt;
+    many.n_threads = 100000;
+    IaCorrResult *refused = NULL;
+    CHECK(ia_correlate(pos, ori, NULL, N, &many, &refused) == IA_ERR_INVALID_ARGUMENT && refused == NULL,
+          "100000 threads: %s", ia_last_error_message());
     double cx[NB], co[NB], ce[NB], s1[NB];
     uint64_t cp[NB];
     CHECK(ia_corr_result_pairs(cross, cp, NB) == IA_OK, "cross pairs");

@@ -151,6 +151,17 @@ int main(void) {
     CHECK(strstr(ia_last_error_message(), "mu_sat") != NULL, "NaN message: %s", ia_last_error_message());
     CHECK(ia_predict_batch(emu, PARAMS, 0, 20, 0, again, NULL, NULL, NULL) == IA_ERR_INVALID_ARGUMENT, "n = 0");
     CHECK(ia_predict_batch(emu, PARAMS, 1, 0, 0, again, NULL, NULL, NULL) == IA_ERR_INVALID_ARGUMENT, "0 passes");
+    /* Flags are written only on success and with IA_ERR_OUT_OF_DOMAIN; 0 passes is an invalid
+     * argument even for a row outside the domain. */
+    uint32_t untouched = 0xA5A5A5A5u;
+    CHECK(ia_predict_batch(emu, PARAMS, 1, 0, 0, again, NULL, NULL, &untouched) == IA_ERR_INVALID_ARGUMENT
+              && untouched == 0xA5A5A5A5u, "0 passes wrote flags %x", untouched);
+    CHECK(ia_predict_batch(emu, PARAMS, 1, 20, 0, NULL, NULL, NULL, &untouched) == IA_ERR_INVALID_ARGUMENT
+              && untouched == 0xA5A5A5A5u, "NULL out_mean wrote flags %x", untouched);
+    CHECK(ia_predict_jacobian(emu, PARAMS, 1, NULL, NULL, &untouched) == IA_ERR_INVALID_ARGUMENT
+              && untouched == 0xA5A5A5A5u, "NULL out_jacobian wrote flags %x", untouched);
+    CHECK(ia_predict_batch(emu, far, 1, 0, 0, again, NULL, NULL, &untouched) == IA_ERR_INVALID_ARGUMENT
+              && untouched == 0xA5A5A5A5u, "0 passes outside the domain");
     CHECK(ia_predict_batch(emu, NULL, 1, 20, 0, again, NULL, NULL, NULL) == IA_ERR_INVALID_ARGUMENT, "NULL params");
     CHECK(ia_predict_batch(emu, PARAMS, 1, 20, 0, NULL, NULL, NULL, NULL) == IA_ERR_INVALID_ARGUMENT, "NULL out");
     CHECK(ia_predict_batch(emu, PARAMS, (size_t)-1, 20, 0, again, NULL, NULL, NULL) == IA_ERR_INVALID_ARGUMENT, "huge n");
