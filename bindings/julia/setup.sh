@@ -49,8 +49,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "bindings/julia/setup.sh: apt-get install ${missing[*]}"
-        flock /tmp/iaemu-apt.lock env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+        install() { flock /tmp/iaemu-apt.lock env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+        install || { flock /tmp/iaemu-apt.lock apt-get update -q >/dev/null && install; }
     else
         echo "bindings/julia/setup.sh: missing system packages; as root run:" >&2
         echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
