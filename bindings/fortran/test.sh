@@ -24,7 +24,7 @@ gfortran "${flags[@]}" "$src/test_abort.f90" "$out/iaemu.o" "${link[@]}" -o "$ou
 # (the library is deterministic: the same inputs give bit-identical numbers).
 gfortran "${flags[@]}" -Wno-compare-reals "$src/test_iaemu.f90" "$out/iaemu.o" "${link[@]}" \
     -o "$out/test_iaemu"
-gcc -std=c11 -Wall -Wextra -Werror -Iinclude "$src/layout.c" -o "$out/layout"
+gcc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/layout.c "${link[@]}" -o "$out/layout"
 "$out/layout" > "$out/layout.txt"
 
 bash bindings/reference.sh "$lib" "$out/ref"

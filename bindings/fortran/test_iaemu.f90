@@ -224,7 +224,7 @@ contains
   end subroutine
 
   ! -------------------------------------------------------------------------------------
-  ! bind(C) struct layouts against the C compiler's offsetof/sizeof (layout.c)
+  ! bind(C) struct layouts against the C compiler's offsetof/sizeof (bindings/layout.c)
   ! -------------------------------------------------------------------------------------
   subroutine test_layout()
     character(len=80) :: line
@@ -320,7 +320,7 @@ contains
       " struct sizes and field offsets equal to the C compiler's"
   end subroutine
 
-  ! Layout lines of test_layout, as layout.c prints them.
+  ! Layout lines of test_layout, as bindings/layout.c prints them.
   subroutine add(key, value)
     character(len=*), intent(in) :: key
     integer(c_size_t), intent(in) :: value

@@ -1,7 +1,7 @@
 # The Julia binding's test (run by bindings/julia/test.sh, which makes the inputs):
 #   julia test.jl REF_DIR LAYOUT_TXT
 # REF_DIR holds the outputs of bindings/reference.sh (the Rust command line on fixed inputs);
-# LAYOUT_TXT what layout.c printed (C struct sizes, offsets and values). Every number the binding
+# LAYOUT_TXT what bindings/layout.c printed (C struct sizes, offsets and values). Every number the binding
 # computes is compared with them (relative 1e-9 plus 1e-300 absolute, NaN equal to NaN; the
 # library is deterministic, so they agree to the last bit in practice).
 include(joinpath(@__DIR__, "IAEmu.jl"))
@@ -72,12 +72,15 @@ function read_layout()
     sizes, offsets, values = Dict{String,Int}(), Dict{Tuple{String,String},Int}(), Dict{String,Float64}()
     for l in eachline(LAYOUT)
         w = split(l)
-        if w[1] == "size"
-            sizes[w[2]] = parse(Int, w[3])
-        elseif w[1] == "offset"
-            offsets[(w[2], w[3])] = parse(Int, w[4])
-        else
+        if w[1] == "value"
             values[w[2]] = parse(Float64, w[3])
+        else  # "T.sizeof n" or "T.field offset"
+            t, f = split(w[1], '.')
+            if f == "sizeof"
+                sizes[t] = parse(Int, w[2])
+            else
+                offsets[(String(t), String(f))] = parse(Int, w[2])
+            end
         end
     end
     sizes, offsets, values

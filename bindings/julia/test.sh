@@ -1,6 +1,6 @@
 #!/bin/bash
 # The Julia binding's test: makes the reference outputs of the Rust command line
-# (bindings/reference.sh), compiles layout.c (C struct sizes, offsets and values), then runs
+# (bindings/reference.sh), compiles bindings/layout.c (C struct sizes, offsets and values), then runs
 # test.jl, which checks every number IAEmu.jl gets from the library against them, and runs
 # example.jl. Usage: bash bindings/julia/test.sh [LIBDIR] (default target/release; holds
 # libiaemu.so and iaemu). Needs the Julia of bindings/julia/setup.sh, cc and python3.
@@ -18,7 +18,7 @@ if [ ! -x .tools/julia/usr/bin/julia ]; then
 fi
 mkdir -p "$out"
 bash bindings/reference.sh "$lib" "$out/ref"
-cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/julia/layout.c -L"$lib" -liaemu \
+cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/layout.c -L"$lib" -liaemu \
     -Wl,-rpath,"$lib" -o "$out/layout"
 "$out/layout" "$out/ref/halos.hdf5" > "$out/layout.txt"
 export IAEMU_LIB="$lib/libiaemu.so"

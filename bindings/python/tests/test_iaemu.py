@@ -11,6 +11,7 @@ iaemu and libiaemu.so; IAEMU_LIB, when set, names the library the binding loads.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -59,6 +60,28 @@ def _write_count():
     d.mkdir(parents=True, exist_ok=True)
     (d / "test_iaemu.txt").write_text("".join(f"{k} {v}\n" for k, v in CHECKED.items()))
 
+
+
+# ---- the C structs --------------------------------------------------------------------------
+
+
+def test_struct_layouts_match_the_c_compiler(tmp_path):
+    """The ctypes mirrors of the six structs bindings/layout.c prints have the C compiler's size
+    and field offsets."""
+    exe = tmp_path / "layout"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", f"-I{ROOT / 'include'}",
+                    str(ROOT / "bindings" / "layout.c"), f"-L{LIBDIR}", "-liaemu",
+                    f"-Wl,-rpath,{LIBDIR}", "-o", str(exe)], check=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
+    c_layout = dict(line.split() for line in lines if line)
+    structs = {name: getattr(_lib, name) for name in {key.split(".")[0] for key in c_layout}}
+    for name, T in structs.items():
+        py = {f"{name}.sizeof": ctypes.sizeof(T)}
+        py.update({f"{name}.{f}": getattr(T, f).offset for f, _ in T._fields_})
+        c = {k: int(v) for k, v in c_layout.items() if k.split(".")[0] == name}
+        assert py == c, name
+        CHECKED["consistency"] += len(c)
+    assert len(structs) == 6, sorted(structs)
 
 # ---- reference data --------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
-/* Used by bindings/julia/test.sh: prints, from C, the size and field offsets of every struct the
- * Julia binding mirrors, and the field values the library writes into them (the option defaults,
- * ia_halos_info of the catalogue given as argument, ia_emulator_info of the built-in model), so
- * that test.jl can check IAEmu.jl's struct definitions against the compiler's layout and the
- * values read through them. Output lines: "size T n", "offset T field n", "value T.field[i] x". */
+/* The C side of the bindings' struct-layout checks (Fortran, Julia, Python): prints the size and
+ * every field offset of the structs of include/iaemu.h that the bindings mirror, one line each,
+ *   "IaCorrOptions.sizeof 56", "IaCorrOptions.box_size 0", ...
+ * in a fixed order, and, given a halo catalogue as argument, then the field values the library
+ * writes into them (the option defaults, ia_halos_info of that catalogue, ia_emulator_info of the
+ * built-in model), one "value T.field[i] x" line each.
+ *   layout [HALOS_FILE] */
 #include "iaemu.h"
 
 #include <stddef.h>
@@ -17,21 +19,29 @@
             exit(1);                                                                     \
         }                                                                                \
     } while (0)
-#define SIZE(T) printf("size %s %zu\n", #T, sizeof(T))
-#define OFF(T, f) printf("offset %s %s %zu\n", #T, #f, offsetof(T, f))
+#define SIZE(T) printf("%s.sizeof %zu\n", #T, sizeof(T))
+#define OFF(T, f) printf("%s.%s %zu\n", #T, #f, offsetof(T, f))
 #define VAL(T, s, f) printf("value %s.%s[0] %.17g\n", #T, #f, (double)(s).f)
 #define ARR(T, s, f, n)                                                                  \
     for (int i_ = 0; i_ < (n); i_++) printf("value %s.%s[%d] %.17g\n", #T, #f, i_, (double)(s).f[i_])
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: layout HALOS_FILE\n");
+    if (argc > 2) {
+        fprintf(stderr, "usage: layout [HALOS_FILE]\n");
         return 2;
     }
     SIZE(IaCorrOptions);
     OFF(IaCorrOptions, box_size); OFF(IaCorrOptions, r_edges); OFF(IaCorrOptions, n_edges);
     OFF(IaCorrOptions, xi_normalization); OFF(IaCorrOptions, jackknife_side);
     OFF(IaCorrOptions, covariance); OFF(IaCorrOptions, n_threads);
+
+    SIZE(IaEmulatorInfo);
+    OFF(IaEmulatorInfo, n_params); OFF(IaEmulatorInfo, n_statistics); OFF(IaEmulatorInfo, n_bins);
+    OFF(IaEmulatorInfo, domain_min); OFF(IaEmulatorInfo, domain_max); OFF(IaEmulatorInfo, log_xi);
+    OFF(IaEmulatorInfo, on_cuda); OFF(IaEmulatorInfo, n_weights); OFF(IaEmulatorInfo, n_train);
+    OFF(IaEmulatorInfo, epochs); OFF(IaEmulatorInfo, pcc_mean);
+    OFF(IaEmulatorInfo, frac_err_median); OFF(IaEmulatorInfo, coverage_1sigma);
+    OFF(IaEmulatorInfo, coverage_2sigma);
 
     SIZE(IaHalosLoadOptions);
     OFF(IaHalosLoadOptions, box_size); OFF(IaHalosLoadOptions, particle_mass);
@@ -59,13 +69,7 @@ int main(int argc, char **argv) {
     OFF(IaSimulateOptions, satellites_times_centrals);
     OFF(IaSimulateOptions, min_host_particles); OFF(IaSimulateOptions, n_threads);
 
-    SIZE(IaEmulatorInfo);
-    OFF(IaEmulatorInfo, n_params); OFF(IaEmulatorInfo, n_statistics); OFF(IaEmulatorInfo, n_bins);
-    OFF(IaEmulatorInfo, domain_min); OFF(IaEmulatorInfo, domain_max); OFF(IaEmulatorInfo, log_xi);
-    OFF(IaEmulatorInfo, on_cuda); OFF(IaEmulatorInfo, n_weights); OFF(IaEmulatorInfo, n_train);
-    OFF(IaEmulatorInfo, epochs); OFF(IaEmulatorInfo, pcc_mean);
-    OFF(IaEmulatorInfo, frac_err_median); OFF(IaEmulatorInfo, coverage_1sigma);
-    OFF(IaEmulatorInfo, coverage_2sigma);
+    if (argc < 2) return 0;
 
     IaCorrOptions co;
     TRY(ia_corr_options_default(60.0, &co));
