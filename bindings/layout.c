@@ -1,5 +1,5 @@
 /* The C side of the bindings' struct-layout checks (Fortran, Julia, Python): prints the size and
- * every field offset of the structs of include/iaemu.h that the bindings mirror, one line each,
+ * every field offset of the seven structs of include/iaemu.h the bindings mirror, one line each,
  *   "IaCorrOptions.sizeof 56", "IaCorrOptions.box_size 0", ...
  * in a fixed order, and, given a halo catalogue as argument, then the field values the library
  * writes into them (the option defaults, ia_halos_info of that catalogue, ia_emulator_info of the
@@ -68,6 +68,12 @@ int main(int argc, char **argv) {
     OFF(IaSimulateOptions, xi_normalization); OFF(IaSimulateOptions, satellites);
     OFF(IaSimulateOptions, satellites_times_centrals);
     OFF(IaSimulateOptions, min_host_particles); OFF(IaSimulateOptions, n_threads);
+
+    SIZE(IaTrainEpoch);
+    OFF(IaTrainEpoch, epoch); OFF(IaTrainEpoch, max_epochs); OFF(IaTrainEpoch, train_loss);
+    OFF(IaTrainEpoch, validation_loss); OFF(IaTrainEpoch, best_validation_loss);
+    OFF(IaTrainEpoch, best_epoch); OFF(IaTrainEpoch, learning_rate); OFF(IaTrainEpoch, seconds);
+    OFF(IaTrainEpoch, eta_seconds); OFF(IaTrainEpoch, resumed);
 
     if (argc < 2) return 0;
 

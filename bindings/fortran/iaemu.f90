@@ -148,6 +148,38 @@ module iaemu
     integer(c_int32_t) :: n_threads
   end type
 
+  !> IaTrainEpoch: one training epoch, given to the progress function of ia_train.
+  type, bind(C), public :: ia_train_epoch_t
+    integer(c_size_t) :: epoch                 ! 1-based
+    integer(c_size_t) :: max_epochs
+    real(c_double) :: train_loss
+    real(c_double) :: validation_loss
+    real(c_double) :: best_validation_loss
+    integer(c_size_t) :: best_epoch
+    real(c_double) :: learning_rate
+    real(c_double) :: seconds
+    real(c_double) :: eta_seconds              ! NaN when unknown
+    integer(c_int) :: resumed                  ! non-zero for epochs replayed from a checkpoint
+  end type
+
+  !> The progress function of ia_train: called after every epoch; return .true. to stop
+  !> (the best model so far is still written), .false. to go on. Any procedure with this
+  !> interface will do (a module procedure, or an internal one that updates its host's
+  !> variables); it need not be bind(C).
+  abstract interface
+    logical function ia_train_progress(epoch)
+      import :: ia_train_epoch_t
+      type(ia_train_epoch_t), intent(in) :: epoch
+    end function
+  end interface
+  public :: ia_train_progress
+
+  ! What ia_train hands the C library as user_data: the Fortran progress function, called
+  ! back through the bind(C) train_trampoline.
+  type :: train_closure
+    procedure(ia_train_progress), pointer, nopass :: progress => null()
+  end type
+
   ! ---------------------------------------------------------------------------------------
   ! Owning handle types. Each holds one library handle and frees it in its final procedure
   ! (when the variable goes out of scope, is deallocated, or is passed as INTENT(OUT)), or
@@ -1050,23 +1082,47 @@ contains
     call finish(rc, status)
   end subroutine
 
-  !> Trains a model on the dataset folder data_dir and writes it to out_path; config_json
-  !> (optional) is the JSON of `iaemu train --config`. No progress callback from Fortran
-  !> (use c_ia_train with a bind(C) function for one).
-  subroutine ia_train(data_dir, out_path, config_json, status)
+  !> Trains a model on the dataset folder data_dir (from `iaemu generate`) and writes it to
+  !> out_path (.safetensors); config_json (optional) is the JSON of `iaemu train --config`
+  !> (absent: the paper's defaults). progress (optional, interface ia_train_progress) is
+  !> called after every epoch on the calling thread and stops training by returning .true.;
+  !> the model is written either way. An interrupted run resumes from out_path.checkpoint.
+  subroutine ia_train(data_dir, out_path, config_json, progress, status)
     character(len=*), intent(in) :: data_dir, out_path
     character(len=*), intent(in), optional :: config_json
+    procedure(ia_train_progress), optional :: progress
     integer, intent(out), optional :: status
+    type(train_closure), target :: closure
+    type(c_funptr) :: fn
+    type(c_ptr) :: user_data
     integer(c_int) :: rc
+    fn = c_null_funptr
+    user_data = c_null_ptr
+    if (present(progress)) then
+      closure%progress => progress
+      fn = c_funloc(train_trampoline)
+      user_data = c_loc(closure)
+    end if
     if (present(config_json)) then
       rc = c_ia_train(f_to_c_string(config_json), f_to_c_string(data_dir), &
-                      f_to_c_string(out_path), c_null_funptr, c_null_ptr)
+                      f_to_c_string(out_path), fn, user_data)
     else
       rc = c_ia_train(data_dir=f_to_c_string(data_dir), out_path=f_to_c_string(out_path), &
-                      progress=c_null_funptr, user_data=c_null_ptr)
+                      progress=fn, user_data=user_data)
     end if
     call finish(rc, status)
   end subroutine
+
+  ! The IaTrainProgress that ia_train gives the library: user_data is the c_loc of a
+  ! train_closure holding the Fortran progress function.
+  function train_trampoline(epoch, user_data) bind(C, name="") result(stop_now)
+    type(ia_train_epoch_t), intent(in) :: epoch
+    type(c_ptr), value :: user_data
+    integer(c_int) :: stop_now
+    type(train_closure), pointer :: closure
+    call c_f_pointer(user_data, closure)
+    stop_now = merge(1_c_int, 0_c_int, closure%progress(epoch))
+  end function
 
   ! ---------------------------------------------------------------------------------------
   ! Halo catalogues

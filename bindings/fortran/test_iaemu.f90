@@ -2,23 +2,46 @@
 ! `iaemu`, its numbers compared with the Rust command line's (bindings/reference.sh), the error
 ! paths through the optional status argument, the struct layouts against the C compiler's,
 ! and the final procedures.
-!   test_iaemu REFDIR LAYOUT_FILE TMPDIR
+! Training (ia_train with a progress function) runs on the small dataset DATADIR (from
+! `iaemu generate`, made by test.sh).
+!   test_iaemu REFDIR LAYOUT_FILE TMPDIR DATADIR
+
+! The progress function of the training test and what it saw. A module procedure, not an
+! internal one: gfortran passes an internal procedure through a trampoline on the stack,
+! which makes the stack executable (a linker warning).
+module test_train_progress
+  use iaemu, only: ia_train_epoch_t
+  implicit none
+  integer :: n_seen = 0
+  type(ia_train_epoch_t) :: seen(10)
+contains
+  ! Records each epoch, stops after epoch 2.
+  logical function stop_after_2(epoch) result(stop_now)
+    type(ia_train_epoch_t), intent(in) :: epoch
+    n_seen = n_seen + 1
+    if (n_seen <= size(seen)) seen(n_seen) = epoch
+    stop_now = epoch%epoch >= 2
+  end function
+end module
+
 program test_iaemu
   use, intrinsic :: iso_c_binding
   use, intrinsic :: iso_fortran_env, only: int64, output_unit, error_unit
-  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_nan
+  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_nan, ieee_is_finite
   use iaemu
+  use test_train_progress
   implicit none
 
   real(c_double), parameter :: REL_TOL = 1e-9_c_double
   integer :: n_checked = 0, n_exact = 0, n_failed = 0
-  character(len=:), allocatable :: ref, layout_file, tmp
+  character(len=:), allocatable :: ref, layout_file, tmp, data_dir
   integer :: n_halos_ref, n_hosts_ref, n_gal_ref, n_cen_ref
   character(len=80), allocatable :: layout_lines(:)
 
   ref = arg(1)
   layout_file = arg(2)
   tmp = arg(3)
+  data_dir = arg(4)
   n_halos_ref = count_of("n_halos")
   n_hosts_ref = count_of("n_hosts")
   n_gal_ref = count_of("n_galaxies")
@@ -36,6 +59,7 @@ program test_iaemu
     call test_synthetic()
   end block
   call test_emulator()
+  call test_train()
   call test_finalizers()
 
   write (output_unit, '(a, i0, a, i0, a, i0, a)') "bindings/fortran: ", n_checked, &
@@ -55,7 +79,7 @@ contains
     integer :: n
     call get_command_argument(i, length=n)
     if (n == 0) then
-      write (error_unit, '(a)') "usage: test_iaemu REFDIR LAYOUT_FILE TMPDIR"
+      write (error_unit, '(a)') "usage: test_iaemu REFDIR LAYOUT_FILE TMPDIR DATADIR"
       error stop 2
     end if
     allocate (character(len=n) :: s)
@@ -234,6 +258,7 @@ contains
     type(ia_synthetic_options_t), target :: so
     type(ia_halos_info_t), target :: hi
     type(ia_simulate_options_t), target :: mo
+    type(ia_train_epoch_t), target :: te
     integer :: u, ios, i
     allocate (layout_lines(0))
     call add("IaCorrOptions.sizeof", c_sizeof(co))
@@ -303,6 +328,18 @@ contains
             c_loc(mo%satellites_times_centrals))
     call at("IaSimulateOptions", "min_host_particles", c_loc(mo), c_loc(mo%min_host_particles))
     call at("IaSimulateOptions", "n_threads", c_loc(mo), c_loc(mo%n_threads))
+    ! IaTrainEpoch: printed by the C snippet in test.sh, after bindings/layout.c's lines
+    call add("IaTrainEpoch.sizeof", c_sizeof(te))
+    call at("IaTrainEpoch", "epoch", c_loc(te), c_loc(te%epoch))
+    call at("IaTrainEpoch", "max_epochs", c_loc(te), c_loc(te%max_epochs))
+    call at("IaTrainEpoch", "train_loss", c_loc(te), c_loc(te%train_loss))
+    call at("IaTrainEpoch", "validation_loss", c_loc(te), c_loc(te%validation_loss))
+    call at("IaTrainEpoch", "best_validation_loss", c_loc(te), c_loc(te%best_validation_loss))
+    call at("IaTrainEpoch", "best_epoch", c_loc(te), c_loc(te%best_epoch))
+    call at("IaTrainEpoch", "learning_rate", c_loc(te), c_loc(te%learning_rate))
+    call at("IaTrainEpoch", "seconds", c_loc(te), c_loc(te%seconds))
+    call at("IaTrainEpoch", "eta_seconds", c_loc(te), c_loc(te%eta_seconds))
+    call at("IaTrainEpoch", "resumed", c_loc(te), c_loc(te%resumed))
     open (newunit=u, file=layout_file, status="old", action="read")
     i = 0
     do
@@ -631,6 +668,58 @@ contains
     call check(st == IA_OK, "freeing an empty object is a no-op")
     call ia_emulator_info(emu, info, status=st)
     call check(st == IA_ERR_INVALID_ARGUMENT, "use after free: " // itoa(st))
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Training on the small dataset: a progress function stops it after epoch 2
+  ! -------------------------------------------------------------------------------------
+  subroutine test_train()
+    character(len=*), parameter :: config = '{"model": {"encoder": [32, 32]}, "train": ' // &
+      '{"max_epochs": 50, "batch_size": 16, "device": "cpu", "eval_mc_passes": 2}}'
+    character(len=:), allocatable :: model
+    type(ia_emulator) :: emu
+    type(ia_emulator_info_t) :: info
+    real(c_double), allocatable :: params(:), mean(:, :, :)
+    integer :: st, i
+    model = tmp // "/trained.safetensors"  ! test.sh empties tmp: no checkpoint to resume from
+    n_seen = 0
+    call ia_train(data_dir, model, config, progress=stop_after_2, status=st)
+    call check(st == IA_OK, "ia_train: status " // itoa(st) // ": " // ia_error_message())
+    call check(n_seen == 2, "progress called " // itoa(n_seen) // " times, not 2")
+    do i = 1, min(n_seen, 2)
+      call check(seen(i)%epoch == i .and. seen(i)%max_epochs == 50, "epoch " // itoa(i) // &
+                 ": epoch " // itoa(int(seen(i)%epoch)) // " of " // itoa(int(seen(i)%max_epochs)))
+      call check(ieee_is_finite(seen(i)%train_loss) .and. ieee_is_finite(seen(i)%validation_loss) &
+                 .and. seen(i)%learning_rate > 0 .and. seen(i)%seconds >= 0, &
+                 "epoch " // itoa(i) // ": finite losses, positive learning rate")
+      call check(seen(i)%best_epoch >= 1 .and. seen(i)%best_epoch <= seen(i)%epoch .and. &
+                 seen(i)%resumed == 0, "epoch " // itoa(i) // ": best epoch, not resumed")
+    end do
+    call ia_emulator_load(emu, model, "cpu", status=st)
+    call check(st == IA_OK, "loading the trained model: " // ia_error_message())
+    if (st == IA_OK) then
+      call ia_emulator_info(emu, info)
+      call check(info%epochs == 2, "trained model: " // itoa(int(info%epochs)) // " epochs, not 2")
+      call check(info%n_params == 7 .and. info%n_statistics == 3 .and. info%on_cuda == 0, &
+                 "trained model: sizes, on the CPU")
+      call load_flat("params.txt", params)
+      call ia_predict_batch(emu, reshape(params, [7, 2]), 1, 0_int64, mean)
+      call check(all(shape(mean) == [int(info%n_bins), 3, 2]) .and. all(ieee_is_finite(mean)), &
+                 "trained model predicts finite numbers, shape (n_bins, 3, 2)")
+      if (n_seen >= 1 .and. n_seen <= size(seen)) write (output_unit, '(a, i0, a, i0, a, es10.3, a)') &
+        "train: stopped by the progress function after epoch ", seen(n_seen)%epoch, " of ", &
+        seen(n_seen)%max_epochs, " (train loss ", seen(n_seen)%train_loss, &
+        "); the model loads, says 2 epochs and predicts"
+    end if
+
+    ! a misspelt key: refused before any epoch, with the key in the message
+    n_seen = 0
+    call ia_train(data_dir, tmp // "/m3.safetensors", '{"train": {"max_epoch": 3}}', &
+                  progress=stop_after_2, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "max_epoch"), &
+               "misspelt config key: status " // itoa(st) // ": " // ia_error_message())
+    call check(n_seen == 0, "misspelt config key: no epoch run")
+    write (output_unit, '(a)') "misspelt config key -> status " // itoa(st) // ": " // ia_error_message()
   end subroutine
 
   ! -------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ export IAEmuError, version, last_error_message, set_num_threads, param_name, par
        column_f64, column_i64, column,
        Galaxies, populate, galaxies_count, galaxies_get, positions, velocities, orientations,
        galaxies_kind, SimulateOptions, simulate,
-       Emulator, EmulatorInfo, load_emulator, set_extrapolation!, predict, jacobian
+       Emulator, EmulatorInfo, load_emulator, set_extrapolation!, predict, jacobian,
+       TrainEpoch, train
 
 # ---------------------------------------------------------------------------------------------
 # Constants of include/iaemu.h.
@@ -87,7 +88,7 @@ const FUNCTIONS = (:ia_version, :ia_last_error_message, :ia_set_num_threads, :ia
     :ia_halos_column_i64, :ia_halos_free, :ia_populate, :ia_galaxies_count, :ia_galaxies_get,
     :ia_galaxies_kind, :ia_galaxies_free, :ia_simulate_options_default, :ia_simulate,
     :ia_emulator_load, :ia_emulator_info, :ia_emulator_r_edges, :ia_emulator_set_extrapolation,
-    :ia_predict_batch, :ia_predict_jacobian, :ia_emulator_free)
+    :ia_predict_batch, :ia_predict_jacobian, :ia_emulator_free, :ia_train)
 
 "The path of the `libiaemu.so` this module uses: `ENV[\"IAEMU_LIB\"]` or the repository's target/release."
 default_library_path() = get(ENV, "IAEMU_LIB",
@@ -847,6 +848,80 @@ function jacobian(e::Emulator, params::AbstractVecOrMat{<:Real})
         (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ptr{Float64}, Ptr{Float64}, Ptr{UInt32}),
         e, p, n, mean, jac, flags))
     (mean=mean, jacobian=jac, flags=flags)
+end
+
+# ---------------------------------------------------------------------------------------------
+# Training.
+
+"""
+One training epoch, as given to the `progress` function of [`train`](@ref): the C layout of
+`IaTrainEpoch` (80 bytes). `epoch` is 1-based; `eta_seconds` is the estimated time to
+`max_epochs` (NaN when unknown); `resumed` is non-zero for epochs replayed from a checkpoint.
+"""
+struct TrainEpoch
+    epoch::Csize_t
+    max_epochs::Csize_t
+    train_loss::Float64
+    validation_loss::Float64
+    best_validation_loss::Float64
+    best_epoch::Csize_t
+    learning_rate::Float64
+    seconds::Float64
+    eta_seconds::Float64
+    resumed::Cint
+end
+
+# What the C callback reaches through `user_data`: the Julia progress function, the epochs
+# seen, and the first exception the progress function threw (rethrown after ia_train returns).
+mutable struct TrainState
+    progress::Any
+    epochs::Vector{TrainEpoch}
+    error::Any
+end
+
+# The `IaTrainProgress` given to ia_train. No Julia exception may unwind through the Rust
+# frames: whatever the progress function throws is kept in the state and training is stopped
+# (non-zero return). `true` stops, `false` or `nothing` goes on, anything else is an error.
+function train_progress_callback(epoch::Ptr{TrainEpoch}, user_data::Ptr{Cvoid})::Cint
+    state = unsafe_pointer_to_objref(user_data)::TrainState
+    try
+        e = unsafe_load(epoch)
+        push!(state.epochs, e)
+        state.progress === nothing && return Cint(0)
+        stop = state.progress(e)
+        stop === nothing && return Cint(0)
+        stop isa Bool ||
+            throw(ArgumentError("the progress function of train must return true (stop), false or nothing, got $(repr(stop))"))
+        return stop ? Cint(1) : Cint(0)
+    catch err
+        state.error = err
+        return Cint(1)
+    end
+end
+
+"""
+    train(data_dir, out_path; config=nothing, progress=nothing) -> Vector{TrainEpoch}
+
+Trains a model on the dataset folder `data_dir` (from `iaemu generate`) and writes it to
+`out_path` (`.safetensors`; load it with [`load_emulator`](@ref)) (`ia_train`). `config` is the
+JSON text of `iaemu train --config` (`nothing`: the paper's defaults); an unknown key is an
+`IAEmuError`. An interrupted run resumes from `out_path * ".checkpoint"`. `progress` is
+`nothing` or a function called after every epoch with a [`TrainEpoch`](@ref), on the calling
+thread; returning `true` stops training (the best model so far is still written), `false` or
+`nothing` goes on. An exception thrown by `progress` stops training and is rethrown, the same
+exception object, once `ia_train` has returned. Returns the epochs seen, in order.
+"""
+function train(data_dir::AbstractString, out_path::AbstractString;
+               config::Union{Nothing,AbstractString}=nothing, progress=nothing)
+    state = TrainState(progress, TrainEpoch[], nothing)
+    cb = @cfunction(train_progress_callback, Cint, (Ptr{TrainEpoch}, Ptr{Cvoid}))
+    status = GC.@preserve state ccall(sym(:ia_train), Cint,
+        (Cstring, Cstring, Cstring, Ptr{Cvoid}, Ptr{Cvoid}),
+        config === nothing ? Cstring(C_NULL) : config, data_dir, out_path, cb,
+        pointer_from_objref(state))
+    state.error === nothing || throw(state.error)
+    check(status)
+    state.epochs
 end
 
 end # module

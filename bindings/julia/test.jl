@@ -1,5 +1,7 @@
 # The Julia binding's test (run by bindings/julia/test.sh, which makes the inputs):
-#   julia test.jl REF_DIR LAYOUT_TXT
+#   julia test.jl REF_DIR LAYOUT_TXT [DATASET_DIR WORK_DIR]
+# DATASET_DIR is a small dataset from `iaemu generate` for `train` (WORK_DIR gets the models it
+# writes); without them training is not tested.
 # REF_DIR holds the outputs of bindings/reference.sh (the Rust command line on fixed inputs);
 # LAYOUT_TXT what bindings/layout.c printed (C struct sizes, offsets and values). Every number the binding
 # computes is compared with them (relative 1e-9 plus 1e-300 absolute, NaN equal to NaN; the
@@ -10,6 +12,9 @@ using Test
 
 const REF = ARGS[1]
 const LAYOUT = ARGS[2]
+const DATASET = length(ARGS) >= 4 ? ARGS[3] : nothing
+const WORK = length(ARGS) >= 4 ? ARGS[4] : nothing
+const TRAIN_NOTE = Ref("train not tested: no dataset given")
 const RTOL = 1e-9
 const ATOL = 1e-300
 
@@ -111,7 +116,8 @@ const C = counts()
     sizes, offsets, cvalues = read_layout()
     mirrors = ("IaCorrOptions" => IAEmu.IaCorrOptions, "IaHalosLoadOptions" => IAEmu.IaHalosLoadOptions,
                "IaSyntheticOptions" => IAEmu.SyntheticOptions, "IaHalosInfo" => IAEmu.HalosInfo,
-               "IaSimulateOptions" => IAEmu.IaSimulateOptions, "IaEmulatorInfo" => IAEmu.EmulatorInfo)
+               "IaSimulateOptions" => IAEmu.IaSimulateOptions, "IaEmulatorInfo" => IAEmu.EmulatorInfo,
+               "IaTrainEpoch" => IAEmu.TrainEpoch)
     halos = nothing
     galaxies = nothing
 
@@ -351,8 +357,75 @@ const C = counts()
         close(halos)
         close(halos)
     end
+
+    # --- training on the small dataset of test.sh (about 1 s) ---------------------------------
+    if DATASET !== nothing
+        @testset "train (small dataset, stopped after epoch 2)" begin
+            mkpath(WORK)
+            @test sizeof(TrainEpoch) == 80 && isbitstype(TrainEpoch)
+            cfg = """{"model": {"encoder": [32, 32]}, "train": {"max_epochs": 50, "batch_size": 16, "device": "cpu"}}"""
+            model = joinpath(WORK, "model.safetensors")
+            rm(model; force=true)
+            rm(model * ".checkpoint"; force=true)
+            seen = TrainEpoch[]
+            epochs = train(DATASET, model; config=cfg, progress=e -> (push!(seen, e); e.epoch >= 2))
+            @test length(epochs) == 2 && epochs == seen
+            @test [Int(e.epoch) for e in epochs] == [1, 2]
+            @test all(e -> e.max_epochs == 50 && e.resumed == 0, epochs)
+            @test all(e -> isfinite(e.train_loss) && isfinite(e.validation_loss) &&
+                           isfinite(e.best_validation_loss) && e.learning_rate > 0 &&
+                           e.seconds >= 0 && 1 <= e.best_epoch <= e.epoch, epochs)
+            @test epochs[2].best_validation_loss == min(epochs[1].validation_loss, epochs[2].validation_loss)
+            @test isfile(model)
+            trained = load_emulator(model; device="cpu")
+            ti = info(trained)
+            @test ti.epochs == 2 && ti.n_params == 7 && ti.n_statistics == 3
+            set_extrapolation!(trained, true)
+            pr = predict(trained, PARAMS; mc_passes=2, seed=1)
+            @test size(pr.mean) == (Int(ti.n_bins), 3, 2)
+            @test all(isfinite, pr.mean) && all(isfinite, pr.aleatoric_var) && all(isfinite, pr.epistemic_var)
+            close(trained)
+
+            # An exception in the progress function stops training and is rethrown, the same
+            # object, after ia_train has returned; the library is usable afterwards.
+            model2 = joinpath(WORK, "model2.safetensors")
+            rm(model2; force=true)
+            rm(model2 * ".checkpoint"; force=true)
+            calls = Ref(0)
+            boom = ErrorException("stop from the progress function")
+            err = try
+                train(DATASET, model2; config=cfg, progress=e -> (calls[] += 1; throw(boom)))
+                nothing
+            catch e
+                e
+            end
+            @test err === boom && calls[] == 1
+            err = try
+                train(DATASET, model2; config=cfg, progress=e -> 1)
+                nothing
+            catch e
+                e
+            end
+            @test err isa ArgumentError && occursin("true (stop), false or nothing", err.msg)
+            @test version() == "0.1.0"
+
+            # A misspelt configuration key and a missing dataset are IAEmuErrors.
+            model3 = joinpath(WORK, "model3.safetensors")
+            err = try train(DATASET, model3; config="""{"train": {"max_epoch": 3}}"""); nothing catch e; e end
+            @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT &&
+                  occursin("max_epoch", err.message)
+            err = try train(joinpath(WORK, "no-such-dataset"), model3); nothing catch e; e end
+            @test err isa IAEmuError && err.status == IAEmu.IA_ERR_IO &&
+                  occursin("no-such-dataset", err.message)
+            @test !isfile(model3)
+            TRAIN_NOTE[] = "train: 2 epochs seen and a model written, loaded and used; 4 failure paths"
+            println("train: ", length(epochs), " epochs, losses ",
+                    [round(e.validation_loss, sigdigits=4) for e in epochs], "; errors: ",
+                    sprint(showerror, err))
+        end
+    end
 end
 
 println("bindings/julia: $(n_checked[]) numbers checked against the Rust command line and C " *
         "(largest relative difference $(max_rel[]); one-pass prediction vs Jacobian mean " *
-        "$(round(jac_mean_rel[], sigdigits=2)), float32)")
+        "$(round(jac_mean_rel[], sigdigits=2)), float32); $(TRAIN_NOTE[])")
