@@ -47,6 +47,7 @@ import sys
 import numpy as np
 
 import iaemu
+from iaemu.datavector import gaussian_loglike, load_data_vector
 
 try:  # CosmoSIS present: the real section-name constant; otherwise this module still imports
     from cosmosis.datablock import option_section
@@ -57,34 +58,6 @@ STATISTICS = ("xi", "omega", "eta")
 PARAM_NAMES = tuple(iaemu.PARAM_NAMES)
 LIKELIHOODS = "likelihoods"
 DATA_VECTOR = "data_vector"
-
-
-def load_data_vector(path) -> dict:
-    """The mock .npz: r (n_bins), mean (3, n_bins) and var (3, n_bins), as float64 arrays."""
-    with np.load(os.path.expanduser(str(path))) as f:
-        data = {k: f[k] for k in f.files}
-    for key in ("r", "mean", "var"):
-        if key not in data:
-            raise ValueError(f"{path}: no '{key}' array (expected r, mean, var)")
-    r = np.asarray(data["r"], dtype=np.float64)
-    mean = np.asarray(data["mean"], dtype=np.float64)
-    var = np.asarray(data["var"], dtype=np.float64)
-    if r.ndim != 1 or mean.shape != (3, r.size) or var.shape != (3, r.size):
-        raise ValueError(
-            f"{path}: expected r (n_bins,), mean and var (3, n_bins); got {r.shape}, {mean.shape}, {var.shape}"
-        )
-    data.update(r=r, mean=mean, var=var)
-    return data
-
-
-def gaussian_loglike(data, model, variance) -> float:
-    """-1/2 sum[(data - model)^2 / variance + log(2 pi variance)]; -inf for a non-positive or
-    non-finite variance."""
-    data, model, variance = (np.asarray(a, dtype=np.float64) for a in (data, model, variance))
-    if np.any(~np.isfinite(variance)) or np.any(variance <= 0):
-        return -np.inf
-    d = data - model
-    return float(-0.5 * np.sum(d * d / variance + np.log(2.0 * np.pi * variance)))
 
 
 def _to_bool(value) -> bool:

@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-OUT = ROOT / "target" / "bindings-python"
 LIBDIR = ROOT / os.environ.get("IAEMU_TEST_LIBDIR", "target/release")
 os.environ.setdefault("IAEMU_LIB", str(LIBDIR / "libiaemu.so"))
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
@@ -70,24 +69,7 @@ def same(actual, expected, rtol=1e-12, what=""):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-300, err_msg=what)
     CHECKED["consistency"] += actual.size
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_count():
-    """bindings/python/test.sh sums target/bindings-python/checked/*.txt."""
-    yield
-    d = OUT / "checked"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "test_cosmosis.txt").write_text("".join(f"{k} {v}\n" for k, v in CHECKED.items()))
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """iaemu (and LibTorch) on 1 thread for these tests: one-point predictions are as fast on an
-    idle machine and far faster on a loaded one, and the thread count changes LibTorch's numbers
-    in the last digits (about 1e-8 relative), so every comparison here runs at the same count.
-    Restored to the default (process-wide) afterwards, for the tests that follow."""
-    iaemu.set_num_threads(1)
-    yield
-    iaemu.set_num_threads(0)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _load(name, path):

@@ -52,16 +52,6 @@ def same(actual, expected, rtol=1e-9, atol=1e-300, what="", cli=False):
     CHECKED["reference" if cli else "consistency"] += actual.size
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _write_count():
-    """test.sh sums target/bindings-python/checked/*.txt (lines "reference N", "consistency N")."""
-    yield
-    d = OUT / "checked"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "test_iaemu.txt").write_text("".join(f"{k} {v}\n" for k, v in CHECKED.items()))
-
-
-
 # ---- the C structs --------------------------------------------------------------------------
 
 

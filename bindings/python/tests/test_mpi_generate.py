@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 LIBDIR = ROOT / os.environ.get("IAEMU_TEST_LIBDIR", "target/release")
@@ -24,14 +23,6 @@ import iaemu  # noqa: E402
 
 N, R, SEED = 6, 2, 5
 CHECKED = {"reference": 0, "consistency": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_count():
-    yield
-    d = OUT / "checked"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "test_mpi_generate.txt").write_text("".join(f"{k} {v}\n" for k, v in CHECKED.items()))
 
 
 def test_mpi_generate_matches_serial():
