@@ -1217,6 +1217,15 @@ fn info() -> Result<()> {
         "logical cores: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let widest = iaemu::corr::Isa::widest().name();
+    match iaemu::corr::Isa::selected() {
+        Ok(isa) => println!(
+            "correlation kernel: {} (widest this CPU runs: {widest}; force one with {}=baseline|avx2|avx512)",
+            isa.name(),
+            iaemu::corr::ISA_ENV
+        ),
+        Err(e) => println!("correlation kernel: {e}"),
+    }
     #[cfg(feature = "emulator")]
     {
         let b = iaemu::emulator::backend();

@@ -574,7 +574,9 @@ contains
     type(ia_emulator) :: emu
     type(ia_emulator_info_t) :: info
     real(c_double), allocatable :: flat(:), params(:, :), edges(:), mean(:, :, :), ale(:, :, :), &
-      epi(:, :, :), plain(:, :, :), jac(:, :, :, :), m(:, :, :), kept(:, :, :), bad(:, :), far(:, :)
+      epi(:, :, :), plain(:, :, :), plain_ref(:, :, :), jac(:, :, :, :), m(:, :, :), kept(:, :, :), &
+      bad(:, :), far(:, :)
+    real(c_double) :: f32_worst
     integer(c_int32_t), allocatable :: flags(:)
     integer :: st, k
     call load_flat("params.txt", flat)
@@ -602,10 +604,15 @@ contains
     call compare("predict epistemic var", reshape(epi, [120]), read_flat("predict_epistemic_var.txt"))
 
     ! One pass is the plain prediction; its reference is the Jacobian's mean, which the
-    ! library computes on another path, equal only to float32 rounding (reference.sh says so).
+    ! library computes on another path, equal only to float32 rounding (reference.sh says so),
+    ! which is relative to the largest value of each curve (omega and eta cross zero): under
+    ! 1e-4 of it (F32_ROUNDING in tests/emulator.rs).
     call ia_predict_batch(emu, params, 1, 0_int64, plain, epistemic_var=epi)
-    call compare("predict 1 pass vs the Jacobian's mean (float32 tolerance 1e-5)", &
-                 reshape(plain, [120]), read_flat("predict_plain_mean.txt"), rtol=1e-5_c_double)
+    plain_ref = reshape(read_flat("predict_plain_mean.txt"), [20, 3, 2])
+    f32_worst = maxval(abs(plain - plain_ref) / spread(maxval(abs(plain_ref), dim=1), 1, 20))
+    write (output_unit, '(a, es9.2, a)') "predict 1 pass vs the Jacobian's mean: ", f32_worst, &
+      " of the curve's largest value (float32)"
+    call check(f32_worst <= 1e-4_c_double, "predict 1 pass vs the Jacobian's mean: beyond float32 rounding")
     call check(all(epi == 0), "1 pass: zero epistemic variance")
 
     call ia_predict_jacobian(emu, params, jac, m, flags)

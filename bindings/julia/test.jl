@@ -295,8 +295,11 @@ const C = counts()
         # float32 rounding only, so this one comparison has a float32 tolerance.
         p1 = predict(emu, PARAMS; mc_passes=1, variances=false)
         @test p1.aleatoric_var === nothing && p1.epistemic_var === nothing
-        compare("one-pass predict vs jacobian mean (float32)", p1.mean, plain_ref; rtol=1e-5)
-        jac_mean_rel[] = maximum(abs.(p1.mean .- plain_ref) ./ abs.(plain_ref))
+        # Float32 rounding is relative to the largest value of each curve (omega and eta cross
+        # zero): under 1e-4 of it (F32_ROUNDING in tests/emulator.rs).
+        @test size(p1.mean) == size(plain_ref)
+        jac_mean_rel[] = maximum(abs.(p1.mean .- plain_ref) ./ maximum(abs.(plain_ref), dims=1))
+        @test jac_mean_rel[] <= 1e-4
         # One point as a vector: the first column of the batch.
         compare("predict one point", predict(emu, P0; mc_passes=20, seed=42).mean[:, :, 1],
                 predict(emu, reshape(P0, 7, 1); mc_passes=20, seed=42).mean[:, :, 1])
@@ -428,4 +431,4 @@ end
 
 println("bindings/julia: $(n_checked[]) numbers checked against the Rust command line and C " *
         "(largest relative difference $(max_rel[]); one-pass prediction vs Jacobian mean " *
-        "$(round(jac_mean_rel[], sigdigits=2)), float32); $(TRAIN_NOTE[])")
+        "$(round(jac_mean_rel[], sigdigits=2)) of the curve's largest value, float32); $(TRAIN_NOTE[])")

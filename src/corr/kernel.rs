@@ -8,8 +8,9 @@
 //! forward, as the galaxies are z-sorted), and runs two tight loops over it: distances with
 //! a branch-free selection of the pairs in (r_min, r_max], then the three statistics and the
 //! bin of each selected pair. The kernel is compiled for the baseline CPU and for AVX2 and
-//! AVX-512, and the best one the CPU supports is picked at run time; all variants do the
-//! same IEEE operations in the same order, so results do not depend on the pick.
+//! AVX-512, and the best one the CPU supports is picked at run time ([`Isa`]; `IAEMU_ISA` forces
+//! another); all variants do the same IEEE operations in the same order, so results do not
+//! depend on the pick.
 
 use super::grid::{Grid, Prepared};
 use super::{BinSums, PairTotals, Plan};
@@ -178,7 +179,7 @@ pub(crate) fn count_pairs(
         (true, true) => 2,
     };
     let weighted = a.weighted || b.weighted;
-    let kernel = select_kernel(cross, orient, weighted, grid.min_image);
+    let kernel = select_kernel(cross, orient, weighted, grid.min_image, Isa::selected()?);
     let n_cells = grid.n_cells();
     let n_chunks = n_cells.div_ceil(CHUNK_CELLS);
     let done = AtomicUsize::new(0);
@@ -272,14 +273,87 @@ const ISA_BASELINE: u8 = 0;
 const ISA_AVX2: u8 = 1;
 const ISA_AVX512: u8 = 2;
 
+/// The environment variable that forces the kernel's instruction set (see [`Isa::selected`]).
+pub const ISA_ENV: &str = "IAEMU_ISA";
+
+/// The instruction sets the kernel is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64's SSE2 (and any other architecture).
+    Baseline,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 F and VL, with AVX2 and FMA.
+    Avx512,
+}
+
+impl Isa {
+    pub const ALL: [Isa; 3] = [Isa::Baseline, Isa::Avx2, Isa::Avx512];
+
+    /// The value of `IAEMU_ISA` that picks it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline => "baseline",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU runs it.
+    pub fn supported(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            match self {
+                Isa::Baseline => true,
+                Isa::Avx2 => fma,
+                Isa::Avx512 => {
+                    fma && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Isa::Baseline
+        }
+    }
+
+    /// The widest one this CPU runs.
+    pub fn widest() -> Isa {
+        *Isa::ALL.iter().rev().find(|i| i.supported()).unwrap_or(&Isa::Baseline)
+    }
+
+    /// The one the kernel uses: `IAEMU_ISA` (baseline, avx2 or avx512) when set, else the
+    /// widest this CPU runs. An unknown name, or one this CPU cannot run, is an error that
+    /// names the choices.
+    pub fn selected() -> Result<Isa> {
+        let value = match std::env::var(ISA_ENV) {
+            Ok(v) if !v.trim().is_empty() => v,
+            _ => return Ok(Isa::widest()),
+        };
+        let supported: Vec<&str> = Isa::ALL.iter().filter(|i| i.supported()).map(|i| i.name()).collect();
+        match Isa::ALL.iter().find(|i| i.name() == value.trim().to_ascii_lowercase()) {
+            Some(&isa) if isa.supported() => Ok(isa),
+            Some(_) => Err(Error::Unsupported(format!(
+                "{ISA_ENV}={value}: this CPU does not run it; it runs {}",
+                supported.join(", ")
+            ))),
+            None => Err(Error::invalid(format!(
+                "{ISA_ENV}={value}: choose baseline, avx2 or avx512 (this CPU runs {})",
+                supported.join(", ")
+            ))),
+        }
+    }
+}
+
 type KernelFn = fn(&Ctx, std::ops::Range<usize>, &mut Scratch) -> ChunkSums;
 
-/// Picks the monomorphised kernel for this sample kind and the best instruction set.
-fn select_kernel(cross: bool, orient: u8, weighted: bool, min_image: bool) -> KernelFn {
+/// Picks the monomorphised kernel for this sample kind and instruction set.
+fn select_kernel(cross: bool, orient: u8, weighted: bool, min_image: bool, isa: Isa) -> KernelFn {
     macro_rules! pick {
         ($($c:literal, $o:literal, $w:literal, $m:literal;)*) => {
             match (cross, orient, weighted, min_image) {
-                $(($c, $o, $w, $m) => isa::best::<$c, $o, $w, $m>(),)*
+                $(($c, $o, $w, $m) => isa::variant::<$c, $o, $w, $m>(isa),)*
                 _ => unreachable!("orient is 0, 1 or 2"),
             }
         };
@@ -296,7 +370,7 @@ fn select_kernel(cross: bool, orient: u8, weighted: bool, min_image: bool) -> Ke
 
 mod isa {
     use super::{
-        chunk_sums, ChunkSums, Ctx, KernelFn, Scratch, ISA_AVX2, ISA_AVX512, ISA_BASELINE,
+        chunk_sums, ChunkSums, Ctx, Isa, KernelFn, Scratch, ISA_AVX2, ISA_AVX512, ISA_BASELINE,
     };
     use std::ops::Range;
 
@@ -324,7 +398,7 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        // SAFETY: only selected by `best` after the CPU reported AVX2 and FMA.
+        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX2 and FMA).
         unsafe { avx2_impl::<C, O, W, M>(ctx, cells, s) }
     }
 
@@ -344,28 +418,21 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        // SAFETY: only selected by `best` after the CPU reported AVX-512F/VL, AVX2 and FMA.
+        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX-512F/VL,
+        // AVX2 and FMA).
         unsafe { avx512_impl::<C, O, W, M>(ctx, cells, s) }
     }
 
-    /// The widest variant this CPU runs; `IAEMU_ISA=baseline|avx2|avx512` caps it (for
-    /// benchmarks and tests).
-    pub(super) fn best<const C: bool, const O: u8, const W: bool, const M: bool>() -> KernelFn {
-        let cap = std::env::var("IAEMU_ISA").unwrap_or_default();
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            let has_avx512 =
-                fma && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl");
-            if has_avx512 && (cap.is_empty() || cap == "avx512") {
-                return avx512::<C, O, W, M>;
-            }
-            if fma && cap != "baseline" {
-                return avx2::<C, O, W, M>;
-            }
+    /// The variant for `isa`, which must be one this CPU supports ([`Isa::selected`] checks).
+    pub(super) fn variant<const C: bool, const O: u8, const W: bool, const M: bool>(isa: Isa) -> KernelFn {
+        assert!(isa.supported(), "kernel variant {isa:?} on a CPU without it");
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::<C, O, W, M>,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::<C, O, W, M>,
+            _ => baseline::<C, O, W, M>,
         }
-        let _ = cap;
-        baseline::<C, O, W, M>
     }
 }
 

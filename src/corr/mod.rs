@@ -19,6 +19,8 @@
 mod grid;
 mod kernel;
 
+pub use kernel::{Isa, ISA_ENV};
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 

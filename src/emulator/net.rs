@@ -150,6 +150,7 @@ impl Net {
             let _rng = super::torch_rng_lock();
             Net::new(config, self.n_bins as usize, self.vs.device())
         };
+        f.vs.set_kind(self.vs.kind());
         tch::no_grad(|| {
             for ((l, bn), (fl, _)) in self.encoder.iter().zip(f.encoder.iter_mut()) {
                 let (w, b) = fold(&l.ws, &l.bs, bn);
@@ -231,13 +232,15 @@ impl Net {
     }
 }
 
-/// float32 n x 7 tensor on `device` from row-major f64 values.
-pub(crate) fn params_tensor(rows: &[f64], device: Device) -> Tensor {
-    let v: Vec<f32> = rows.iter().map(|&x| x as f32).collect();
-    Tensor::from_slice(&v)
-        .view([-1, PARAM_NAMES.len() as i64])
-        .to_device(device)
-        .to_kind(Kind::Float)
+/// n x 7 tensor of `kind` (the network's: float32, or float64 for [`super::Emulator::to_float64`])
+/// on `device` from row-major f64 values.
+pub(crate) fn params_tensor(rows: &[f64], device: Device, kind: Kind) -> Tensor {
+    let t = if kind == Kind::Double {
+        Tensor::from_slice(rows)
+    } else {
+        Tensor::from_slice(&rows.iter().map(|&x| x as f32).collect::<Vec<f32>>())
+    };
+    t.view([-1, PARAM_NAMES.len() as i64]).to_device(device).to_kind(kind)
 }
 
 /// The values of a float tensor (any shape, any device) as f64, row-major.

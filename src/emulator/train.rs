@@ -287,8 +287,8 @@ pub fn train(
 
     torch("training", || {
         let flat = |a: &Array2<f64>| a.iter().copied().collect::<Vec<f64>>();
-        let xt = norm.standardise_params(&params_tensor(&flat(&x_train), device));
-        let xv = norm.standardise_params(&params_tensor(&flat(&x_val), device));
+        let xt = norm.standardise_params(&params_tensor(&flat(&x_train), device, Kind::Float));
+        let xv = norm.standardise_params(&params_tensor(&flat(&x_val), device, Kind::Float));
         let (yt, mt) = norm.standardise_targets(&y_train, device);
         let (yv, mv) = norm.standardise_targets(&y_val, device);
 

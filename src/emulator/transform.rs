@@ -4,7 +4,7 @@
 
 use ndarray::{Array2, Array3, Axis};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::hod::PARAM_NAMES;
 
@@ -99,7 +99,7 @@ impl Normalization {
     /// Standardised (mean, variance) tensors (n x 3 x n_bins) to physical units. For log(xi),
     /// xi = exp(y) and var(xi) = xi^2 var(y) (the delta method); differentiable.
     pub(crate) fn to_physical(&self, mean: &Tensor, var: &Tensor) -> (Tensor, Tensor) {
-        let d = mean.device();
+        let (d, kind) = (mean.device(), mean.kind());
         let nb = self.n_bins() as i64;
         let m = Self::vec_tensor(&self.y_mean, &[1, 3, nb], d);
         let s = Self::vec_tensor(&self.y_std, &[1, 3, nb], d);
@@ -112,7 +112,7 @@ impl Normalization {
         let var_xi = vy.select(1, 0) * (&xi * &xi);
         let mean = Tensor::cat(&[xi.unsqueeze(1), y.narrow(1, 1, 2)], 1);
         let var = Tensor::cat(&[var_xi.unsqueeze(1), vy.narrow(1, 1, 2)], 1);
-        (mean.to_kind(Kind::Float), var.to_kind(Kind::Float))
+        (mean.to_kind(kind), var.to_kind(kind))
     }
 }
 

@@ -117,9 +117,17 @@ int main(void) {
      * difference over 0.002 dex, summed over bins (robust to LeakyReLU kinks). */
     static double jac[N * OUT * 7], jmean[N * OUT], up[N * OUT], down[N * OUT];
     CHECK(ia_predict_jacobian(emu, PARAMS, N, jmean, jac, NULL) == IA_OK, "jacobian: %s", ia_last_error_message());
-    /* (float32 sums in another batch shape: equal to rounding) */
-    for (int i = 0; i < N * OUT; i++)
-        CHECK(fabs(jmean[i] - plain[i]) <= 1e-5 * fabs(plain[i]) + 1e-9, "jacobian mean %d: %g vs %g", i, jmean[i], plain[i]);
+    /* Float32 sums in another batch shape: equal to rounding, which is relative to the
+     * curve's largest value (omega and eta cross zero), under 1e-4 of it for this network
+     * (see F32_ROUNDING in tests/emulator.rs). */
+    for (int c = 0; c < N * 3; c++) {
+        double scale = 0;
+        for (int b = 0; b < NB; b++) scale = fmax(scale, fabs(plain[c * NB + b]));
+        for (int b = 0; b < NB; b++) {
+            int i = c * NB + b;
+            CHECK(fabs(jmean[i] - plain[i]) <= 1e-4 * scale, "jacobian mean %d: %g vs %g", i, jmean[i], plain[i]);
+        }
+    }
     double p_up[N * 7], p_down[N * 7];
     memcpy(p_up, PARAMS, sizeof p_up);
     memcpy(p_down, PARAMS, sizeof p_down);

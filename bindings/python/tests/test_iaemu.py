@@ -42,6 +42,17 @@ P1 = [0.3, -0.2, 12.5, 0.4, 12.0, 13.6, 1.0]
 CHECKED = {"reference": 0, "consistency": 0}
 
 
+def same_f32(actual, expected, what=""):
+    """Two evaluations of the float32 network in other batch shapes: equal to float32 rounding,
+    which is relative to the largest value of each curve (omega and eta cross zero), under 1e-4
+    of it (F32_ROUNDING in tests/emulator.rs)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, what
+    scale = np.abs(expected).max(axis=-1, keepdims=True)
+    worst = (np.abs(actual - expected) / scale).max()
+    assert worst <= 1e-4, f"{what}: differs by {worst:.2e} of the curve's largest value"
+
+
 def same(actual, expected, rtol=1e-9, atol=1e-300, what="", cli=False):
     """Tight comparison (NaN equals NaN); counts the numbers compared. cli: `expected` comes
     from the command line (bindings/reference.sh)."""
@@ -312,13 +323,13 @@ def test_predict(ref, emu):
     same(j.jacobian, ref.txt("jacobian.txt", (2, 3, 20, 7)), what="jacobian", cli=True)
     assert j.flags.dtype == np.uint32 and list(j.flags) == [0, 0]
     plain = emu.predict(params, mc_passes=1)
-    same(plain.mean, j.mean, rtol=1e-5, what="one-pass mean (float32)")
+    same_f32(plain.mean, j.mean, what="one-pass mean (float32)")
     assert (plain.epistemic_var == 0).all()
     # One 1-D point gives n = 1; the first point alone gives the first row (to float32
     # rounding: LibTorch's kernels depend on the batch size).
     one = emu.predict(params[0], mc_passes=1)
     assert one.mean.shape == (1, 3, 20) and one.flags.shape == (1,)
-    same(one.mean[0], plain.mean[0], rtol=1e-5, what="one point alone (float32)")
+    same_f32(one.mean[0], plain.mean[0], what="one point alone (float32)")
     assert emu.jacobian(P0).jacobian.shape == (1, 3, 20, 7)
 
 
