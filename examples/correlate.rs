@@ -5,7 +5,7 @@
 use iaemu::corr::{correlate, CorrelationOptions, Galaxies};
 
 fn main() -> iaemu::Result<()> {
-    let cat = iaemu::mock::mock_catalog(&Default::default());
+    let cat = iaemu::mock::mock_catalog(&Default::default())?;
     let mut options = CorrelationOptions::cubic(cat.box_size); // default bins, N^2
     options.jackknife = Some(3);
     let r = correlate(

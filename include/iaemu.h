@@ -57,6 +57,13 @@
 #define IA_ERR_INTERNAL -5
 
 /**
+ * The request needs more memory than the memory budget allows (`ia_set_memory_budget`,
+ * `IAEMU_MEMORY_BUDGET`), or than the machine could give; refused before the work starts
+ * where it can be foreseen. The message says how much it would need.
+ */
+#define IA_ERR_OUT_OF_MEMORY -6
+
+/**
  * xi normalised by N^2 (halotools; the default).
  */
 #define IA_XI_N_SQUARED 0
@@ -462,6 +469,14 @@ const char *ia_last_error_message(void);
 int ia_set_num_threads(uint32_t n_threads);
 
 /**
+ * Sets the memory budget, in bytes, of every later call in the process: the most one call may
+ * allocate (outputs included); a call that would need more fails with `IA_ERR_OUT_OF_MEMORY`
+ * before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half the physical
+ * memory, at most 8 GiB). Less than 64 MiB gives `IA_ERR_INVALID_ARGUMENT`. Thread-safe.
+ */
+int ia_set_memory_budget(uint64_t bytes);
+
+/**
  * Writes the defaults for a cubic box of side `box_size` Mpc/h into `*out_options`:
  * default bins, N^2 normalisation, no jackknife, default threads.
  *
@@ -473,7 +488,8 @@ int ia_corr_options_default(double box_size, struct IaCorrOptions *out_options);
 /**
  * Auto-correlation of one sample: xi, omega and eta per bin.
  *
- * `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped.
+ * `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped,
+ * and one more than 1000 box lengths out gives `IA_ERR_INVALID_ARGUMENT`.
  * `orientations` is n x 3 (any non-zero length, either sign) or NULL (then only xi);
  * `weights` has n values or is NULL. On success `*out_result` receives a new handle.
  *

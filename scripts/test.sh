@@ -68,7 +68,7 @@ setup() {
 }
 
 rust_tests() {
-    cargo test --release --locked
+    cargo test --release --locked --no-fail-fast
 }
 
 # On a CPU with AVX-512 the first run took the AVX-512 kernels of LibTorch (ATen, MKL, oneDNN)
@@ -81,7 +81,7 @@ avx2_tests() {
     fi
     source scripts/isa-env.sh avx2
     bash scripts/isa-env.sh --check avx2
-    cargo test --release --locked --test emulator --test emulator_peer --test corr --test hod \
+    cargo test --release --locked --no-fail-fast --test emulator --test emulator_peer --test corr --test hod \
         --test isa --test synthetic
 }
 
@@ -115,7 +115,7 @@ run_c_tests() {  # $1: directory holding libiaemu.so and the iaemu command
 }
 
 lite_build() {
-    cargo test --release --locked --no-default-features --target-dir target/lite
+    cargo test --release --locked --no-fail-fast --no-default-features --target-dir target/lite
     cargo build --release --locked --no-default-features --target-dir target/lite
     run_c_tests target/lite/release
     for artefact in target/lite/release/iaemu target/lite/release/libiaemu.so; do

@@ -16,6 +16,10 @@ pub enum Error {
     /// A feature that this build or this platform does not offer.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The request needs more memory than the memory budget allows ([`crate::memory`]), or
+    /// than the allocator could give; the message says how much.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
     /// A bug in iaemu (a caught panic, a broken invariant): please report it.
     #[error("internal error: {0}")]
     Internal(String),

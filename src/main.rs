@@ -512,7 +512,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Mock { mock, out } => {
-            let cat = mock::mock_catalog(&mock_options(&mock));
+            let cat = mock::mock_catalog(&mock_options(&mock))?;
             let rows = ndarray::Array2::from_shape_fn((cat.positions.len(), 6), |(i, k)| {
                 if k < 3 {
                     cat.positions[i][k]
@@ -1133,8 +1133,16 @@ fn measure_and_report(g: &corr::Galaxies, box_size: [f64; 3], m: &MeasureArgs) -
         None => iaemu::threads::num_threads()?,
     };
     eprintln!("measured in {elapsed:.3} s on {threads} thread(s)");
+    let wrapped = g
+        .positions
+        .iter()
+        .filter(|p| (0..3).any(|d| !(0.0..box_size[d]).contains(&p[d])))
+        .count();
+    if wrapped > 0 {
+        eprintln!("wrapped into the box: {wrapped} positions outside [0, L)");
+    }
     match &m.out {
-        Some(path) => write_json(path, &result, g.positions.len(), box_size, elapsed, threads),
+        Some(path) => write_json(path, &result, g.positions.len(), wrapped, box_size, elapsed, threads),
         None => {
             print_table(&result);
             Ok(())
@@ -1146,13 +1154,14 @@ fn write_json(
     path: &Path,
     r: &Correlation,
     n: usize,
+    wrapped: usize,
     box_size: [f64; 3],
     elapsed: f64,
     threads: usize,
 ) -> Result<()> {
     let mut j = serde_json::json!({
         "r_edges": r.r_edges, "r_mid": r.r_mid, "xi": r.xi, "omega": r.omega, "eta": r.eta,
-        "pairs": r.pairs, "n_galaxies": n, "box_size": box_size,
+        "pairs": r.pairs, "n_galaxies": n, "wrapped_positions": wrapped, "box_size": box_size,
         "elapsed_s": elapsed, "threads": threads, "iaemu_version": iaemu::VERSION,
     });
     if let Some(w) = &r.weighted_pairs {

@@ -10,9 +10,10 @@
 //!   at isotropic Gaussian offsets (sigma `group_radius`), oriented radially plus noise.
 //! - A share `field_fraction` of galaxies uniform in the box with random orientations.
 
+use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 
 /// Settings of [`mock_catalog`]. Lengths in Mpc/h.
 #[derive(Clone, Debug)]
@@ -79,8 +80,45 @@ fn noisy(rng: &mut ChaCha8Rng, dir: [f64; 3], noise: f64) -> [f64; 3] {
     unit([d[0] + e[0], d[1] + e[1], d[2] + e[2]])
 }
 
-/// Makes the catalogue; the same options give the same catalogue everywhere.
-pub fn mock_catalog(o: &MockOptions) -> MockCatalog {
+impl MockOptions {
+    /// Checks every setting: at least one galaxy, a positive box, group and supercluster sizes
+    /// that make sense, finite radii and noise, a field share in [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64| Err(Error::invalid(format!("mock: {what} = {v}")));
+        if self.n_galaxies == 0 {
+            return Err(Error::invalid("mock: the catalogue needs at least one galaxy"));
+        }
+        if !(self.box_size.is_finite() && self.box_size > 0.0) {
+            return bad("box size (must be positive)", self.box_size);
+        }
+        if !(self.group_size.is_finite() && self.group_size >= 1.0) {
+            return bad("group size (at least 1: the central)", self.group_size);
+        }
+        if !(self.supercluster_size.is_finite() && self.supercluster_size > 0.0) {
+            return bad("supercluster size (must be positive)", self.supercluster_size);
+        }
+        for (what, v) in [
+            ("group radius", self.group_radius),
+            ("supercluster radius", self.supercluster_radius),
+            ("alignment noise", self.alignment_noise),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(&format!("{what} (must be finite and >= 0)"), v);
+            }
+        }
+        if !(0.0..=1.0).contains(&self.field_fraction) {
+            return bad("field fraction (must be in [0, 1])", self.field_fraction);
+        }
+        Ok(())
+    }
+}
+
+/// Makes the catalogue; the same options give the same catalogue everywhere. Invalid options,
+/// or more galaxies than the memory budget holds (48 bytes each, and as much again for a
+/// file), are an error.
+pub fn mock_catalog(o: &MockOptions) -> Result<MockCatalog> {
+    o.validate()?;
+    crate::memory::ensure(&format!("a mock catalogue of {} galaxies", o.n_galaxies), o.n_galaxies as f64 * 96.0)?;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let l = o.box_size;
     let wrap = |p: [f64; 3]| p.map(|v| v.rem_euclid(l).min(l * (1.0 - f64::EPSILON)));
@@ -88,8 +126,9 @@ pub fn mock_catalog(o: &MockOptions) -> MockCatalog {
     let n_clustered = o.n_galaxies - n_field;
     let mut positions = Vec::with_capacity(o.n_galaxies);
     let mut orientations = Vec::with_capacity(o.n_galaxies);
-    let groups_per_sc = Poisson::new(o.supercluster_size).expect("positive mean");
-    let sats_per_group = Poisson::new((o.group_size - 1.0).max(1e-9)).expect("positive mean");
+    let poisson = |mean: f64| Poisson::new(mean).map_err(|e| Error::invalid(format!("mock: Poisson mean {mean}: {e}")));
+    let groups_per_sc = poisson(o.supercluster_size)?;
+    let sats_per_group = poisson((o.group_size - 1.0).max(1e-9))?;
     'outer: while positions.len() < n_clustered {
         let sc: [f64; 3] = std::array::from_fn(|_| rng.random::<f64>() * l);
         let n_groups = (groups_per_sc.sample(&mut rng) as usize).max(1);
@@ -114,14 +153,16 @@ pub fn mock_catalog(o: &MockOptions) -> MockCatalog {
             }
         }
     }
-    let iso = Normal::new(0.0, 1.0).expect("unit normal");
     for _ in 0..n_field {
         positions.push(std::array::from_fn(|_| rng.random::<f64>() * l));
-        orientations.push(unit(std::array::from_fn(|_| iso.sample(&mut rng))));
+        orientations.push(unit(std::array::from_fn(|_| {
+            let v: f64 = StandardNormal.sample(&mut rng);
+            v
+        })));
     }
-    MockCatalog {
+    Ok(MockCatalog {
         box_size: l,
         positions,
         orientations,
-    }
+    })
 }

@@ -531,3 +531,48 @@ fn emulator_commands_say_the_lite_build_lacks_them() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("without the emulator"), "{}", stderr(&o));
 }
+
+#[test]
+fn far_positions_are_refused_and_wrapped_ones_counted() {
+    let dir = scratch("wrap");
+    let csv = dir.join("far.csv");
+    let mut rows = String::from("x,y,z\n");
+    for i in 0..200 {
+        let f = i as f64 / 200.0;
+        rows += &format!("{},{},{}\n", 50.0 * f, 50.0 * ((7.0 * f) % 1.0), 50.0 * ((13.0 * f) % 1.0));
+    }
+    rows += "-10,60,25\n"; // outside [0, 50): wrapped and counted
+    std::fs::write(&csv, &rows).unwrap();
+    let out = dir.join("r.json");
+    let o = iaemu(&["correlate", "--catalog", csv.to_str().unwrap(), "--box", "50", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrapped into the box: 1 positions"), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(j["wrapped_positions"], 1);
+    std::fs::write(&csv, rows + "25,1e308,25\n").unwrap();
+    let o = iaemu(&["correlate", "--catalog", csv.to_str().unwrap(), "--box", "50"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("galaxy 201") && stderr(&o).contains("1000 box lengths"), "{}", stderr(&o));
+}
+
+#[cfg(feature = "emulator")]
+#[test]
+fn the_memory_budget_refuses_what_it_cannot_hold() {
+    let p = "0.8,0.8,12.02,0.26,11.38,13.31,1.06";
+    let run = |budget: &str, mc: &str| {
+        Command::new(env!("CARGO_BIN_EXE_iaemu"))
+            .args(["predict", "--params", p, "--mc", mc])
+            .env("IAEMU_MEMORY_BUDGET", budget)
+            .output()
+            .unwrap()
+    };
+    let o = run("64M", "20000");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("out of memory") && e.contains("would need about") && e.contains("64.0 MiB") && e.lines().count() == 1, "{e}");
+    let o = run("lots", "1");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("IAEMU_MEMORY_BUDGET"), "{}", stderr(&o));
+    let o = run("2G", "1");
+    assert!(o.status.success(), "{}", stderr(&o));
+}

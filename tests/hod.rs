@@ -370,3 +370,38 @@ fn same_seed_same_result_on_any_thread_count() {
     let c = simulate(h, &p, 2, 43, &one).unwrap();
     assert_ne!(a.xi, c.xi);
 }
+
+#[test]
+fn running_means_and_variances_match_the_realisations() {
+    // 150 realisations: more than one block of them, so the running sums cross blocks. The
+    // mean and variance (divisor R - 1) of the kept measurements, by two passes here.
+    let h = halos();
+    let opts = SimulateOptions { keep_realizations: true, ..Default::default() };
+    let s = simulate(h, &point(0.5, 0.2), 150, 5, &opts).unwrap();
+    let runs = s.realizations.as_ref().unwrap();
+    assert_eq!(runs.len(), 150);
+    type Get = fn(&iaemu::corr::Correlation) -> &Vec<f64>;
+    let stats: [(Get, &[f64], &[f64]); 3] = [
+        (|c| &c.xi, &s.xi, &s.xi_var),
+        (|c| &c.omega, &s.omega, &s.omega_var),
+        (|c| &c.eta, &s.eta, &s.eta_var),
+    ];
+    for (get, mean, var) in stats {
+        for b in 0..mean.len() {
+            let values: Vec<f64> = runs.iter().map(|c| get(c)[b]).collect();
+            if values.iter().any(|v| v.is_nan()) {
+                assert!(mean[b].is_nan(), "bin {b}: an empty bin in one realisation makes the mean NaN");
+                continue;
+            }
+            let m = values.iter().sum::<f64>() / 150.0;
+            let v = values.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 149.0;
+            assert!((mean[b] - m).abs() <= 1e-12 * m.abs().max(v.sqrt()), "bin {b}: mean {} against {m}", mean[b]);
+            assert!((var[b] - v).abs() <= 1e-10 * v, "bin {b}: variance {} against {v}", var[b]);
+        }
+    }
+    // Keeping more realisations than the memory budget allows is refused before any work.
+    match simulate(h, &point(0.5, 0.2), 1 << 40, 5, &opts) {
+        Err(iaemu::Error::OutOfMemory(m)) => assert!(m.contains("memory budget"), "{m}"),
+        r => panic!("2^40 kept realisations: {:?}", r.map(|s| s.n_galaxies.len())),
+    }
+}

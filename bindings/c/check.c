@@ -1,5 +1,5 @@
 /* The C binding's check against the Rust command line: every function family (version, last
- * error, halos, galaxies, correlation, simulation, emulator) on the inputs of
+ * error, halos, galaxies, correlation, simulation, emulator, memory budget) on the inputs of
  * bindings/reference.sh, whose outputs (one number per line, C order) are read from the folder
  * given as argv[1]. Prints how many numbers agreed; exits 1 at the first disagreement.
  *   bash bindings/c/test.sh   (builds and runs this after bindings/reference.sh) */
@@ -164,6 +164,23 @@ int main(int argc, char **argv) {
     bad[2] = NAN;
     if (ia_predict_batch(emu, bad, 1, 1, 0, mean, NULL, NULL, NULL) != IA_ERR_INVALID_ARGUMENT) fail("NaN accepted");
     if (!strstr(ia_last_error_message(), "logMmin")) fail("the NaN error does not name logMmin");
+
+    /* The memory budget: under 64 MiB is refused; 20000 passes of one point do not fit in 64 MiB and
+     * are refused before they start; 0 restores the default. The budget is restored before any
+     * failure is reported, so nothing after this runs under it. */
+    if (ia_set_memory_budget(1) != IA_ERR_INVALID_ARGUMENT) fail("a memory budget of 1 byte was accepted");
+    if (!strstr(ia_last_error_message(), "ia_set_memory_budget")) fail("the budget error does not name ia_set_memory_budget");
+    ok(ia_set_memory_budget((uint64_t)64 << 20), "ia_set_memory_budget(64 MiB)");
+    int oom = ia_predict_batch(emu, params, 1, 20000, 42, mean, NULL, NULL, NULL);
+    char oom_message[1024];
+    snprintf(oom_message, sizeof oom_message, "%s", ia_last_error_message());
+    ok(ia_set_memory_budget(0), "ia_set_memory_budget(0)");
+    if (oom != IA_ERR_OUT_OF_MEMORY || IA_ERR_OUT_OF_MEMORY != -6 || !strstr(oom_message, "memory budget")) {
+        fprintf(stderr, "bindings/c check: 20000 passes under a 64 MiB budget returned %d (\"%s\"), "
+                "not IA_ERR_OUT_OF_MEMORY with a message on the memory budget\n", oom, oom_message);
+        exit(1);
+    }
+    ok(ia_predict_batch(emu, params, 1, 1, 0, mean, NULL, NULL, NULL), "ia_predict_batch after the budget is restored");
     ok(ia_emulator_free(emu), "ia_emulator_free");
     if (ia_emulator_info(emu, &einfo) != IA_ERR_INVALID_ARGUMENT) fail("a freed emulator was accepted");
 

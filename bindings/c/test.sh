@@ -1,7 +1,8 @@
 #!/bin/bash
 # The C binding's test, against the library as built by the project:
 #   1. check.c calls every function family on the inputs of bindings/reference.sh and compares
-#      its numbers with the Rust command line's (and one error path);
+#      its numbers with the Rust command line's (and the error paths: a NaN parameter, the
+#      memory budget);
 #   2. example.c runs, and its printed emulator numbers are compared with `iaemu predict` (same
 #      points, passes and seed) and its simulated ones with `iaemu simulate`.
 # Usage: bash bindings/c/test.sh [LIBDIR] (default target/release). Needs python3 (standard

@@ -7,8 +7,9 @@
 //   library's own "NULL handle" message; destroying one does nothing.
 // - Every failing status throws iaemu::Error (a std::runtime_error) holding the status code and
 //   the text of ia_last_error_message(); one subclass per code (InvalidArgumentError, IoError,
-//   OutOfDomainError, UnsupportedError, InternalError). No failing status is ever dropped, except
-//   in destructors, which cannot throw (call reset() to free a handle and see its status).
+//   OutOfDomainError, UnsupportedError, InternalError, OutOfMemoryError). No failing status is
+//   ever dropped, except in destructors, which cannot throw (call reset() to free a handle and
+//   see its status).
 // - Arrays are row-major (C order), exactly as in the C ABI: an n x 3 array holds row i at
 //   [3 i], [3 i + 1], [3 i + 2]; an n x 3 x n_bins result holds point i, statistic s (0 xi,
 //   1 omega, 2 eta), bin b at [(i * 3 + s) * n_bins + b].
@@ -62,6 +63,7 @@ enum class Status : int {
     OutOfDomain = IA_ERR_OUT_OF_DOMAIN,
     Unsupported = IA_ERR_UNSUPPORTED,
     Internal = IA_ERR_INTERNAL,
+    OutOfMemory = IA_ERR_OUT_OF_MEMORY,
 };
 
 enum class Statistic : int { Xi = 0, Omega = 1, Eta = 2 };
@@ -133,6 +135,12 @@ class InternalError : public Error {
    public:
     explicit InternalError(const std::string &m) : Error(IA_ERR_INTERNAL, m) {}
 };
+// The request needs more memory than the memory budget (set_memory_budget, IAEMU_MEMORY_BUDGET)
+// allows, or than the machine could give; the message says how much it would need.
+class OutOfMemoryError : public Error {
+   public:
+    explicit OutOfMemoryError(const std::string &m) : Error(IA_ERR_OUT_OF_MEMORY, m) {}
+};
 
 // The text of this thread's last failure ("" when the last call succeeded).
 inline std::string last_error_message() { return ia_last_error_message(); }
@@ -151,6 +159,7 @@ namespace detail {
         case IA_ERR_OUT_OF_DOMAIN: throw OutOfDomainError(message, std::move(flags));
         case IA_ERR_UNSUPPORTED: throw UnsupportedError(message);
         case IA_ERR_INTERNAL: throw InternalError(message);
+        case IA_ERR_OUT_OF_MEMORY: throw OutOfMemoryError(message);
         default: throw Error(status, message);
     }
 }
@@ -251,6 +260,14 @@ inline std::string version() { return ia_version(); }
 // Default thread count of later calls in the process; 0 restores the default.
 inline void set_num_threads(std::uint32_t n_threads) {
     detail::check(ia_set_num_threads(n_threads), "ia_set_num_threads");
+}
+
+// Memory budget of every later call in the process, bytes: the most one call may allocate (a
+// call that would need more throws OutOfMemoryError before it starts); 0 restores the default
+// (IAEMU_MEMORY_BUDGET, else half the physical memory, at most 8 GiB). Non-zero values under
+// 64 MiB throw InvalidArgumentError.
+inline void set_memory_budget(std::uint64_t bytes) {
+    detail::check(ia_set_memory_budget(bytes), "ia_set_memory_budget");
 }
 
 // Name of parameter index (0 to n_params - 1): mu_cen, mu_sat, logMmin, sigma_logM, logM0, logM1, alpha.

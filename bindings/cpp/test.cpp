@@ -449,6 +449,29 @@ int main(int argc, char **argv) {
         expect_throw<std::runtime_error>([] { iaemu::Halos::load(""); }, "empty path");
     }
 
+    // --- memory budget ---------------------------------------------------------------------------
+    {
+        // Restores the default budget however this block ends, so the rest of the test is unaffected.
+        struct RestoreBudget {
+            ~RestoreBudget() { ia_set_memory_budget(0); }
+        } restore;
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([] { iaemu::set_memory_budget(1); }, "budget 1");
+        CHECK(contains(m, "ia_set_memory_budget"), "budget 1 message: " << m);
+        iaemu::set_memory_budget(std::uint64_t{64} << 20);
+        try {
+            emu.predict(p0, 20000, 42);
+            CHECK(false, "20000 passes under a 64 MiB budget: nothing thrown");
+        } catch (const iaemu::OutOfMemoryError &e) {
+            CHECK(e.code() == IA_ERR_OUT_OF_MEMORY && e.code() == -6 && e.status() == iaemu::Status::OutOfMemory,
+                  "out-of-memory code " << e.code());
+            CHECK(contains(e.what(), "memory budget"), "out-of-memory message: " << e.what());
+        } catch (const std::exception &e) {
+            CHECK(false, "20000 passes under a 64 MiB budget: wrong exception: " << e.what());
+        }
+        iaemu::set_memory_budget(0);
+        CHECK(emu.predict(p0, 1, 0).mean().size() == 3 * nb, "prediction after the budget is restored");
+    }
+
     // --- moved-from and freed handles ------------------------------------------------------------
     {
         iaemu::Halos moved = std::move(halos);

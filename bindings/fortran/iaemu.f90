@@ -42,6 +42,7 @@ module iaemu
   integer, parameter, public :: IA_ERR_OUT_OF_DOMAIN = -3
   integer, parameter, public :: IA_ERR_UNSUPPORTED = -4
   integer, parameter, public :: IA_ERR_INTERNAL = -5
+  integer, parameter, public :: IA_ERR_OUT_OF_MEMORY = -6
 
   integer(c_int), parameter, public :: IA_XI_N_SQUARED = 0, IA_XI_N_N_MINUS_1 = 1
 
@@ -240,7 +241,7 @@ module iaemu
   ! The raw C API. Arguments documented "or NULL" are OPTIONAL here (absent = NULL).
   ! ---------------------------------------------------------------------------------------
   public :: c_ia_version, c_ia_last_error_message, c_ia_set_num_threads, &
-            c_ia_corr_options_default, c_ia_correlate, c_ia_cross_correlate, &
+            c_ia_set_memory_budget, c_ia_corr_options_default, c_ia_correlate, c_ia_cross_correlate, &
             c_ia_corr_result_n_bins, c_ia_corr_result_get, c_ia_corr_result_pairs, &
             c_ia_corr_result_free, c_ia_param_name, c_ia_emulator_load, c_ia_emulator_info, &
             c_ia_emulator_r_edges, c_ia_emulator_set_extrapolation, c_ia_predict_batch, &
@@ -265,6 +266,12 @@ module iaemu
     function c_ia_set_num_threads(n_threads) bind(C, name="ia_set_num_threads") result(r)
       import :: c_int, c_int32_t
       integer(c_int32_t), value :: n_threads
+      integer(c_int) :: r
+    end function
+
+    function c_ia_set_memory_budget(bytes) bind(C, name="ia_set_memory_budget") result(r)
+      import :: c_int, c_int64_t
+      integer(c_int64_t), value :: bytes
       integer(c_int) :: r
     end function
 
@@ -556,6 +563,7 @@ module iaemu
   ! The Fortran API.
   ! ---------------------------------------------------------------------------------------
   public :: ia_version, ia_last_error_message, ia_error_message, ia_set_num_threads, &
+            ia_set_memory_budget, &
             ia_param_name, ia_corr_options_default, ia_correlate, ia_cross_correlate, &
             ia_corr_result_n_bins, ia_corr_result_get, ia_corr_result_pairs, &
             ia_corr_result_free, ia_emulator_load, ia_emulator_info, ia_emulator_r_edges, &
@@ -699,6 +707,23 @@ contains
       return
     end if
     call finish(c_ia_set_num_threads(int(n_threads, c_int32_t)), status)
+  end subroutine
+
+  !> Memory budget of later calls, bytes: the most one call may allocate; a call that would need
+  !> more fails with IA_ERR_OUT_OF_MEMORY before it starts. 0 restores the default
+  !> (IAEMU_MEMORY_BUDGET, else half the physical memory, at most 8 GiB); non-zero values under
+  !> 64 MiB (67108864) give IA_ERR_INVALID_ARGUMENT.
+  subroutine ia_set_memory_budget(bytes, status)
+    integer(c_int64_t), intent(in) :: bytes
+    integer, intent(out), optional :: status
+    character(len=24) :: buf
+    if (bytes < 0) then
+      write (buf, '(i0)') bytes
+      call fail(IA_ERR_INVALID_ARGUMENT, "ia_set_memory_budget: bytes must be >= 0, got " &
+                // trim(buf), status)
+      return
+    end if
+    call finish(c_ia_set_memory_budget(bytes), status)
   end subroutine
 
   !> The name of parameter k, 1-based as params(k, :) (C index k - 1): mu_cen, mu_sat,

@@ -659,6 +659,30 @@ contains
     call ia_predict_batch(emu, params, 0, 42_int64, mean, status=st)
     call check(st == IA_ERR_INVALID_ARGUMENT, "0 passes: " // itoa(st))
 
+    ! the memory budget: under 64 MiB is refused (negative values by the binding); 20000 passes
+    ! of one point do not fit in 64 MiB and fail with IA_ERR_OUT_OF_MEMORY before they start.
+    ! Every call here takes status (nothing stops the program), and the default budget is
+    ! restored right after, so the rest of the test runs under it whatever happened.
+    call ia_set_memory_budget(1_int64, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "ia_set_memory_budget"), &
+               "ia_set_memory_budget(1): " // itoa(st) // ": " // ia_error_message())
+    call ia_set_memory_budget(-1_int64, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "bytes"), &
+               "ia_set_memory_budget(-1): " // ia_error_message())
+    call ia_set_memory_budget(64_int64 * 1024 * 1024, status=st)
+    call check(st == IA_OK, "ia_set_memory_budget(64 MiB): " // itoa(st) // ": " // ia_error_message())
+    kept = mean
+    call ia_predict_batch(emu, params(:, 1:1), 20000, 42_int64, mean, status=st)
+    call check(st == IA_ERR_OUT_OF_MEMORY .and. st == -6 .and. &
+               contains_text(ia_error_message(), "memory budget"), &
+               "20000 passes under a 64 MiB budget: " // itoa(st) // ": " // ia_error_message())
+    call check(all(mean == kept), "out of memory leaves the mean untouched")
+    call ia_set_memory_budget(0_int64, status=st)
+    call check(st == IA_OK, "ia_set_memory_budget(0): " // itoa(st) // ": " // ia_error_message())
+    call ia_predict_batch(emu, params(:, 1:1), 1, 0_int64, mean, status=st)
+    call check(st == IA_OK .and. all(shape(mean) == [20, 3, 1]), &
+               "one pass after the default budget is restored: " // itoa(st) // ": " // ia_error_message())
+
     ! loading fails: the variable keeps its model
     call ia_emulator_load(emu, tmp // "/no-such-model.safetensors", status=st)
     call check(st == IA_ERR_IO .and. emu%is_loaded(), "missing model file: " // itoa(st))

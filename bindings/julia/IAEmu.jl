@@ -23,7 +23,8 @@ module IAEmu
 
 using Libdl
 
-export IAEmuError, version, last_error_message, set_num_threads, param_name, param_names,
+export IAEmuError, version, last_error_message, set_num_threads, set_memory_budget, param_name,
+       param_names,
        CorrOptions, corr_options, correlate, cross_correlate, CorrResult, n_bins, corr_get,
        r_edges, r_mid, xi, omega, eta, weighted_pairs, pair_counts, xi_var, omega_var, eta_var,
        covariance,
@@ -43,6 +44,7 @@ const IA_ERR_IO = Cint(-2)
 const IA_ERR_OUT_OF_DOMAIN = Cint(-3)
 const IA_ERR_UNSUPPORTED = Cint(-4)
 const IA_ERR_INTERNAL = Cint(-5)
+const IA_ERR_OUT_OF_MEMORY = Cint(-6)
 
 const IA_XI_N_SQUARED = Cint(0)
 const IA_XI_N_N_MINUS_1 = Cint(1)
@@ -80,7 +82,8 @@ const LIB_PATH = Ref{String}("")
 const SYMBOLS = Dict{Symbol,Ptr{Cvoid}}()
 
 # Every C function this module calls, looked up once when the module is loaded.
-const FUNCTIONS = (:ia_version, :ia_last_error_message, :ia_set_num_threads, :ia_param_name,
+const FUNCTIONS = (:ia_version, :ia_last_error_message, :ia_set_num_threads,
+    :ia_set_memory_budget, :ia_param_name,
     :ia_corr_options_default, :ia_correlate, :ia_cross_correlate, :ia_corr_result_n_bins,
     :ia_corr_result_get, :ia_corr_result_pairs, :ia_corr_result_free,
     :ia_halos_load, :ia_halos_load_with_options, :ia_synthetic_options_default,
@@ -115,7 +118,7 @@ library_path() = LIB_PATH[]
     IAEmuError(status, message)
 
 A failing iaemu call: `status` is the negative `IA_ERR_*` code (-1 invalid argument, -2 I/O,
--3 out of domain, -4 unsupported, -5 internal) and `message` the library's
+-3 out of domain, -4 unsupported, -5 internal, -6 out of memory) and `message` the library's
 `ia_last_error_message()` text for it.
 """
 struct IAEmuError <: Exception
@@ -125,7 +128,7 @@ end
 
 const STATUS_NAMES = Dict(-1 => "IA_ERR_INVALID_ARGUMENT", -2 => "IA_ERR_IO",
                           -3 => "IA_ERR_OUT_OF_DOMAIN", -4 => "IA_ERR_UNSUPPORTED",
-                          -5 => "IA_ERR_INTERNAL")
+                          -5 => "IA_ERR_INTERNAL", -6 => "IA_ERR_OUT_OF_MEMORY")
 
 Base.showerror(io::IO, e::IAEmuError) =
     print(io, "IAEmuError(", get(STATUS_NAMES, e.status, string(e.status)), "): ", e.message)
@@ -162,6 +165,17 @@ last_error_message() = unsafe_string(ccall(sym(:ia_last_error_message), Cstring,
 
 "Sets the default number of threads of later calls; 0 restores the default (`ia_set_num_threads`)."
 set_num_threads(n::Integer) = check(ccall(sym(:ia_set_num_threads), Cint, (UInt32,), n))
+
+"""
+    set_memory_budget(bytes)
+
+Sets the memory budget, in bytes, of every later call in the process (`ia_set_memory_budget`):
+the most one call may allocate; a call that would need more throws
+`IAEmuError(IA_ERR_OUT_OF_MEMORY)` before it starts. 0 restores the default
+(`IAEMU_MEMORY_BUDGET`, else half the physical memory, at most 8 GiB); a non-zero value under
+64 MiB throws `IAEmuError(IA_ERR_INVALID_ARGUMENT)`.
+"""
+set_memory_budget(bytes::Integer) = check(ccall(sym(:ia_set_memory_budget), Cint, (UInt64,), bytes))
 
 """
     param_name(k)

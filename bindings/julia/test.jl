@@ -335,6 +335,24 @@ const C = counts()
         @test_throws DimensionMismatch predict(emu, zeros(6, 2))
         @test last_error_message() == ""
 
+        # The memory budget: under 64 MiB is invalid; under 64 MiB, 20000 passes of one point are
+        # refused before they start (status -6); 0 restores the default (in `finally`, so that a
+        # failure here leaves the rest of the test unaffected).
+        err = try set_memory_budget(1); nothing catch e; e end
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT &&
+              occursin("ia_set_memory_budget", err.message)
+        @test_throws InexactError set_memory_budget(-1)
+        try
+            @test set_memory_budget(64 * 2^20) === nothing
+            err = try predict(emu, P0; mc_passes=20000, seed=42); nothing catch e; e end
+            @test err isa IAEmuError && err.status == IAEmu.IA_ERR_OUT_OF_MEMORY == -6 &&
+                  occursin("memory budget", err.message)
+            @test err isa IAEmuError && occursin("IA_ERR_OUT_OF_MEMORY", sprint(showerror, err))
+        finally
+            set_memory_budget(0)
+        end
+        @test size(predict(emu, P0; mc_passes=1).mean) == (20, 3, 1)
+
         err = try load_emulator(joinpath(REF, "params.txt")); nothing catch e; e end
         @test err isa IAEmuError && err.status == IAEmu.IA_ERR_IO
         close(emu)

@@ -7,7 +7,8 @@
 //! - `eta_k   = <(e_i . e_j)^2> - 1/3`.
 //!
 //! With weights every count becomes a sum of `w_i w_j` and every mean a `w_i w_j`-weighted
-//! mean. Lengths are comoving Mpc/h. Positions outside `[0, L)` are wrapped into the box;
+//! mean. Lengths are comoving Mpc/h. Positions outside `[0, L)` are wrapped into the box (more
+//! than [`MAX_WRAPS`] box lengths out is an error);
 //! orientations are normalised (their sign and length do not matter; zero length is an error).
 //! An empty bin gives `xi = -1` and `omega = eta = NaN`, with its pair count 0.
 //!
@@ -23,6 +24,12 @@ pub use kernel::{Isa, ISA_ENV};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+/// Positions are wrapped into the box when they lie within this many box lengths of it; farther
+/// ones are an error. At 1000 box lengths a coordinate keeps 3e-13 of the box side (a 0.1
+/// Mpc/h bin edge of a 10 Gpc/h box to 1e-5 of its width); farther out, wrapping is not
+/// periodicity but a corrupt value.
+pub const MAX_WRAPS: f64 = 1000.0;
 
 /// Number of default radial bins.
 pub const DEFAULT_N_BINS: usize = 20;
@@ -367,6 +374,14 @@ impl<'a> Plan<'a> {
                 return Err(Error::invalid(format!(
                     "{name}: position of galaxy {i} is not finite: {p:?}"
                 )));
+            }
+            for (d, &l) in self.box_size.iter().enumerate() {
+                if p[d] < -MAX_WRAPS * l || p[d] >= (MAX_WRAPS + 1.0) * l {
+                    return Err(Error::invalid(format!(
+                        "{name}: position of galaxy {i} ({p:?}) lies more than {MAX_WRAPS} box lengths outside the box along {}: wrapping it means nothing (and loses the precision of the bins)",
+                        ["x", "y", "z"][d]
+                    )));
+                }
             }
         }
         if let Some(o) = s.orientations {

@@ -244,6 +244,13 @@ pub struct GenerateReport {
     pub seconds: f64,
 }
 
+/// An upper bound of the memory of a dataset's arrays of `n` points and `n_bins` bins (the
+/// parameters, means, variances, validity and galaxy counts) while they are assembled: the
+/// chunks read back and the joined arrays, each once.
+fn dataset_bytes(n: usize, n_bins: usize) -> f64 {
+    2.0 * n as f64 * (7 + 6 * n_bins + 2) as f64 * 8.0
+}
+
 /// Runs (or resumes) the shard `shard` of `plan` on `halos`, writing into `out` (or
 /// `out/shard-k-of-n`). `progress(points_done, points_total)` is called after each point.
 pub fn generate(
@@ -262,6 +269,11 @@ pub fn generate(
             "the plan's halo identity is not the catalogue's".into(),
         ));
     }
+    // The design's points, and the assembled arrays when this run writes them.
+    crate::memory::ensure(
+        &format!("a dataset of {} points", plan.n_points),
+        dataset_bytes(plan.n_points, plan.r_edges.len().saturating_sub(1)),
+    )?;
     let points = design::points(plan.design, plan.n_points, plan.seed)?;
     let dir = if shard.count > 1 {
         out.join(format!("shard-{}-of-{}", shard.index, shard.count))
@@ -434,6 +446,7 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     let plan = &first.plan;
     let (n, nb) = (plan.n_points, plan.r_edges.len() - 1);
+    crate::memory::ensure(&format!("assembling a dataset of {n} points"), dataset_bytes(n, nb))?;
     let mut params = Array2::<f64>::zeros((n, 7));
     let mut mean = Array3::<f64>::zeros((n, 3, nb));
     let mut var = Array3::<f64>::zeros((n, 3, nb));

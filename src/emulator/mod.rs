@@ -21,7 +21,6 @@ mod net;
 pub mod train;
 pub mod transform;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -46,7 +45,14 @@ static BUILTIN: &[u8] = include_bytes!("../../training/default-model/iaemu-defau
 /// Monte Carlo passes of a prediction by default.
 pub const DEFAULT_MC_PASSES: usize = 20;
 
-/// Rows per forward pass (rows x passes): bounds the memory of a large batch.
+/// The most Monte Carlo passes a prediction takes: the epistemic variance is then known to
+/// sqrt(2 / 10^6) = 0.14% of itself, and more passes only take longer (about 30 s per 10^6
+/// for a small network, 4 min for the built-in one on 2 cores).
+pub const MAX_MC_PASSES: usize = 1_000_000;
+
+/// Rows per forward pass (rows x Monte Carlo passes, or rows x outputs for the Jacobian):
+/// fixed, so that how a request is cut into passes never changes its numbers, and it bounds
+/// the working memory of any request (see [`Emulator::working_bytes`]).
 const ROWS_PER_FORWARD: i64 = 8192;
 
 /// Serialises every use of LibTorch's global random generator.
@@ -56,9 +62,15 @@ pub(crate) fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs LibTorch work, turning a LibTorch exception (a panic in `tch`) into an error.
+/// Environment variable that, set to 1, keeps LibTorch's whole message (with its C++
+/// backtrace) in errors; by default an error carries its first line.
+pub const DEBUG_ENV: &str = "IAEMU_DEBUG";
+
+/// Runs LibTorch work, turning a LibTorch exception (a panic in `tch`) into an error: an
+/// allocation failure into [`Error::OutOfMemory`], anything else into [`Error::Internal`],
+/// each with one readable line of LibTorch's message (all of it with `IAEMU_DEBUG=1`).
 pub(crate) fn torch<R>(what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match crate::quiet_panics(f) {
         Ok(r) => r,
         Err(p) => {
             let m = p
@@ -66,8 +78,38 @@ pub(crate) fn torch<R>(what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown".into());
-            Err(Error::Internal(format!("{what}: LibTorch failed: {m}")))
+            Err(torch_error(what, &m))
         }
+    }
+}
+
+/// The error for LibTorch's message `m` (a tch panic text, often "called `Result::unwrap()`
+/// on an `Err` value: Torch(\"...\")" with a C++ backtrace).
+fn torch_error(what: &str, m: &str) -> Error {
+    let debug = std::env::var(DEBUG_ENV).is_ok_and(|v| v.trim() == "1");
+    let inner = m
+        .split_once("Torch(\"")
+        .map_or(m, |(_, rest)| rest)
+        .replace("\\n", "\n");
+    let first = inner
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown")
+        .trim_end_matches("\")")
+        .to_string();
+    let text = if debug { m.to_string() } else { first };
+    let lower = m.to_ascii_lowercase();
+    if lower.contains("can't allocate memory") || lower.contains("out of memory") || lower.contains("bad_alloc") {
+        Error::OutOfMemory(format!(
+            "{what}: LibTorch could not allocate the memory it needed ({text}): the machine has less free memory than the budget allows; lower {} or the request",
+            crate::memory::BUDGET_ENV
+        ))
+    } else {
+        Error::Internal(format!(
+            "{what}: LibTorch failed: {text}{}",
+            if debug { "" } else { " (IAEMU_DEBUG=1 shows LibTorch's whole message)" }
+        ))
     }
 }
 
@@ -314,6 +356,17 @@ impl Emulator {
         self.meta.n_bins()
     }
 
+    /// Bytes a forward pass over `rows` rows (at most [`ROWS_PER_FORWARD`] at a time) may hold:
+    /// every layer's activations (and a dropout mask), or with `grad` those kept for the
+    /// backward pass and their gradients. An upper bound: inference frees each layer's input
+    /// once it has the output.
+    pub(crate) fn working_bytes(&self, rows: usize, grad: bool) -> f64 {
+        let per_value = if self.kind == Kind::Double { 8.0 } else { 4.0 };
+        let copies = if grad { 4.0 } else { 2.0 };
+        let rows = rows.min(ROWS_PER_FORWARD as usize) as f64;
+        rows * net::activations_per_row(&self.meta.config, self.n_bins()) as f64 * per_value * copies
+    }
+
     /// Checks `params` (row-major n x 7) and returns the domain flags of each row: bit k set
     /// when parameter k is outside the training domain. NaN or infinite values are invalid.
     pub fn domain_flags(&self, params: &[f64]) -> Result<Vec<u32>> {
@@ -376,14 +429,23 @@ impl Emulator {
     /// dropout (physics.md section 8): the T passes of a chunk of rows run as one batch.
     pub fn predict(&self, params: &[f64], opts: &PredictOptions) -> Result<Prediction> {
         // Invalid arguments before the domain: OutOfDomain means only that.
-        if opts.mc_passes == 0 {
-            return Err(Error::invalid("mc_passes must be at least 1"));
+        if opts.mc_passes == 0 || opts.mc_passes > MAX_MC_PASSES {
+            return Err(Error::invalid(format!(
+                "mc_passes {}: must be 1 to {MAX_MC_PASSES} (the epistemic variance is then known to 0.14% of itself)",
+                opts.mc_passes
+            )));
         }
         let flags = self.domain_flags(params)?;
         self.check_domain(&flags, opts.allow_extrapolation)?;
         let n = flags.len();
         let nb = self.n_bins();
         let t = opts.mc_passes as i64;
+        // Three n x 3 x n_bins outputs, each held about three times on the way (tensors, the
+        // flat copy, the array), and one forward pass.
+        crate::memory::ensure(
+            &format!("predicting {n} points x {t} passes"),
+            9.0 * (n * 3 * nb * 8) as f64 + self.working_bytes(n.saturating_mul(opts.mc_passes), false),
+        )?;
         let net = self.net();
         let _rng = (t > 1).then(torch_rng_lock);
         set_torch_threads(opts.threads)?;
@@ -393,28 +455,54 @@ impl Emulator {
                     tch::manual_seed(opts.seed as i64);
                 }
                 let x = self.meta.normalization.standardise_params(&params_tensor(params, self.device, self.kind));
-                let rows_per_chunk = (ROWS_PER_FORWARD / t).max(1);
+                // Each forward pass holds at most ROWS_PER_FORWARD rows: all passes of several
+                // points, or, beyond that many passes, chunks of the passes of one point.
+                let passes_per_forward = t.min(ROWS_PER_FORWARD);
+                let rows_per_chunk = (ROWS_PER_FORWARD / passes_per_forward).max(1);
                 let (mut mean, mut ale, mut epi) = (Vec::new(), Vec::new(), Vec::new());
                 for xc in x.split(rows_per_chunk, 0) {
                     let nc = xc.size()[0];
-                    let (m, v) = if t > 1 {
-                        let xr = xc.repeat_interleave_self_int(t, 0, None);
-                        let (m, v) = net.forward(&xr, Mode::MonteCarlo);
-                        let (m, v) = self.meta.normalization.to_physical(&m, &v);
-                        (m.view([nc, t, 3, nb as i64]), v.view([nc, t, 3, nb as i64]))
-                    } else {
+                    if t == 1 {
                         let (m, v) = net.forward(&xc, Mode::Eval);
                         let (m, v) = self.meta.normalization.to_physical(&m, &v);
-                        (m.unsqueeze(1), v.unsqueeze(1))
-                    };
-                    let m = m.to_kind(Kind::Double);
-                    mean.push(m.mean_dim(1, false, None));
-                    ale.push(v.to_kind(Kind::Double).mean_dim(1, false, None));
-                    epi.push(if t > 1 {
-                        m.var_dim(1, false, false)
-                    } else {
-                        m.select(1, 0).zeros_like()
-                    });
+                        mean.push(m.to_kind(Kind::Double));
+                        ale.push(v.to_kind(Kind::Double));
+                        epi.push(mean[mean.len() - 1].zeros_like());
+                        continue;
+                    }
+                    // Per chunk of passes: its count, mean, population variance and mean of the
+                    // variances, combined below (Chan, Golub and LeVeque's pairwise update).
+                    let mut parts: Vec<(i64, Tensor, Tensor, Tensor)> = Vec::new();
+                    let mut done = 0;
+                    while done < t {
+                        let tc = passes_per_forward.min(t - done);
+                        let xr = xc.repeat_interleave_self_int(tc, 0, None);
+                        let (m, v) = net.forward(&xr, Mode::MonteCarlo);
+                        let (m, v) = self.meta.normalization.to_physical(&m, &v);
+                        let m = m.view([nc, tc, 3, nb as i64]).to_kind(Kind::Double);
+                        let v = v.view([nc, tc, 3, nb as i64]).to_kind(Kind::Double);
+                        parts.push((
+                            tc,
+                            m.mean_dim(1, false, None),
+                            m.var_dim(1, false, false),
+                            v.mean_dim(1, false, None),
+                        ));
+                        done += tc;
+                    }
+                    let (_, m, var, a) = parts
+                        .into_iter()
+                        .reduce(|(na, ma, va, aa), (nb_, mb, vb, ab)| {
+                            let (fa, fb) = (na as f64, nb_ as f64);
+                            let n = fa + fb;
+                            let delta = &mb - &ma;
+                            let m = &ma + &delta * (fb / n);
+                            let m2 = &va * fa + &vb * fb + delta.square() * (fa * fb / n);
+                            (na + nb_, m, m2 / n, (aa * fa + ab * fb) / n)
+                        })
+                        .expect("at least one chunk of passes");
+                    mean.push(m);
+                    epi.push(var);
+                    ale.push(a);
                 }
                 Ok((to_f64(&Tensor::cat(&mean, 0)), to_f64(&Tensor::cat(&ale, 0)), to_f64(&Tensor::cat(&epi, 0))))
             })
@@ -440,6 +528,12 @@ impl Emulator {
         let nb = self.n_bins();
         let n_out = 3 * nb as i64;
         let np = PARAM_NAMES.len() as i64;
+        // The n x 3 x n_bins x 7 derivatives and the means, each held about three times on the
+        // way, and one differentiated forward pass.
+        crate::memory::ensure(
+            &format!("the Jacobian of {n} points"),
+            3.0 * (n * 3 * nb * (np as usize + 1) * 8) as f64 + self.working_bytes(n.saturating_mul(n_out as usize), true),
+        )?;
         let net = self.net();
         set_torch_threads(threads)?;
         let (mean, jac) = torch("jacobian", || {
@@ -530,4 +624,44 @@ pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions) 
         prediction,
         truth,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What tch's panic carries when LibTorch cannot allocate (seen under `ulimit -d`).
+    const OOM: &str = "called `Result::unwrap()` on an `Err` value: Torch(\"[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 33554432 bytes. Error code 12 (Cannot allocate memory)\\nframe #0: c10::ThrowEnforceNotMet(char const*, int, char const*, std::string const&, void const*) + 0x6a (0x7fadd4f657fa in libc10.so)\\nframe #1: c10::alloc_cpu(unsigned long) + 0x3a4 (0x7fadd4f4c374 in libc10.so)\\n\")";
+
+    #[test]
+    fn libtorch_errors_become_one_readable_line() {
+        std::env::remove_var(DEBUG_ENV);
+        match torch_error("predict", OOM) {
+            Error::OutOfMemory(m) => {
+                assert!(m.starts_with("predict: LibTorch could not allocate"), "{m}");
+                assert!(m.contains("you tried to allocate 33554432 bytes"), "{m}");
+                assert!(!m.contains("frame #") && !m.contains('\n') && !m.contains("unwrap"), "{m}");
+            }
+            e => panic!("{e:?}"),
+        }
+        match torch_error("jacobian", "called `Result::unwrap()` on an `Err` value: Torch(\"shape '[3, 4]' is invalid for input of size 7\\nframe #0: at::view\")") {
+            Error::Internal(m) => assert_eq!(
+                m,
+                "jacobian: LibTorch failed: shape '[3, 4]' is invalid for input of size 7 (IAEMU_DEBUG=1 shows LibTorch's whole message)"
+            ),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn monte_carlo_passes_are_bounded() {
+        let emu = Emulator::builtin("cpu").unwrap();
+        let p = [0.8, 0.8, 12.02, 0.26, 11.38, 13.31, 1.06];
+        for mc_passes in [0, MAX_MC_PASSES + 1, 100_000_000] {
+            match emu.predict(&p, &PredictOptions { mc_passes, ..Default::default() }) {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains("must be 1 to 1000000"), "{m}"),
+                r => panic!("{mc_passes} passes: {:?}", r.is_ok()),
+            }
+        }
+    }
 }

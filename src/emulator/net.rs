@@ -232,6 +232,14 @@ impl Net {
     }
 }
 
+/// Activations of one input row through the network of `config`: the encoder's widths, and
+/// per head the bottleneck, each convolution's output and the last one's.
+pub(crate) fn activations_per_row(config: &ModelConfig, n_bins: usize) -> usize {
+    let length = config.bottleneck_length;
+    let head = n_bins * length + config.conv.iter().map(|&(c, _)| c * length).sum::<usize>() + 2 * n_bins;
+    config.encoder.iter().sum::<usize>() + STATISTICS.len() * head
+}
+
 /// n x 7 tensor of `kind` (the network's: float32, or float64 for [`super::Emulator::to_float64`])
 /// on `device` from row-major f64 values.
 pub(crate) fn params_tensor(rows: &[f64], device: Device, kind: Kind) -> Tensor {
@@ -250,4 +258,37 @@ pub(crate) fn to_f64(t: &Tensor) -> Vec<f64> {
     let mut out = vec![0.0; n];
     t.copy_data(&mut out, n);
     out
+}
+
+/// Trainable numbers of the network of `config` (what [`Net::n_weights`] counts), without
+/// building it.
+pub(crate) fn n_weights_of(config: &ModelConfig, n_bins: usize) -> usize {
+    let mut total = 0;
+    let mut width = PARAM_NAMES.len();
+    for &w in &config.encoder {
+        total += width * w + w + 2 * w; // Linear, BatchNorm's scale and shift
+        width = w;
+    }
+    let length = config.bottleneck_length;
+    let mut head = width * n_bins * length + n_bins * length;
+    let mut channels = n_bins;
+    for &(c, k) in &config.conv {
+        head += channels * c * k + c + 2 * c;
+        channels = c;
+    }
+    head += channels * n_bins * config.final_kernel + n_bins;
+    total + STATISTICS.len() * head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_counted_without_building_match_the_network() {
+        for config in [ModelConfig::default(), ModelConfig { encoder: vec![16, 8], conv: vec![(5, 3)], ..Default::default() }] {
+            let net = Net::new(&config, 20, Device::Cpu);
+            assert_eq!(n_weights_of(&config, 20) as i64, net.n_weights(), "{config:?}");
+        }
+    }
 }

@@ -96,14 +96,45 @@ fn gather(data: &Data, rows: &[usize]) -> (Array2<f64>, Array3<f64>) {
 /// values of each head, summed over heads; beta-NLL weights each term by var^beta (no
 /// gradient through the weight).
 fn nll(mean: &Tensor, var: &Tensor, target: &Tensor, mask: &Tensor, beta: f64) -> Tensor {
+    let (sum, count) = nll_sums(mean, var, target, mask, beta);
+    (sum / count.clamp_min(1.0)).sum(Kind::Float)
+}
+
+/// Per head, the sum of the NLL terms over the usable values and their count: what [`nll`]
+/// divides, so that a loss over many rows can be added up over chunks of them.
+fn nll_sums(mean: &Tensor, var: &Tensor, target: &Tensor, mask: &Tensor, beta: f64) -> (Tensor, Tensor) {
     let diff = target - mean;
     let mut l = (var.log() + &diff * &diff / var) * 0.5;
     if beta > 0.0 {
         l = l * var.detach().pow_tensor_scalar(beta);
     }
-    let per_head = (l * mask).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float)
-        / mask.sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float).clamp_min(1.0);
-    per_head.sum(Kind::Float)
+    (
+        (l * mask).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
+        mask.sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
+    )
+}
+
+/// The plain NLL of the rows `x` against `y` (mask `m`), in chunks of [`super::ROWS_PER_FORWARD`]
+/// rows so that its memory does not grow with the validation split; one chunk gives exactly
+/// [`nll`] of the whole.
+fn validation_loss(net: &Net, x: &Tensor, y: &Tensor, m: &Tensor) -> f64 {
+    tch::no_grad(|| {
+        let chunks: Vec<(Tensor, Tensor)> = x
+            .split(super::ROWS_PER_FORWARD, 0)
+            .into_iter()
+            .zip(y.split(super::ROWS_PER_FORWARD, 0))
+            .zip(m.split(super::ROWS_PER_FORWARD, 0))
+            .map(|((xc, yc), mc)| {
+                let (mean, var) = net.forward(&xc, Mode::Eval);
+                nll_sums(&mean, &var, &yc, &mc, 0.0)
+            })
+            .collect();
+        let (sum, count) = chunks
+            .into_iter()
+            .reduce(|(sa, ca), (sb, cb)| (sa + sb, ca + cb))
+            .expect("a validation split is never empty");
+        (sum / count.clamp_min(1.0)).sum(Kind::Float).double_value(&[])
+    })
 }
 
 /// The loop state a checkpoint carries.
@@ -253,6 +284,19 @@ fn read_checkpoint(path: &Path, net: &Net, best: &mut [(String, Tensor)], adam: 
     Ok(state)
 }
 
+/// An upper bound of the memory a training holds: the rows in f64 and as float32 tensors
+/// (inputs, targets, masks), one batch's activations kept for the backward pass with their
+/// gradients, one validation chunk, and the weights with their gradients, AdamW's two moments
+/// and the best and checkpointed copies.
+fn training_bytes(config: &Config, n_rows: usize, n_bins: usize) -> f64 {
+    let activations = super::net::activations_per_row(&config.model, n_bins) as f64;
+    let rows = n_rows as f64 * ((7 + 3 * n_bins) as f64 * 8.0 + (7 + 6 * n_bins) as f64 * 4.0);
+    let batch = config.train.batch_size.min(n_rows) as f64 * activations * 4.0 * 4.0;
+    let validation = (n_rows.min(super::ROWS_PER_FORWARD as usize)) as f64 * activations * 4.0 * 2.0;
+    let weights = super::net::n_weights_of(&config.model, n_bins) as f64 * 4.0 * 6.0;
+    rows + batch + validation + weights
+}
+
 /// Trains a model on `data` with `config` and writes it to `out` (`.safetensors`), calling
 /// `on_epoch` after every epoch. With `restart`, an existing checkpoint of `out` is ignored and
 /// replaced; without it, a checkpoint of the same configuration and data is resumed and one of
@@ -281,6 +325,7 @@ pub fn train(
         .filter(|&x| !x.is_finite() || (config.model.log_xi && x <= 0.0))
         .count();
     let nb = data.r_edges.len() - 1;
+    crate::memory::ensure(&format!("training on {} rows", data.len()), training_bytes(config, data.len(), nb))?;
     let ckpt = checkpoint_path(out);
     let fp = fingerprint(config, data);
     let start = Instant::now();
@@ -368,10 +413,7 @@ pub fn train(
                 }
             }
             let train_loss = sum / count.max(1) as f64;
-            let val_loss = tch::no_grad(|| {
-                let (m, v) = net.forward(&xv, Mode::Eval);
-                nll(&m, &v, &yv, &mv, 0.0).double_value(&[])
-            });
+            let val_loss = validation_loss(&net, &xv, &yv, &mv);
             if !train_loss.is_finite() {
                 return Err(Error::invalid(format!(
                     "training diverged at epoch {epoch} (loss {train_loss}): lower lr or raise grad_clip"

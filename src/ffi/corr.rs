@@ -168,7 +168,8 @@ fn publish(result: Correlation, out_result: *mut *mut IaCorrResult) -> Result<()
 
 /// Auto-correlation of one sample: xi, omega and eta per bin.
 ///
-/// `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped.
+/// `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped,
+/// and one more than 1000 box lengths out gives `IA_ERR_INVALID_ARGUMENT`.
 /// `orientations` is n x 3 (any non-zero length, either sign) or NULL (then only xi);
 /// `weights` has n values or is NULL. On success `*out_result` receives a new handle.
 ///

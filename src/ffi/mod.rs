@@ -33,6 +33,10 @@ pub const IA_ERR_OUT_OF_DOMAIN: c_int = -3;
 pub const IA_ERR_UNSUPPORTED: c_int = -4;
 /// A bug in iaemu (for example a caught panic); the message says more.
 pub const IA_ERR_INTERNAL: c_int = -5;
+/// The request needs more memory than the memory budget allows (`ia_set_memory_budget`,
+/// `IAEMU_MEMORY_BUDGET`), or than the machine could give; refused before the work starts
+/// where it can be foreseen. The message says how much it would need.
+pub const IA_ERR_OUT_OF_MEMORY: c_int = -6;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -45,6 +49,7 @@ fn status_of(e: &Error) -> c_int {
         Error::OutOfDomain(_) => IA_ERR_OUT_OF_DOMAIN,
         Error::Unsupported(_) => IA_ERR_UNSUPPORTED,
         Error::Internal(_) => IA_ERR_INTERNAL,
+        Error::OutOfMemory(_) => IA_ERR_OUT_OF_MEMORY,
     }
 }
 
@@ -154,4 +159,13 @@ pub extern "C" fn ia_last_error_message() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ia_set_num_threads(n_threads: u32) -> c_int {
     guard("ia_set_num_threads", || crate::threads::set_num_threads(n_threads as usize))
+}
+
+/// Sets the memory budget, in bytes, of every later call in the process: the most one call may
+/// allocate (outputs included); a call that would need more fails with `IA_ERR_OUT_OF_MEMORY`
+/// before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half the physical
+/// memory, at most 8 GiB). Less than 64 MiB gives `IA_ERR_INVALID_ARGUMENT`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ia_set_memory_budget(bytes: u64) -> c_int {
+    guard("ia_set_memory_budget", || crate::memory::set_budget(bytes))
 }

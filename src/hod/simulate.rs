@@ -12,6 +12,43 @@ use crate::halos::HaloCatalog;
 use crate::random::stream;
 use crate::{Error, Result};
 
+/// Realisations measured at a time (in parallel) before they are folded into the running sums:
+/// fixed, so that the result does not depend on the thread count.
+const REALIZATIONS_PER_BLOCK: usize = 64;
+
+/// Running means and sums of squared deviations per bin (Welford's update).
+struct Welford {
+    count: usize,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl Welford {
+    fn new(n_bins: usize) -> Welford {
+        Welford { count: 0, mean: vec![0.0; n_bins], m2: vec![0.0; n_bins] }
+    }
+
+    fn add(&mut self, values: &[f64]) {
+        self.count += 1;
+        let n = self.count as f64;
+        for ((m, m2), &x) in self.mean.iter_mut().zip(&mut self.m2).zip(values) {
+            let delta = x - *m;
+            *m += delta / n;
+            *m2 += delta * (x - *m);
+        }
+    }
+
+    /// The means and the variances (divisor count - 1; NaN for one value).
+    fn finish(self) -> (Vec<f64>, Vec<f64>) {
+        let var = if self.count < 2 {
+            vec![f64::NAN; self.m2.len()]
+        } else {
+            self.m2.iter().map(|m2| m2 / (self.count - 1) as f64).collect()
+        };
+        (self.mean, var)
+    }
+}
+
 /// Settings of [`simulate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimulateOptions {
@@ -94,45 +131,52 @@ pub fn simulate_prepared(
         covariance: false,
         threads: opts.threads,
     };
+    let nb = opts.r_edges.len().saturating_sub(1);
+    if opts.keep_realizations {
+        // Each kept measurement: edges, centres, three statistics and pair counts.
+        crate::memory::ensure(
+            &format!("keeping {n_realizations} realisations"),
+            n_realizations as f64 * (6 * nb + 1) as f64 * 8.0,
+        )?;
+    }
     crate::threads::install(opts.threads, || {
-        // Realisations in parallel (each also parallel inside), collected in order.
-        let done: Vec<(usize, Correlation)> = (0..n_realizations)
-            .into_par_iter()
-            .map(|k| {
-                let realization_seed: u64 = stream(seed, 11, k as u64).random();
-                let gals = prepared.populate(params, realization_seed)?;
-                Ok((
-                    gals.len(),
-                    corr::correlate(&gals.galaxies(), &corr_opts, None)?,
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let (n_galaxies, runs): (Vec<usize>, Vec<Correlation>) = done.into_iter().unzip();
-        let stats = |get: fn(&Correlation) -> &Vec<f64>| -> (Vec<f64>, Vec<f64>) {
-            let nb = get(&runs[0]).len();
-            let r = runs.len() as f64;
-            let mean: Vec<f64> = (0..nb)
-                .map(|b| runs.iter().map(|c| get(c)[b]).sum::<f64>() / r)
-                .collect();
-            let var = (0..nb)
-                .map(|b| {
-                    if runs.len() < 2 {
-                        return f64::NAN;
-                    }
-                    runs.iter()
-                        .map(|c| (get(c)[b] - mean[b]).powi(2))
-                        .sum::<f64>()
-                        / (r - 1.0)
+        // Blocks of realisations in parallel (each also parallel inside), folded into running
+        // means and sums of squared deviations in realisation order (Welford): memory does
+        // not grow with the number of realisations unless they are kept, and the numbers do
+        // not depend on the thread count.
+        let mut runs = Vec::new();
+        let mut n_galaxies = Vec::with_capacity(n_realizations);
+        let mut first: Option<Correlation> = None;
+        let mut sums = [Welford::new(nb), Welford::new(nb), Welford::new(nb)];
+        let mut start = 0;
+        while start < n_realizations {
+            let end = (start + REALIZATIONS_PER_BLOCK).min(n_realizations);
+            let block: Vec<(usize, Correlation)> = (start..end)
+                .into_par_iter()
+                .map(|k| {
+                    let realization_seed: u64 = stream(seed, 11, k as u64).random();
+                    let gals = prepared.populate(params, realization_seed)?;
+                    Ok((gals.len(), corr::correlate(&gals.galaxies(), &corr_opts, None)?))
                 })
-                .collect();
-            (mean, var)
-        };
-        let (xi, xi_var) = stats(|c| &c.xi);
-        let (omega, omega_var) = stats(|c| &c.omega);
-        let (eta, eta_var) = stats(|c| &c.eta);
+                .collect::<Result<_>>()?;
+            for (n, c) in block {
+                n_galaxies.push(n);
+                for (w, values) in sums.iter_mut().zip([&c.xi, &c.omega, &c.eta]) {
+                    w.add(values);
+                }
+                if opts.keep_realizations {
+                    runs.push(c);
+                } else if first.is_none() {
+                    first = Some(c);
+                }
+            }
+            start = end;
+        }
+        let first = first.as_ref().or(runs.first()).expect("at least one realisation");
+        let [(xi, xi_var), (omega, omega_var), (eta, eta_var)] = sums.map(Welford::finish);
         Ok(Simulation {
-            r_edges: runs[0].r_edges.clone(),
-            r_mid: runs[0].r_mid.clone(),
+            r_edges: first.r_edges.clone(),
+            r_mid: first.r_mid.clone(),
             xi,
             omega,
             eta,

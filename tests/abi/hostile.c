@@ -56,9 +56,10 @@ static const char *g_tmp = "target/abi/tmp";
 #define A_OOD (1u << 3)
 #define A_UNS (1u << 4)
 #define A_INT (1u << 5)
-#define A_ERR (A_INV | A_IO | A_OOD | A_UNS | A_INT)
+#define A_OOM (1u << 6)
+#define A_ERR (A_INV | A_IO | A_OOD | A_UNS | A_INT | A_OOM)
 #define A_ANY (A_OK | A_ERR)
-static unsigned bit_of(int st) { return (st <= 0 && st >= -5) ? 1u << (unsigned)(-st) : 0; }
+static unsigned bit_of(int st) { return (st <= 0 && st >= -6) ? 1u << (unsigned)(-st) : 0; }
 
 static void desc(const char *fmt, ...) {
     va_list ap;
@@ -219,6 +220,13 @@ static void t_library(void) {
     if (st == IA_OK) fprintf(stderr, "note: ia_set_num_threads(UINT32_MAX) accepted (reset to 0 right away)\n");
     desc("ia_set_num_threads(0) after UINT32_MAX");
     post(F_LIB, "ia_set_num_threads", ia_set_num_threads(0), A_OK);
+    /* ia_set_memory_budget: under 64 MiB refused; any larger value accepted; 0 restores */
+    uint64_t bv[] = {1, (64ull << 20) - 1, 64ull << 20, UINT64_MAX, 0};
+    unsigned ba[] = {A_INV, A_INV, A_OK, A_OK, A_OK};
+    for (size_t i = 0; i < 5; i++) {
+        desc("ia_set_memory_budget(%llu)", (unsigned long long)bv[i]);
+        post(F_LIB, "ia_set_memory_budget", ia_set_memory_budget(bv[i]), ba[i]);
+    }
     /* ia_param_name */
     for (size_t i = 0; i < IA_N_PARAMS; i++) {
         const char *name = SENT_PTR;
@@ -269,6 +277,16 @@ static void t_corr_fixed(void) {
     post(F_CORR, "ia_correlate", ia_correlate(pos, ori, w, N, NULL, &r), A_INV);
     desc("ia_correlate(out_result NULL)");
     post(F_CORR, "ia_correlate", ia_correlate(pos, ori, w, N, &o, NULL), A_INV);
+    /* positions no wrapping makes sense of (more than 1000 box lengths out): refused */
+    double far[] = {1e308, -1e308, 1001.0 * 100, -1000.5 * 100, 1e17};
+    for (size_t i = 0; i < sizeof far / sizeof far[0]; i++) {
+        double keep = pos[3 * 7 + 1];
+        pos[3 * 7 + 1] = far[i];
+        desc("ia_correlate(galaxy 7 at y = %g, box 100)", far[i]);
+        guard(&r, sizeof r);
+        post(F_CORR, "ia_correlate", ia_correlate(pos, ori, w, N, &o, &r), A_INV);
+        pos[3 * 7 + 1] = keep;
+    }
     /* lengths: 0, 1, SIZE_MAX, SIZE_MAX/8, SIZE_MAX/3 + 1 (3n wraps) */
     size_t ln[] = {0, 1, SIZE_MAX, SIZE_MAX / 8, SIZE_MAX / 3 + 1, SIZE_MAX / 24 + 1};
     for (size_t i = 0; i < sizeof ln / sizeof ln[0]; i++) {
@@ -1043,6 +1061,13 @@ static void t_emulator_fixed(void) {
     desc("ia_emulator_r_edges(EMU, out, nb+1)");
     if (post(F_EMU, "ia_emulator_r_edges", ia_emulator_r_edges(EMU, out, nb + 1), A_OK) == IA_OK)
         for (size_t i = 0; i < nb; i++) if (!(out[i] > 0 && out[i] < out[i + 1] && isfinite(out[i + 1]))) { violation("emulator edges bad at %zu", i); break; }
+    /* a memory budget too small for 20000 Monte Carlo passes of the built-in model */
+    desc("ia_set_memory_budget(64 MiB), then ia_predict_batch(EMU, P0, 1, mc 20000)");
+    post(F_LIB, "ia_set_memory_budget", ia_set_memory_budget(64ull << 20), A_OK);
+    guard(out, 3 * nb * 8);
+    post(F_EMU, "ia_predict_batch", ia_predict_batch(EMU, P0, 1, 20000, 1, out, NULL, NULL, NULL), A_OOM);
+    desc("ia_set_memory_budget(0)");
+    post(F_LIB, "ia_set_memory_budget", ia_set_memory_budget(0), A_OK);
     double pp[14];
     memcpy(pp, P0, sizeof P0); memcpy(pp + 7, P1, sizeof P1);
     uint32_t fl[4];

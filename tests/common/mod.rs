@@ -50,7 +50,8 @@ pub fn clustered(n: usize, l: f64, seed: u64) -> Sample {
         box_size: l,
         seed,
         ..Default::default()
-    });
+    })
+    .unwrap();
     Sample {
         pos: c.positions,
         ori: Some(c.orientations),

@@ -34,6 +34,7 @@ from .errors import (
     InternalError,
     InvalidArgumentError,
     OutOfDomainError,
+    OutOfMemoryError,
     UnsupportedError,
 )
 from .halos import Galaxies, Halos, SimulationResult, simulate
@@ -57,6 +58,14 @@ def set_num_threads(n: int) -> None:
     _lib.check(_lib.lib.ia_set_num_threads(_lib.u32(n, "n")))
 
 
+def set_memory_budget(bytes: int) -> None:
+    """Sets the memory budget, in bytes, of all later calls in the process: the most one call may
+    allocate (outputs included); a call that would need more raises OutOfMemoryError before it
+    starts. 0 restores the default (IAEMU_MEMORY_BUDGET, else half the physical memory, at most
+    8 GiB); less than 64 MiB raises InvalidArgumentError. Thread-safe."""
+    _lib.check(_lib.lib.ia_set_memory_budget(_lib.u64(bytes, "bytes")))
+
+
 def _param_names() -> tuple:
     names = []
     for i in range(IA_N_PARAMS):
@@ -71,9 +80,10 @@ PARAM_NAMES = _param_names()
 __all__ = [
     "CorrResult", "Emulator", "EmulatorInfo", "Galaxies", "Halos", "IAEmuError", "IaIOError",
     "InternalError", "InvalidArgumentError", "Jacobian", "LIB_PATH", "N_PARAMS", "N_STATISTICS",
-    "OutOfDomainError", "PARAM_NAMES", "Prediction", "STATISTICS", "SimulationResult",
-    "TrainEpoch", "UnsupportedError", "correlate", "cross_correlate", "default_r_edges",
-    "last_error_message", "set_num_threads", "simulate", "train", "version",
+    "OutOfDomainError", "OutOfMemoryError", "PARAM_NAMES", "Prediction", "STATISTICS",
+    "SimulationResult", "TrainEpoch", "UnsupportedError", "correlate", "cross_correlate",
+    "default_r_edges", "last_error_message", "set_memory_budget", "set_num_threads", "simulate",
+    "train", "version",
     "IA_SATELLITES_AUTO", "IA_SATELLITES_NFW", "IA_SATELLITES_SUBHALOS", "IA_XI_N_N_MINUS_1",
     "IA_XI_N_SQUARED",
 ]

@@ -172,6 +172,7 @@ _SIGNATURES = {
     "ia_version": (c_char_p, []),
     "ia_last_error_message": (c_char_p, []),
     "ia_set_num_threads": (c_int, [c_uint32]),
+    "ia_set_memory_budget": (c_int, [c_uint64]),
     "ia_corr_options_default": (c_int, [c_double, POINTER(IaCorrOptions)]),
     "ia_correlate": (
         c_int,

@@ -7,6 +7,7 @@ IA_ERR_IO = -2
 IA_ERR_OUT_OF_DOMAIN = -3
 IA_ERR_UNSUPPORTED = -4
 IA_ERR_INTERNAL = -5
+IA_ERR_OUT_OF_MEMORY = -6
 
 
 class IAEmuError(Exception):
@@ -63,12 +64,21 @@ class InternalError(IAEmuError):
     status = IA_ERR_INTERNAL
 
 
+class OutOfMemoryError(IAEmuError, MemoryError):
+    """IA_ERR_OUT_OF_MEMORY (-6): the request needs more memory than the memory budget allows
+    (set_memory_budget, IAEMU_MEMORY_BUDGET), or than the machine could give; refused before the
+    work starts where it can be foreseen. The message says how much it would need."""
+
+    status = IA_ERR_OUT_OF_MEMORY
+
+
 _BY_STATUS = {
     IA_ERR_INVALID_ARGUMENT: InvalidArgumentError,
     IA_ERR_IO: IaIOError,
     IA_ERR_OUT_OF_DOMAIN: OutOfDomainError,
     IA_ERR_UNSUPPORTED: UnsupportedError,
     IA_ERR_INTERNAL: InternalError,
+    IA_ERR_OUT_OF_MEMORY: OutOfMemoryError,
 }
 
 

@@ -173,6 +173,8 @@ def test_exception_classes():
     assert issubclass(iaemu.IaIOError, iaemu.IAEmuError) and issubclass(iaemu.IaIOError, OSError)
     for cls in (iaemu.OutOfDomainError, iaemu.UnsupportedError, iaemu.InternalError):
         assert issubclass(cls, iaemu.IAEmuError)
+    assert issubclass(iaemu.OutOfMemoryError, iaemu.IAEmuError) and issubclass(iaemu.OutOfMemoryError, MemoryError)
+    assert iaemu.OutOfMemoryError.status == -6
     with pytest.raises(iaemu.IaIOError) as e:
         iaemu.Halos.load(OUT / "no-such-file.hdf5")
     assert isinstance(e.value, OSError) and e.value.status == -2
@@ -370,6 +372,24 @@ def test_predict_errors(emu):
         iaemu.Emulator(device="cuda:7")
     with pytest.raises(iaemu.IaIOError):
         iaemu.Emulator(OUT / "no-such-model.safetensors", device="cpu")
+
+
+def test_memory_budget(emu):
+    with pytest.raises(iaemu.InvalidArgumentError) as e:
+        iaemu.set_memory_budget(1)
+    assert e.value.status == -1 and "ia_set_memory_budget" in e.value.message
+    with pytest.raises(ValueError):
+        iaemu.set_memory_budget(-1)  # caught in Python, before C
+    try:
+        iaemu.set_memory_budget(64 << 20)
+        # 20000 passes of one point do not fit in 64 MiB: refused before the work starts.
+        with pytest.raises(iaemu.OutOfMemoryError) as e:
+            emu.predict(P0, mc_passes=20000, seed=42)
+        assert isinstance(e.value, MemoryError) and e.value.status == -6
+        assert "memory budget" in e.value.message and e.value.message == iaemu.last_error_message()
+    finally:
+        iaemu.set_memory_budget(0)  # the default again, for the tests that follow
+    assert emu.predict(P0, mc_passes=1).mean.shape == (1, 3, 20)
 
 
 def test_no_copies(emu, halos, monkeypatch):
