@@ -7,6 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 lib="${1:-target/release}"
 summary=""
+# This README's blocks (each binding's test runs those of its own README).
+python3 bindings/snippets.py --out target/bindings-snippets bindings/README.md
 for lang in c cpp fortran julia python; do
     printf '\n-- bindings/%s\n' "$lang"
     start=$(date +%s)

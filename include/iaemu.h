@@ -52,7 +52,10 @@
 #define IA_ERR_UNSUPPORTED -4
 
 /**
- * A bug in iaemu (for example a caught panic); the message says more.
+ * A bug in iaemu (for example a caught panic); the message says more. Any function that
+ * returns a status may return it (no panic crosses the boundary); the `Status:` notes of the
+ * functions name it only where it has another cause (threads that cannot be started, a
+ * LibTorch failure).
  */
 #define IA_ERR_INTERNAL -5
 
@@ -124,7 +127,7 @@
 #define IA_CORR_COVARIANCE 9
 
 /**
- * Parameters per point, in the order of `ia_param_name` (physics.md section 1).
+ * Parameters per point, in the order of `ia_param_name` (docs/science.md section 2).
  */
 #define IA_N_PARAMS 7
 
@@ -164,26 +167,42 @@
 #define IA_SATELLITES_NFW 2
 
 /**
- * Result of `ia_correlate`: an opaque handle. Immutable once made, so it may be read from
- * several threads at once; free it once with `ia_corr_result_free`.
+ * Result of `ia_correlate` and `ia_cross_correlate`: an opaque handle; free it once with
+ * `ia_corr_result_free`.
+ *
+ * Threads: immutable once made, so several threads may read one result at once. Freeing it
+ * while another thread is inside a call with it is safe: the object lives until that call
+ * returns.
  */
 typedef struct IaCorrResult IaCorrResult;
 
 /**
- * An emulator model: an opaque handle. May be used from many threads at once (calls on one
- * model are serialised inside); free it once with `ia_emulator_free`.
+ * An emulator model: an opaque handle; free it once with `ia_emulator_free`.
+ *
+ * Threads: may be used from many threads at once. Calls that run the network on one handle
+ * (`ia_predict_batch`, `ia_predict_jacobian`) are serialised inside it, and Monte Carlo calls
+ * (`ia_predict_batch` with `mc_passes` > 1) are serialised process-wide, across all handles
+ * (they seed LibTorch's global generator; `ia_train`'s epochs take the same lock), so
+ * concurrent calls give the same numbers as sequential ones. `ia_emulator_set_extrapolation`
+ * is atomic. Freeing it while another thread is inside a call with it is safe: the object
+ * lives until that call returns.
  */
 typedef struct IaEmulator IaEmulator;
 
 /**
- * Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
- * once; free it once with `ia_galaxies_free`.
+ * Galaxies made by `ia_populate`: an opaque handle; free it once with `ia_galaxies_free`.
+ *
+ * Threads: immutable, so several threads may read one handle at once. Freeing it while another
+ * thread is inside a call with it is safe: the object lives until that call returns.
  */
 typedef struct IaGalaxies IaGalaxies;
 
 /**
- * A halo catalogue: an opaque handle. Read-only once made, so several threads may use one
- * handle at once (e.g. populate it in parallel); free it once with `ia_halos_free`.
+ * A halo catalogue: an opaque handle; free it once with `ia_halos_free`.
+ *
+ * Threads: read-only once made, so several threads may use one handle at once (e.g. populate
+ * or simulate it in parallel). Freeing it while another thread is inside a call with it is
+ * safe: the object lives until that call returns.
  */
 typedef struct IaHalos IaHalos;
 
@@ -449,53 +468,93 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The library version, `"major.minor.patch"`, as a static NUL-terminated string (never
- * NULL, never to be freed). One of the two functions that cannot fail and return no status.
+ * The library version, `"major.minor.patch"`, as a static NUL-terminated string (never NULL,
+ * never to be freed).
+ *
+ * Status: none: one of the two functions that cannot fail and return no status.
+ *
+ * Threads: any thread.
  */
 const char *ia_version(void);
 
 /**
- * The message of the last failed call on this thread, or `""` if the last call succeeded.
- * Owned by the library: valid until the next iaemu call on this thread; never NULL; not to
- * be freed. One of the two functions that cannot fail and return no status.
+ * The message of the last failed call on this thread (naming the function and the problem), or
+ * `""` if the last call succeeded. Owned by the library: valid until the next iaemu call on
+ * this thread; never NULL; not to be freed.
+ *
+ * Status: none: one of the two functions that cannot fail and return no status.
+ *
+ * Threads: any thread; the message is per thread, so another thread's failures never show
+ * here.
  */
 const char *ia_last_error_message(void);
 
 /**
  * Sets the default number of threads for all later calls in the process; 0 restores the
- * default (`IAEMU_NUM_THREADS`, else all cores). More than 1024 gives
- * `IA_ERR_INVALID_ARGUMENT`, as does a per-call `n_threads` above 1024. Thread-safe.
+ * default (`IAEMU_NUM_THREADS`, else all cores).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for more than 1024 (as is a per-call `n_threads`
+ * above 1024).
+ *
+ * Threads: any thread (an atomic store); calls already running keep the count they started
+ * with.
  */
 int ia_set_num_threads(uint32_t n_threads);
 
 /**
  * Sets the memory budget, in bytes, of every later call in the process: the most one call may
  * allocate (outputs included); a call that would need more fails with `IA_ERR_OUT_OF_MEMORY`
- * before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half the physical
- * memory, at most 8 GiB). Less than 64 MiB gives `IA_ERR_INVALID_ARGUMENT`. Thread-safe.
+ * before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half of what the
+ * process may use, at most 8 GiB).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for less than 64 MiB (other than 0).
+ *
+ * Threads: any thread (an atomic store); calls already past their memory check are not
+ * affected.
  */
 int ia_set_memory_budget(uint64_t bytes);
 
 /**
- * Writes the defaults for a cubic box of side `box_size` Mpc/h into `*out_options`:
- * default bins, N^2 normalisation, no jackknife, default threads.
+ * Writes the defaults for a cubic box of side `box_size` Mpc/h into `*out_options`: default
+ * bins, N^2 normalisation, no jackknife, default threads. `box_size` is not checked here
+ * (`ia_correlate` checks it).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+ *
+ * Threads: any thread; writes only `*out_options`.
  *
  * # Safety
- * `out_options` must be NULL or point to writable memory for one `IaCorrOptions`.
+ * `out_options` NULL or writable memory for one `IaCorrOptions`.
  */
 int ia_corr_options_default(double box_size, struct IaCorrOptions *out_options);
 
 /**
  * Auto-correlation of one sample: xi, omega and eta per bin.
  *
- * `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped,
- * and one more than 1000 box lengths out gives `IA_ERR_INVALID_ARGUMENT`.
- * `orientations` is n x 3 (any non-zero length, either sign) or NULL (then only xi);
- * `weights` has n values or is NULL. On success `*out_result` receives a new handle.
+ * `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped.
+ * `orientations` (optional) is n x 3 (any non-zero length, either sign), or NULL for xi alone;
+ * `weights` (optional) has n values, or is NULL for unit weights. On success `*out_result`
+ * receives a new handle.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `positions`, `options` or
+ * `out_result`, fewer than 2 galaxies, an `n_galaxies` too large to address, a non-finite
+ * position, orientation or weight, a position more than 1000 box lengths outside the box, a
+ * zero orientation, weights whose sum is not positive, bad options (fewer than 2 edges, edges
+ * not positive and increasing, r_max not below half of each box side, a box side not finite
+ * and positive, an unknown `xi_normalization`, `jackknife_side` 1 or above 32, `covariance`
+ * without a jackknife, `n_threads` above 1024), or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`;
+ * `IA_ERR_UNSUPPORTED` when `IAEMU_ISA` names an instruction set this CPU does not run;
+ * `IA_ERR_INTERNAL` when the threads cannot be started.
+ *
+ * Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
+ * default, `ia_set_num_threads`), and the numbers do not depend on their count. The arrays are
+ * only read, and must not change during the call.
  *
  * # Safety
- * Non-NULL pointers must point to arrays of the stated sizes; `out_result` to one writable
- * handle pointer.
+ * `positions` NULL or 3 n readable doubles; `orientations` NULL or 3 n readable doubles;
+ * `weights` NULL or n readable doubles; `options` NULL or one readable `IaCorrOptions`, whose
+ * `r_edges` is NULL or `n_edges` readable doubles; `out_result` NULL or one writable
+ * `IaCorrResult *`.
  */
 int ia_correlate(const double *positions,
                  const double *orientations,
@@ -506,10 +565,22 @@ int ia_correlate(const double *positions,
 
 /**
  * Cross-correlation of sample 1 (positions, orientations for omega) with sample 2 (positions,
- * orientations for eta, may be NULL): pairs (i in 1, j in 2). Arrays as in `ia_correlate`.
+ * orientations for eta): pairs (i in 1, j in 2). Arrays as in `ia_correlate`, orientations and
+ * weights optional for each sample.
+ *
+ * Status: the codes of `ia_correlate`, for the same causes in either sample (`IA_OK`,
+ * `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_INTERNAL`), except that each sample
+ * needs at least 1 galaxy; `IA_XI_N_N_MINUS_1` is also `IA_ERR_INVALID_ARGUMENT`
+ * (auto-correlations only).
+ *
+ * Threads: as `ia_correlate`: any thread, several at once, on `options->n_threads` threads;
+ * the arrays must not change during the call.
  *
  * # Safety
- * As `ia_correlate`, for both samples.
+ * As `ia_correlate`, for both samples: `positions1` and `orientations1` NULL or 3 n1 readable
+ * doubles each, `weights1` NULL or n1; `positions2` and `orientations2` NULL or 3 n2 readable
+ * doubles each, `weights2` NULL or n2; `options` NULL or one readable `IaCorrOptions` (with
+ * its `r_edges` as in `ia_correlate`); `out_result` NULL or one writable `IaCorrResult *`.
  */
 int ia_cross_correlate(const double *positions1,
                        const double *orientations1,
@@ -523,10 +594,17 @@ int ia_cross_correlate(const double *positions1,
                        struct IaCorrResult **out_result);
 
 /**
- * Number of bins of a result.
+ * Number of bins of a result, into `*out_n_bins`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_n_bins` or a NULL, freed, forged
+ * or wrong-kind `result`.
+ *
+ * Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+ * once.
  *
  * # Safety
- * `out_n_bins` must be NULL or writable.
+ * `result` NULL or any value (a handle is looked up, never dereferenced); `out_n_bins` NULL or
+ * one writable `size_t`.
  */
 int ia_corr_result_n_bins(const struct IaCorrResult *result, size_t *out_n_bins);
 
@@ -535,65 +613,128 @@ int ia_corr_result_n_bins(const struct IaCorrResult *result, size_t *out_n_bins)
  * quantity's length (`n_bins`, `n_bins + 1` for edges, `(3 n_bins)^2` for the covariance).
  * Jackknife quantities need a result made with a jackknife (and covariance).
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `result`,
+ * an unknown `quantity`, a jackknife quantity of a result without a jackknife (the covariance:
+ * without `covariance`), `len` other than the quantity's length, or a NULL `out`.
+ *
+ * Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+ * once.
+ *
  * # Safety
- * `out` must point to `len` writable doubles.
+ * `result` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+ * writable doubles.
  */
 int ia_corr_result_get(const struct IaCorrResult *result, int quantity, double *out, size_t len);
 
 /**
  * Copies the ordered pair counts per bin (exact integers) into `out` (`n_bins` values).
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `result`,
+ * `len` other than `n_bins`, or a NULL `out`.
+ *
+ * Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+ * once.
+ *
  * # Safety
- * `out` must point to `len` writable `uint64_t`.
+ * `result` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+ * writable `uint64_t`.
  */
 int ia_corr_result_pairs(const struct IaCorrResult *result, uint64_t *out, size_t len);
 
 /**
- * Frees a result. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * Frees a result.
+ *
+ * Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+ * handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+ * was).
+ *
+ * Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+ * with `result`, the result lives until that call returns; calls made after the free get
  * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `result` NULL or any value: it is looked up in the registry, never dereferenced.
  */
 int ia_corr_result_free(struct IaCorrResult *result);
 
 /**
- * The name of parameter `index` (0 to `IA_N_PARAMS - 1`) as a static NUL-terminated string,
- * in `*out_name` (owned by the library, never freed).
+ * The name of parameter `index` (0 to `IA_N_PARAMS - 1`) as a static NUL-terminated string, in
+ * `*out_name` (owned by the library, never freed). Available in every build.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_name` or an `index` of
+ * `IA_N_PARAMS` or more.
+ *
+ * Threads: any thread; the names are static.
  *
  * # Safety
- * `out_name` one writable pointer.
+ * `out_name` NULL or one writable `const char *`.
  */
 int ia_param_name(size_t index, const char **out_name);
 
 /**
- * Loads a model: the file at `path` (`.safetensors`), or the model built into the library
- * when `path` is NULL, on `device` ("auto": CUDA when present, else the CPU; "cpu"; "cuda";
- * "cuda:N"; NULL means "auto"). A corrupt file, a wrong format version or a mismatched
- * architecture gives `IA_ERR_IO`; a CUDA device LibTorch does not see, `IA_ERR_UNSUPPORTED`.
- * Free with `ia_emulator_free`.
+ * Loads a model: the file at `path` (`.safetensors`), or the model built into the library when
+ * `path` is NULL (optional), on `device` ("auto": CUDA when present, else the CPU; "cpu";
+ * "cuda"; "cuda:N"; NULL, optional, means "auto"). On success `*out` receives a new handle;
+ * free it with `ia_emulator_free`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out`, an empty or non-UTF-8 `path` or
+ * `device`, or an unknown device name; `IA_ERR_IO` for a model file that cannot be read, is
+ * corrupt, has a wrong format version or a mismatched architecture; `IA_ERR_UNSUPPORTED` for a
+ * CUDA device LibTorch does not see, and in a build without the emulator (after the NULL check
+ * of `out`); `IA_ERR_OUT_OF_MEMORY` when LibTorch cannot allocate the model; `IA_ERR_INTERNAL`
+ * for another LibTorch failure.
+ *
+ * Threads: any thread, several at once; each call makes an independent handle.
  *
  * # Safety
- * `path` and `device` NULL or NUL-terminated strings; `out` one writable pointer.
+ * `path` and `device` NULL or NUL-terminated strings; `out` NULL or one writable
+ * `IaEmulator *`.
  */
 int ia_emulator_load(const char *path, const char *device, struct IaEmulator **out);
 
 /**
  * Describes a model: sizes, training domain, device and test metrics.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out` or a NULL, freed, forged or
+ * wrong-kind `emu`; `IA_ERR_UNSUPPORTED` in a build without the emulator (after the NULL check
+ * of `out`).
+ *
+ * Threads: any thread, also while other threads predict with `emu` (it reads only what loading
+ * fixed).
+ *
  * # Safety
- * `emu` a handle (checked); `out` one writable `IaEmulatorInfo`.
+ * `emu` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or writable
+ * memory for one `IaEmulatorInfo`.
  */
 int ia_emulator_info(const struct IaEmulator *emu, struct IaEmulatorInfo *out);
 
 /**
  * Writes the model's n_bins + 1 bin edges (Mpc/h) into `out`; `len` must be n_bins + 1.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`,
+ * `len` other than n_bins + 1, or a NULL `out`; `IA_ERR_UNSUPPORTED` in a build without the
+ * emulator (whatever the arguments).
+ *
+ * Threads: any thread, also while other threads predict with `emu`.
+ *
  * # Safety
- * `emu` a handle (checked); `out` `len` writable doubles.
+ * `emu` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+ * writable doubles.
  */
 int ia_emulator_r_edges(const struct IaEmulator *emu, double *out, size_t len);
 
 /**
  * Allows (non-zero) or forbids (0, the default) predictions for points outside the training
- * domain on this handle. Atomic: safe while other threads predict.
+ * domain on this handle.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`;
+ * `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the arguments).
+ *
+ * Threads: any thread; atomic, so safe while other threads predict with `emu` (a prediction
+ * already started keeps the setting it read).
+ *
+ * # Safety
+ * `emu` NULL or any value (a handle is looked up, never dereferenced).
  */
 int ia_emulator_set_extrapolation(const struct IaEmulator *emu, int allow);
 
@@ -603,16 +744,29 @@ int ia_emulator_set_extrapolation(const struct IaEmulator *emu, int allow);
  * epistemic variance; 0 is invalid), seeded by `seed` (the same call gives the same numbers).
  * Writes, each n x 3 x n_bins row-major (rows xi, omega, eta) in physical units: the mean to
  * `out_mean`, the aleatoric variance to `out_aleatoric_var` and the epistemic variance to
- * `out_epistemic_var` (either variance may be NULL when not wanted). `out_flags` (n values,
- * may be NULL) gets each row's domain flags, bit k set when parameter k is outside the
- * training domain, and is written also when the status is `IA_ERR_OUT_OF_DOMAIN`: that status
- * is returned, with nothing else written, when a row is outside and extrapolation is not
- * allowed (`ia_emulator_set_extrapolation`). NaN or infinite parameters are
- * `IA_ERR_INVALID_ARGUMENT`.
+ * `out_epistemic_var` (both optional: NULL when not wanted). `out_flags` (optional: n values,
+ * or NULL) gets each row's domain flags, bit k set when parameter k is outside the training
+ * domain, and is written also when the status is `IA_ERR_OUT_OF_DOMAIN`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`, a
+ * NULL `params` or `out_mean`, `n` 0 or too large to address, a NaN or infinite parameter or
+ * `mc_passes` 0 or above 10^6 (these checked before the domain), or a bad `IAEMU_NUM_THREADS`
+ * or `IAEMU_MEMORY_BUDGET`; `IA_ERR_OUT_OF_DOMAIN` when a row is outside the training domain
+ * and extrapolation is not allowed (`ia_emulator_set_extrapolation`): only `out_flags` is
+ * written; `IA_ERR_OUT_OF_MEMORY` when the outputs and working arrays would exceed the memory
+ * budget (refused before the work starts) or LibTorch cannot allocate; `IA_ERR_INTERNAL` for
+ * another LibTorch failure; `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the
+ * arguments).
+ *
+ * Threads: any thread. Calls on one `emu` run one at a time, and calls with `mc_passes` > 1
+ * run one at a time in the whole process, whatever the handle (they seed LibTorch's global
+ * generator), so concurrent calls give the numbers of sequential ones.
  *
  * # Safety
- * `emu` a handle (checked); `params` 7 n readable doubles; each non-NULL output 3 n n_bins
- * writable doubles (`out_flags`: n writable uint32_t).
+ * `emu` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+ * readable doubles; `out_mean` NULL or 3 n n_bins writable doubles; `out_aleatoric_var` and
+ * `out_epistemic_var` NULL or 3 n n_bins writable doubles each; `out_flags` NULL or n writable
+ * `uint32_t`.
  */
 int ia_predict_batch(const struct IaEmulator *emu,
                      const double *params,
@@ -626,13 +780,26 @@ int ia_predict_batch(const struct IaEmulator *emu,
 
 /**
  * The plain (dropout off) predicted means of `n` points and their derivatives with respect to
- * the 7 parameters, by automatic differentiation: `out_mean` n x 3 x n_bins and `out_jacobian`
- * n x 3 x n_bins x 7 row-major (`out_jacobian[((i * 3 + s) * n_bins + b) * 7 + k]` =
- * d mean[i, s, b] / d params[i, k]); `out_mean` may be NULL. Domain flags and errors as in
- * `ia_predict_batch`.
+ * the 7 parameters, by automatic differentiation: `out_mean` n x 3 x n_bins (optional: NULL
+ * when not wanted) and `out_jacobian` n x 3 x n_bins x 7 row-major
+ * (`out_jacobian[((i * 3 + s) * n_bins + b) * 7 + k]` = d mean[i, s, b] / d params[i, k]).
+ * Domain flags as in `ia_predict_batch`.
+ *
+ * Status: as `ia_predict_batch`, without `mc_passes`: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a
+ * NULL, freed, forged or wrong-kind `emu`, a NULL `params` or `out_jacobian`, `n` 0 or too
+ * large to address, a NaN or infinite parameter, or a bad `IAEMU_NUM_THREADS` or
+ * `IAEMU_MEMORY_BUDGET`; `IA_ERR_OUT_OF_DOMAIN` for a row outside the training domain without
+ * extrapolation (only `out_flags` is written); `IA_ERR_OUT_OF_MEMORY` over the memory budget
+ * or when LibTorch cannot allocate; `IA_ERR_INTERNAL` for another LibTorch failure;
+ * `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the arguments).
+ *
+ * Threads: any thread; calls on one `emu` run one at a time (not Monte Carlo, so not
+ * serialised with other handles).
  *
  * # Safety
- * As `ia_predict_batch`; `out_jacobian` 21 n n_bins writable doubles.
+ * `emu` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+ * readable doubles; `out_mean` NULL or 3 n n_bins writable doubles; `out_jacobian` NULL or 21
+ * n n_bins writable doubles; `out_flags` NULL or n writable `uint32_t`.
  */
 int ia_predict_jacobian(const struct IaEmulator *emu,
                         const double *params,
@@ -642,22 +809,49 @@ int ia_predict_jacobian(const struct IaEmulator *emu,
                         uint32_t *out_flags);
 
 /**
- * Frees a model. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * Frees a model.
+ *
+ * Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+ * handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+ * was). In a build without the emulator, NULL gives `IA_OK` and any other value
+ * `IA_ERR_UNSUPPORTED`.
+ *
+ * Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+ * with `emu`, the model lives until that call returns; calls made after the free get
  * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `emu` NULL or any value: it is looked up in the registry, never dereferenced.
  */
 int ia_emulator_free(struct IaEmulator *emu);
 
 /**
  * Trains a model on the dataset folder `data_dir` (from `iaemu generate`) and writes it to
- * `out_path` (`.safetensors`). `config_json` is the JSON of `iaemu train --config` (NULL: the
- * paper's defaults). An interrupted run resumes from `out_path.checkpoint`; a checkpoint of
- * another configuration or dataset is an error (remove it to start afresh). `progress` (may be
- * NULL) is called after every epoch with `user_data`, and stops training by returning
- * non-zero. Runs on the calling thread.
+ * `out_path` (`.safetensors`). `config_json` (optional) is the JSON of `iaemu train --config`
+ * (NULL: the paper's defaults). An interrupted run resumes from `out_path.checkpoint`; a
+ * checkpoint of another configuration or dataset is an error (remove it to start afresh).
+ * `progress` (optional, may be NULL) is called after every epoch with `user_data`, and stops
+ * training by returning non-zero (the best model so far is still written, and the status is
+ * `IA_OK`).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a `config_json` that is not UTF-8 or JSON,
+ * has unknown keys or invalid values, a NULL, empty or non-UTF-8 `data_dir` or `out_path`, an
+ * unfinished dataset, too few usable rows for the split, a checkpoint of another run, a
+ * diverging loss, an unknown device, or a bad `IAEMU_NUM_THREADS` or `IAEMU_MEMORY_BUDGET`;
+ * `IA_ERR_IO` when the dataset or the checkpoint cannot be read or the model cannot be
+ * written; `IA_ERR_UNSUPPORTED` for a CUDA device LibTorch does not see, and in a build
+ * without the emulator (whatever the arguments); `IA_ERR_OUT_OF_MEMORY` when training would
+ * exceed the memory budget or LibTorch cannot allocate; `IA_ERR_INTERNAL` for another LibTorch
+ * failure.
+ *
+ * Threads: runs on the calling thread, which also calls `progress`. Each epoch holds the
+ * process-wide lock of Monte Carlo predictions, so Monte Carlo calls of `ia_predict_batch` on
+ * other threads wait between epochs.
  *
  * # Safety
- * `config_json` NULL or a NUL-terminated string; `data_dir` and `out_path` NUL-terminated
- * strings; `progress` NULL or a function safe to call with `user_data`.
+ * `config_json` NULL or a NUL-terminated string; `data_dir` and `out_path` NULL or
+ * NUL-terminated strings; `progress` NULL or a function safe to call with `user_data`;
+ * `user_data` any value, passed to `progress` unchanged and never dereferenced by the library.
  */
 int ia_train(const char *config_json,
              const char *data_dir,
@@ -671,16 +865,35 @@ int ia_train(const char *config_json,
  * particle mass or redshift need `ia_halos_load_with_options`. On success `*out_halos`
  * receives a new handle.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_halos`, a NULL, empty or
+ * non-UTF-8 `path`, an ASCII or `.npz` file without its box size, particle mass or redshift,
+ * or a box size or particle mass not finite and positive, or a redshift not finite and >= 0;
+ * `IA_ERR_IO` for a missing or unreadable file, an empty file, an unknown format, a corrupt or
+ * truncated file, a missing required column, non-finite values, duplicate ids or no halos, and
+ * for a halotools HDF5 file without its `Lbox`, `particle_mass` or `redshift`.
+ *
+ * Threads: any thread, several at once; HDF5 files are read one at a time in the process (the
+ * HDF5 library's lock).
+ *
  * # Safety
- * `path` must be NULL or a NUL-terminated string; `out_halos` NULL or writable.
+ * `path` NULL or a NUL-terminated string; `out_halos` NULL or one writable `IaHalos *`.
  */
 int ia_halos_load(const char *path, struct IaHalos **out_halos);
 
 /**
- * As `ia_halos_load`, with values for what the file lacks (`options` may be NULL).
+ * As `ia_halos_load`, with values for what the file lacks. `options` is optional (NULL: none
+ * given); a NaN field is not given, and with `force` non-zero the given values replace the
+ * file's.
+ *
+ * Status: the codes of `ia_halos_load` (`IA_OK`, `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_IO`) for
+ * the same causes, less the values that `options` gives; also `IA_ERR_INVALID_ARGUMENT` for an
+ * infinite field of `options`.
+ *
+ * Threads: as `ia_halos_load`: any thread, several at once; HDF5 files one at a time.
  *
  * # Safety
- * As `ia_halos_load`; `options` NULL or pointing to one `IaHalosLoadOptions`.
+ * `path` NULL or a NUL-terminated string; `options` NULL or one readable `IaHalosLoadOptions`;
+ * `out_halos` NULL or one writable `IaHalos *`.
  */
 int ia_halos_load_with_options(const char *path,
                                const struct IaHalosLoadOptions *options,
@@ -689,45 +902,82 @@ int ia_halos_load_with_options(const char *path,
 /**
  * Writes the defaults of the synthetic universe into `*out_options`.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+ *
+ * Threads: any thread; writes only `*out_options`.
+ *
  * # Safety
- * `out_options` must be NULL or writable.
+ * `out_options` NULL or writable memory for one `IaSyntheticOptions`.
  */
 int ia_synthetic_options_default(struct IaSyntheticOptions *out_options);
 
 /**
- * Makes the synthetic universe (physics.md section 9) and returns it as a new handle in
- * `*out_halos`. The same options give the same catalogue on any thread count.
+ * Makes the synthetic universe (docs/science.md section 8) and returns it as a new handle in
+ * `*out_halos`. `options` is optional (NULL: the defaults). The same options give the same
+ * catalogue on any thread count.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_halos`, options out of range
+ * (`box_size` in (0, 4000], `grid` even in [8, 512], `min_host_mass` in [1e8, 1e15],
+ * `particle_mass` finite and positive, `subhalo_survival` in [0, 1], `axis_scatter` and
+ * `tidal_smoothing` finite and >= 0, the cosmology within the ranges its message names,
+ * `n_threads` at most 1024), settings that give more than 5e7 or no host halos, or a bad
+ * `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be started.
+ *
+ * Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
+ * default).
  *
  * # Safety
- * `options` NULL (the defaults) or pointing to one `IaSyntheticOptions`; `out_halos` writable.
+ * `options` NULL or one readable `IaSyntheticOptions`; `out_halos` NULL or one writable
+ * `IaHalos *`.
  */
 int ia_halos_synthetic(const struct IaSyntheticOptions *options, struct IaHalos **out_halos);
 
 /**
- * Writes a catalogue to `path`: halotools cache HDF5 for `.hdf5`/`.h5` (loadable by
- * halotools' `CachedHaloCatalog(fname=...)`), NumPy `.npz` for `.npz`. The file appears
- * complete or not at all.
+ * Writes a catalogue to `path`: halotools cache HDF5 for `.hdf5`/`.h5` (loadable by halotools'
+ * `CachedHaloCatalog(fname=...)`), NumPy `.npz` for `.npz`. The file appears complete or not
+ * at all.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+ * a NULL, empty or non-UTF-8 `path`, or an extension other than `.hdf5`, `.h5` and `.npz`;
+ * `IA_ERR_IO` when the folder does not exist or the file cannot be written.
+ *
+ * Threads: any thread, also while other threads use `halos`; HDF5 files are written one at a
+ * time in the process (the HDF5 library's lock).
  *
  * # Safety
- * `halos` a handle from this library (checked); `path` NULL or NUL-terminated.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `path` NULL or a
+ * NUL-terminated string.
  */
 int ia_halos_save(const struct IaHalos *halos, const char *path);
 
 /**
  * Describes a catalogue in `*out_info`.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_info` or a NULL, freed, forged or
+ * wrong-kind `halos`.
+ *
+ * Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
+ *
  * # Safety
- * `halos` a handle (checked); `out_info` NULL or writable.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `out_info` NULL or
+ * writable memory for one `IaHalosInfo`.
  */
 int ia_halos_info(const struct IaHalos *halos, struct IaHalosInfo *out_info);
 
 /**
- * Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is
- * rvir / nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of
- * halos. Units as in physics.md section 2 (Mpc/h, Msun/h, km/s).
+ * Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is rvir /
+ * nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of halos.
+ * Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+ * a NULL or unknown `name` (the message lists the names), an integer column
+ * (`ia_halos_column_i64`), `n` other than the number of halos, or a NULL `out_values`.
+ *
+ * Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
  *
  * # Safety
- * `halos` a handle (checked); `name` NUL-terminated; `out_values` NULL or `n` writable doubles.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `name` NULL or a
+ * NUL-terminated string; `out_values` NULL or `n` writable doubles.
  */
 int ia_halos_column_f64(const struct IaHalos *halos,
                         const char *name,
@@ -738,8 +988,15 @@ int ia_halos_column_f64(const struct IaHalos *halos,
  * Copies an integer column (`"halo_id"`, `"halo_upid"`, `"halo_hostid"`) into `out_values`
  * (`n` values, equal to the number of halos).
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+ * a NULL or unknown `name`, a floating-point column (`ia_halos_column_f64`), `n` other than
+ * the number of halos, or a NULL `out_values`.
+ *
+ * Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
+ *
  * # Safety
- * As `ia_halos_column_f64`, with `n` writable int64_t.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `name` NULL or a
+ * NUL-terminated string; `out_values` NULL or `n` writable `int64_t`.
  */
 int ia_halos_column_i64(const struct IaHalos *halos,
                         const char *name,
@@ -747,28 +1004,48 @@ int ia_halos_column_i64(const struct IaHalos *halos,
                         size_t n);
 
 /**
- * Frees a catalogue. NULL is a no-op; a handle already freed or not made by iaemu gives
- * `IA_ERR_INVALID_ARGUMENT`. A call using the handle on another thread keeps the catalogue
- * alive until that call returns.
+ * Frees a catalogue.
+ *
+ * Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+ * handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+ * was).
+ *
+ * Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+ * with `halos`, the catalogue lives until that call returns; calls made after the free get
+ * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `halos` NULL or any value: it is looked up in the registry, never dereferenced.
  */
 int ia_halos_free(struct IaHalos *halos);
 
 /**
  * Writes the defaults of `ia_simulate` into `*out_options`.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+ *
+ * Threads: any thread; writes only `*out_options`.
+ *
  * # Safety
- * `out_options` must be NULL or writable.
+ * `out_options` NULL or writable memory for one `IaSimulateOptions`.
  */
 int ia_simulate_options_default(struct IaSimulateOptions *out_options);
 
 /**
- * Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen,
- * mu_sat, logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed`
- * gives the same galaxies on any thread count. On success `*out_galaxies` receives a new
- * handle. Invalid parameters, or fewer than 2 galaxies, give `IA_ERR_INVALID_ARGUMENT`.
+ * Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen, mu_sat,
+ * logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed` gives the
+ * same galaxies on any thread count. On success `*out_galaxies` receives a new handle.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `params` or `out_galaxies`, a NULL,
+ * freed, forged or wrong-kind `halos`, invalid parameters (not finite, |mu_cen| or |mu_sat|
+ * above 1, sigma_logM <= 0), or a model point that puts fewer than 2 galaxies in the
+ * catalogue.
+ *
+ * Threads: any thread; several threads may populate one `IaHalos` at once.
  *
  * # Safety
- * `halos` a handle (checked); `params` NULL or 7 readable doubles; `out_galaxies` writable.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7
+ * readable doubles; `out_galaxies` NULL or one writable `IaGalaxies *`.
  */
 int ia_populate(const struct IaHalos *halos,
                 const double *params,
@@ -778,8 +1055,15 @@ int ia_populate(const struct IaHalos *halos,
 /**
  * Number of galaxies, into `*out_n`.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_n` or a NULL, freed, forged or
+ * wrong-kind `galaxies`.
+ *
+ * Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+ * once.
+ *
  * # Safety
- * `galaxies` a handle (checked); `out_n` NULL or writable.
+ * `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out_n` NULL or
+ * one writable `size_t`.
  */
 int ia_galaxies_count(const struct IaGalaxies *galaxies, size_t *out_n);
 
@@ -787,18 +1071,31 @@ int ia_galaxies_count(const struct IaGalaxies *galaxies, size_t *out_n);
  * Copies `IA_GAL_POSITIONS`, `IA_GAL_VELOCITIES` or `IA_GAL_ORIENTATIONS` (n x 3, row-major)
  * into `out`, which holds `len` = 3 n doubles.
  *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind
+ * `galaxies`, an unknown `quantity`, `len` other than 3 n, or a NULL `out`.
+ *
+ * Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+ * once.
+ *
  * # Safety
- * `galaxies` a handle (checked); `out` NULL or `len` writable doubles.
+ * `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or
+ * `len` writable doubles.
  */
 int ia_galaxies_get(const struct IaGalaxies *galaxies, int quantity, double *out, size_t len);
 
 /**
- * Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and,
- * unless `out_host_id` is NULL, each galaxy's host `halo_id` into `out_host_id` (`n` values).
+ * Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and
+ * each galaxy's host `halo_id` into `out_host_id` (optional: NULL when not wanted).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind
+ * `galaxies`, `n` other than the galaxy count, or a NULL `out`.
+ *
+ * Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+ * once.
  *
  * # Safety
- * `galaxies` a handle (checked); `out` NULL or `n` writable bytes; `out_host_id` NULL or `n`
- * writable int64_t.
+ * `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `n`
+ * writable bytes; `out_host_id` NULL or `n` writable `int64_t`.
  */
 int ia_galaxies_kind(const struct IaGalaxies *galaxies,
                      uint8_t *out,
@@ -806,21 +1103,46 @@ int ia_galaxies_kind(const struct IaGalaxies *galaxies,
                      size_t n);
 
 /**
- * Frees galaxies. NULL is a no-op; a handle already freed or not made by iaemu gives
+ * Frees galaxies.
+ *
+ * Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+ * handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+ * was).
+ *
+ * Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+ * with `galaxies`, the catalogue lives until that call returns; calls made after the free get
  * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `galaxies` NULL or any value: it is looked up in the registry, never dereferenced.
  */
 int ia_galaxies_free(struct IaGalaxies *galaxies);
 
 /**
- * Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures
- * xi, omega and eta each time. Writes the mean over realisations into `out_mean` and the
- * variance (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows
- * xi, omega, eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` may be
- * NULL for the defaults. The result depends only on (`seed`, `params`, options).
+ * Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures xi,
+ * omega and eta each time. Writes the mean over realisations into `out_mean` and the variance
+ * (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows xi, omega,
+ * eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` is optional (NULL:
+ * the defaults). The result depends only on (`seed`, `params`, options).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+ * a NULL `params`, `out_mean` or `out_var`, invalid parameters (as `ia_populate`),
+ * `n_realizations` 0, bad options (edges as in `ia_correlate`, with r_max below half the box;
+ * an unknown `xi_normalization` or `satellites`; `min_host_particles` not finite and >= 0;
+ * `n_threads` above 1024), `out_len` other than 3 n_bins, a realisation with fewer than 2
+ * galaxies, or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`; `IA_ERR_UNSUPPORTED` when `IAEMU_ISA`
+ * names an instruction set this CPU does not run; `IA_ERR_OUT_OF_MEMORY` when the
+ * realisations' galaxy counts (8 bytes each) exceed the memory budget; `IA_ERR_INTERNAL` when
+ * the threads cannot be started.
+ *
+ * Threads: any thread; several threads may simulate one `IaHalos` at once. The work runs on
+ * `options->n_threads` threads (0: the default), and the numbers do not depend on their count.
  *
  * # Safety
- * `halos` a handle (checked); `params` 7 readable doubles; `options` NULL or one
- * `IaSimulateOptions`; `out_mean` and `out_var` NULL or `out_len` writable doubles each.
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7
+ * readable doubles; `options` NULL or one readable `IaSimulateOptions`, whose `r_edges` is
+ * NULL or `n_edges` readable doubles; `out_mean` and `out_var` NULL or `out_len` writable
+ * doubles each.
  */
 int ia_simulate(const struct IaHalos *halos,
                 const double *params,

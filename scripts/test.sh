@@ -4,7 +4,8 @@
 #   2. on a CPU with AVX-512, as an AVX2-only CPU would run them: the emulator tests with
 #      LibTorch limited to AVX2, and the correlation and galaxy-model tests on the AVX2 kernel
 #      (scripts/isa-env.sh, whose --check first shows that LibTorch honours the limit);
-#   3. the committed C header is what cbindgen generates from the sources;
+#   3. the committed C header is what cbindgen generates from the sources, and each function's
+#      comment follows the C ABI conventions (tests/abi/header_doc.py);
 #   4. the C programs in tests/c, compiled with the system cc against include/iaemu.h and the
 #      built library (no LD_LIBRARY_PATH: the library carries its rpath);
 #   5. each binding's test (bindings/test.sh: C, C++, Fortran, Julia, Python with Cobaya,
@@ -95,6 +96,8 @@ header_check() {
     else
         echo "not a git checkout: skipping the committed-header check"
     fi
+    # every function's comment states its status codes, threads and NULL rules
+    python3 tests/abi/header_doc.py
 }
 
 run_c_tests() {  # $1: directory holding libiaemu.so and the iaemu command
@@ -138,7 +141,7 @@ if [ "${IAEMU_PEERS:-0}" = 1 ]; then
 fi
 run_step "Rust tests (emulator build)" rust_tests
 run_step "Rust tests on AVX2 kernels (emulator, correlations, galaxy model)" avx2_tests
-run_step "C header up to date" header_check
+run_step "C header up to date and documented" header_check
 run_step "C tests (emulator build)" run_c_tests target/release
 if run_step "bindings: set-up (gfortran, Julia, Python tools)" bash bindings/setup.sh; then
     run_step "bindings: tests" bash bindings/test.sh target/release

@@ -1,4 +1,4 @@
-//! Linear-theory cosmology for the synthetic universe (physics.md section 9), at redshift 0:
+//! Linear-theory cosmology for the synthetic universe (docs/science.md section 8), at redshift 0:
 //! the Eisenstein & Hu (1998) transfer function, sigma(M), the Tinker et al. (2008) halo mass
 //! function, the Tinker et al. (2010) halo bias, the Bryan & Norman (1998) virial overdensity,
 //! the Dutton & Maccio (2014) concentration-mass relation, and the linear correlation function.
@@ -16,7 +16,7 @@ pub const G_NEWTON: f64 = 4.300_917e-9;
 /// CMB temperature (K) for the Eisenstein-Hu fit.
 const T_CMB: f64 = 2.7255;
 
-/// A flat LambdaCDM cosmology. The default is the Planck-like set of physics.md section 9.
+/// A flat LambdaCDM cosmology. The default is the Planck-like set of docs/science.md section 8.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Cosmology {
     pub omega_m: f64,

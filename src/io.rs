@@ -169,11 +169,34 @@ pub fn write_npy_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
     })
 }
 
+/// Checks, before any work, that an output `path` has one of `extensions` (else the error
+/// `hint`, e.g. "write galaxies as .npy or .npz") and that its folder exists.
+pub fn check_output(path: &Path, extensions: &[&str], hint: &str) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !extensions.contains(&ext) {
+        return Err(Error::invalid(format!("{}: {hint}", path.display())));
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::io(format!(
+            "{}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_output`] for [`write_galaxies`].
+pub fn check_galaxies_output(path: &Path) -> Result<()> {
+    check_output(path, &["npy", "npz"], "write galaxies as .npy or .npz")
+}
+
 /// Writes a populated galaxy catalogue: `.npy` as an N x 6 matrix (x, y, z, ex, ey, ez; what
 /// [`read_galaxies`] and `iaemu correlate` read), `.npz` with the arrays `positions`,
 /// `velocities`, `orientations` (N x 3), `is_central` (u8), `host_id` (i64) and `box_size`.
 /// The file appears complete or not at all.
 pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> {
+    check_galaxies_output(path)?;
     let rows = |v: &[[f64; 3]]| Array2::from_shape_fn((v.len(), 3), |(i, k)| v[i][k]);
     match path.extension().and_then(|e| e.to_str()) {
         Some("npy") => write_npy_matrix(
@@ -186,7 +209,7 @@ pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> 
                 }
             }),
         ),
-        Some("npz") => write_atomically(path, |tmp| {
+        _ => write_atomically(path, |tmp| {
             let fail = |e: String| Error::io(format!("cannot write {}: {e}", path.display()));
             let file = std::fs::File::create(tmp).map_err(|e| fail(e.to_string()))?;
             let mut npz = ndarray_npy::NpzWriter::new(file);
@@ -206,9 +229,5 @@ pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> 
             npz.finish().map_err(|e| fail(e.to_string()))?;
             Ok(())
         }),
-        _ => Err(Error::invalid(format!(
-            "{}: write galaxies as .npy or .npz",
-            path.display()
-        ))),
     }
 }

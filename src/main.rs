@@ -177,13 +177,13 @@ enum Command {
         /// Draw the first point's curves with both uncertainties into this PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
-        /// With --out: also write `jacobian`, d mean / d params by autograd (n x 3 x bins x 7;
-        /// one point: 3 x bins x 7).
+        /// With --out: also write `jacobian`, d mean / d params by autograd (n x 3 x bins x 7,
+        /// also for one point).
         #[arg(long, requires = "out")]
         jacobian: bool,
     },
-    /// Measure a model on a dataset: its test split, or every row with --all (physics.md
-    /// section 8 metrics).
+    /// Measure a model on a dataset: its test split, or every row with --all (docs/science.md
+    /// section 10 metrics).
     Evaluate {
         #[command(flatten)]
         emulator: EmulatorArgs,
@@ -305,7 +305,7 @@ impl ModelArgs {
     fn halos(&self) -> Result<HaloCatalog> {
         match &self.halos {
             Some(path) => {
-                let h = halos::load(path, &self.load.options())?;
+                let h = load_halos(path, &self.load)?;
                 eprintln!(
                     "{}: {} halos ({} hosts)",
                     path.display(),
@@ -324,7 +324,7 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum HalosCommand {
-    /// Make the synthetic universe (physics.md section 9) and write it: .hdf5 (halotools cache
+    /// Make the synthetic universe (docs/science.md section 8) and write it: .hdf5 (halotools cache
     /// format) or .npz.
     Synth {
         #[command(flatten)]
@@ -332,6 +332,9 @@ enum HalosCommand {
         /// Output file, .hdf5 or .npz.
         #[arg(long)]
         out: PathBuf,
+        /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Describe a catalogue: counts, mass range, box, columns, and what was derived or dropped.
     Info {
@@ -359,13 +362,11 @@ struct UniverseArgs {
     /// No subhalos.
     #[arg(long)]
     no_subhalos: bool,
-    /// Threads (default: IAEMU_NUM_THREADS, else all cores).
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
 impl UniverseArgs {
-    fn universe(&self) -> SyntheticUniverse {
+    /// The universe these settings describe, made on `threads` threads.
+    fn universe(&self, threads: Option<usize>) -> SyntheticUniverse {
         let d = SyntheticUniverse::default();
         SyntheticUniverse {
             box_size: self.box_size,
@@ -373,7 +374,7 @@ impl UniverseArgs {
             grid: self.grid,
             min_host_mass: self.min_host_mass.unwrap_or(d.min_host_mass),
             subhalos: !self.no_subhalos,
-            threads: self.threads,
+            threads,
             ..d
         }
     }
@@ -390,6 +391,19 @@ struct LoadArgs {
     particle_mass: Option<f64>,
     #[arg(long)]
     redshift: Option<f64>,
+}
+
+/// [`halos::load`] with the command line's flags named in its messages (the library names its
+/// `LoadOptions` fields).
+fn load_halos(path: &Path, load: &LoadArgs) -> Result<iaemu::halos::HaloCatalog> {
+    halos::load(path, &load.options()).map_err(|e| match e {
+        Error::InvalidArgument(m) => Error::InvalidArgument(
+            m.replace("in the load options (box_size)", "with --box")
+                .replace("in the load options (redshift)", "with --redshift")
+                .replace("in the load options (particle_mass)", "with --particle-mass"),
+        ),
+        e => e,
+    })
 }
 
 impl LoadArgs {
@@ -421,6 +435,7 @@ enum Norm {
     /// N^2 (halotools; the paper's data).
     NSquared,
     /// N(N-1) (Corrfunc).
+    #[value(name = "n-n-minus1", alias = "nn-minus1")]
     NNMinus1,
 }
 
@@ -453,7 +468,31 @@ fn main() {
     }
 }
 
+/// Output files of a command, whose folders must exist before its work starts (formats are
+/// checked where the command knows them: galaxies, halo catalogues). Generate and merge make
+/// their output folder.
+fn output_files(command: &Command) -> Vec<&Path> {
+    fn opt(p: &Option<PathBuf>) -> Option<&Path> {
+        p.as_deref()
+    }
+    let list: Vec<Option<&Path>> = match command {
+        Command::Correlate { measure, .. } | Command::Demo { measure, .. } => vec![opt(&measure.out)],
+        Command::Mock { out, .. } | Command::Populate { out, .. } | Command::Train { out, .. } => vec![Some(out)],
+        Command::Halos { command: HalosCommand::Synth { out, .. } } => vec![Some(out)],
+        Command::Simulate { out, plot, .. } | Command::Predict { out, plot, .. } | Command::Evaluate { out, plot, .. } => {
+            vec![opt(out), opt(plot)]
+        }
+        _ => vec![],
+    };
+    list.into_iter().flatten().collect()
+}
+
 fn run(command: Command) -> Result<()> {
+    for path in output_files(&command) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            return Err(Error::io(format!("{}: the folder {} does not exist", path.display(), dir.display())));
+        }
+    }
     match command {
         Command::Correlate {
             catalog,
@@ -478,7 +517,7 @@ fn run(command: Command) -> Result<()> {
             min_mass,
             measure,
         } => {
-            let halos = synthesize(&universe.universe())?;
+            let halos = synthesize(&universe.universe(measure.threads))?;
             let rows: Vec<usize> = halos
                 .central_hosts(HOST_MIN_PARTICLES)
                 .into_iter()
@@ -497,9 +536,10 @@ fn run(command: Command) -> Result<()> {
             measure_and_report(&g, halos.box_size(), &measure)
         }
         Command::Halos {
-            command: HalosCommand::Synth { universe, out },
+            command: HalosCommand::Synth { universe, out, threads },
         } => {
-            let halos = synthesize(&universe.universe())?;
+            halos::check_output(&out)?;
+            let halos = synthesize(&universe.universe(threads))?;
             halos::save(&halos, &out)?;
             eprintln!("wrote {}", out.display());
             Ok(())
@@ -507,7 +547,7 @@ fn run(command: Command) -> Result<()> {
         Command::Halos {
             command: HalosCommand::Info { file, load },
         } => {
-            let halos = halos::load(&file, &load.options())?;
+            let halos = load_halos(&file, &load)?;
             describe(&halos);
             Ok(())
         }
@@ -584,6 +624,7 @@ fn run(command: Command) -> Result<()> {
             }
         }
         Command::Populate { model, out } => {
+            io::check_galaxies_output(&out)?;
             let params = model.params()?;
             let halos = model.halos()?;
             let g = iaemu::threads::install(model.threads, || {
@@ -618,7 +659,7 @@ fn run(command: Command) -> Result<()> {
                 Some(s) => Shard::parse(s)?,
             };
             let halos = match &halos_file {
-                Some(path) => halos::load(path, &load.options())?,
+                Some(path) => load_halos(path, &load)?,
                 None => synthesize(&SyntheticUniverse {
                     threads,
                     ..Default::default()
@@ -855,7 +896,6 @@ mod emulator_cmd {
         match out {
             Some(path) => {
                 let per = |a: &ndarray::Array3<f64>, s: usize| -> Vec<Vec<f64>> { (0..n).map(|i| row(a, i, s)).collect() };
-                let one = |v: Vec<Vec<f64>>| if n == 1 { serde_json::json!(v[0]) } else { serde_json::json!(v) };
                 let mut j = serde_json::json!({
                     "r_edges": r_edges, "r_mid": r_mid,
                     "params": params.chunks(7).collect::<Vec<_>>(), "param_names": PARAM_NAMES,
@@ -864,9 +904,9 @@ mod emulator_cmd {
                     "elapsed_s": elapsed, "iaemu_version": iaemu::VERSION,
                 });
                 for (s, name) in STATISTICS.iter().enumerate() {
-                    j[*name] = one(per(&p.mean, s));
-                    j[format!("{name}_aleatoric_var")] = one(per(&p.aleatoric_var, s));
-                    j[format!("{name}_epistemic_var")] = one(per(&p.epistemic_var, s));
+                    j[*name] = serde_json::json!(per(&p.mean, s));
+                    j[format!("{name}_aleatoric_var")] = serde_json::json!(per(&p.aleatoric_var, s));
+                    j[format!("{name}_epistemic_var")] = serde_json::json!(per(&p.epistemic_var, s));
                 }
                 if jacobian {
                     let jac = emu.jacobian(params, allow_extrapolation, opts.threads)?;
@@ -875,11 +915,11 @@ mod emulator_cmd {
                         .outer_iter()
                         .map(|pt| pt.outer_iter().map(|st| st.outer_iter().map(|b| b.to_vec()).collect()).collect())
                         .collect();
-                    j["jacobian"] = if n == 1 { serde_json::json!(rows[0]) } else { serde_json::json!(rows) };
+                    j["jacobian"] = serde_json::json!(rows);
                     // The plain mean as the Jacobian's pass computes it (60 copies of each row, so
                     // equal to a one-pass prediction only to float32 rounding).
                     let means: Vec<Vec<Vec<f64>>> = (0..n).map(|i| (0..3).map(|s| row(&jac.mean, i, s)).collect()).collect();
-                    j["jacobian_mean"] = if n == 1 { serde_json::json!(means[0]) } else { serde_json::json!(means) };
+                    j["jacobian_mean"] = serde_json::json!(means);
                 }
                 write_text(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?)
             }
@@ -1025,7 +1065,16 @@ fn synthesize(u: &SyntheticUniverse) -> Result<HaloCatalog> {
         u.box_size, u.seed, u.grid, u.min_host_mass
     );
     let start = Instant::now();
-    let halos = u.generate()?;
+    // On a terminal, a spinner with the elapsed time while it is made (seconds to minutes).
+    let spinner = progress_bar("{spinner} making the synthetic universe {elapsed}");
+    if let Some(b) = &spinner {
+        b.enable_steady_tick(std::time::Duration::from_millis(100));
+    }
+    let halos = u.generate();
+    if let Some(b) = spinner {
+        b.finish_and_clear();
+    }
+    let halos = halos?;
     eprintln!(
         "{} halos ({} hosts, {} subhalos) in {:.2} s",
         halos.len(),
@@ -1173,7 +1222,9 @@ fn write_json(
         j["omega_var"] = serde_json::json!(jk.omega_var);
         j["eta_var"] = serde_json::json!(jk.eta_var);
         if let Some(c) = &jk.covariance {
-            j["covariance"] = serde_json::json!(c);
+            // rows of the 3B x 3B matrix
+            let side = 3 * r.xi.len();
+            j["covariance"] = serde_json::json!(c.chunks(side).collect::<Vec<_>>());
         }
     }
     let text = serde_json::to_string_pretty(&j).map_err(|e| Error::Internal(e.to_string()))?;
@@ -1254,7 +1305,7 @@ fn info() -> Result<()> {
         );
         if let Some(mm) = &m.metrics {
             let pcc = mm.by_statistic().map(|s| format!("{:.3}", s.pcc_mean));
-            println!("  test PCC xi / omega / eta: {}", pcc.join(" / "));
+            println!("  test PCC xi / omega / eta: {} (stored at the end of training)", pcc.join(" / "));
         }
     }
     #[cfg(not(feature = "emulator"))]
@@ -1262,4 +1313,16 @@ fn info() -> Result<()> {
         "emulator: not built (lite build without LibTorch; build with the default features for it)"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (duplicate flags such as a `--threads` from two argument
+    /// groups, bad defaults), which a release build would otherwise skip until a debug build
+    /// panics at run time.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,6 +1,6 @@
 //! A small clustered, aligned galaxy catalogue made from a seed: the sample the demonstration
 //! and the tests measure. It is a toy (Gaussian groups inside Gaussian superclusters), not the
-//! synthetic universe of physics.md section 9: it only has to carry real clustering and
+//! synthetic universe of docs/science.md section 8: it only has to carry real clustering and
 //! alignments on 1-halo and 2-halo scales.
 //!
 //! - Superclusters: centres uniform in the box; groups scatter around them (sigma

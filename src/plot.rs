@@ -173,6 +173,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>
     if !(lo < hi) {
         (lo, hi) = if log { (1e-3, 1.0) } else { (-1e-3, 1e-3) };
     }
+    if legend {
+        // Room above the data for the legend (upper right), so that it covers no point.
+        if log {
+            hi *= (hi / lo).powf(0.4);
+        } else {
+            hi += 0.45 * (hi - lo);
+        }
+    }
     let caption = NAMES[s];
     let map_err = draw_err;
     macro_rules! finish {
@@ -209,7 +217,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>
                 }
             }
             if legend {
-                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK.mix(0.3)).label_font(("sans-serif", 13)).draw().map_err(map_err)?;
+                chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.8)).border_style(BLACK.mix(0.3)).label_font(("sans-serif", 13)).draw().map_err(map_err)?;
             }
         }};
     }

@@ -448,8 +448,9 @@ fn predict_with_the_built_in_model_writes_the_library_result() {
     let lib = Emulator::builtin("cpu").unwrap().predict(&params, &PredictOptions { mc_passes: 10, seed: 3, ..Default::default() }).unwrap();
     for (s, name) in ["xi", "omega", "eta"].iter().enumerate() {
         for (key, a) in [(name.to_string(), &lib.mean), (format!("{name}_aleatoric_var"), &lib.aleatoric_var), (format!("{name}_epistemic_var"), &lib.epistemic_var)] {
-            let v: Vec<f64> = serde_json::from_value(j[&key].clone()).unwrap_or_else(|_| panic!("key {key}"));
-            assert_eq!(v, a.slice(ndarray::s![0, s, ..]).to_vec(), "{key}");
+            // one point is still a list of points: [1][20]
+            let v: Vec<Vec<f64>> = serde_json::from_value(j[&key].clone()).unwrap_or_else(|_| panic!("key {key}"));
+            assert_eq!(v, vec![a.slice(ndarray::s![0, s, ..]).to_vec()], "{key}");
         }
     }
     assert_eq!(j["r_edges"].as_array().unwrap().len(), 21);

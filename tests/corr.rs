@@ -364,7 +364,7 @@ fn bad_input_is_a_clear_error() {
 }
 
 #[test]
-fn default_edges_follow_physics_md() {
+fn default_edges_follow_the_science_document() {
     let e = corr::default_r_edges();
     assert_eq!(e.len(), 21);
     assert_eq!((e[0], e[20]), (0.1, 16.0));

@@ -1,4 +1,4 @@
-//! The synthetic universe checked like a physicist would (physics.md section 9): its mass
+//! The synthetic universe checked like a physicist would (docs/science.md section 8): its mass
 //! function against the Tinker et al. (2008) formula, its large-scale halo clustering against
 //! b^2 times the linear correlation function, subhalo radii against NFW, and major axes against
 //! the tidal field (with the omega and eta that follow). Also determinism across thread counts.

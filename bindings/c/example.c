@@ -45,7 +45,7 @@ int main(void) {
         printf("%9s %12s %10s %10s %12s %10s %10s %12s %10s %10s\n", "r_mid", "xi", "sd_ale", "sd_epi",
                "omega", "sd_ale", "sd_epi", "eta", "sd_ale", "sd_epi");
         for (int b = 0; b < NB; b++) {
-            printf("%9.4f", sqrt(edges[b] * edges[b + 1]));
+            printf("%9.4f", 0.5 * (edges[b] + edges[b + 1]));
             for (int s = 0; s < IA_N_STATISTICS; s++) {
                 int k = (i * IA_N_STATISTICS + s) * NB + b;
                 printf(" %12.5e %10.3e %10.3e", mean[k], sqrt(ale[k]), sqrt(epi[k]));
@@ -63,7 +63,7 @@ int main(void) {
     TRY(ia_simulate(halos, params, 2, 1, NULL, sim_mean, sim_var, OUT));
     printf("simulated, point 0\n%9s %12s %12s %12s\n", "r_mid", "xi", "omega", "eta");
     for (int b = 0; b < NB; b++)
-        printf("%9.4f %12.5e %12.5e %12.5e\n", sqrt(edges[b] * edges[b + 1]), sim_mean[b], sim_mean[NB + b],
+        printf("%9.4f %12.5e %12.5e %12.5e\n", 0.5 * (edges[b] + edges[b + 1]), sim_mean[b], sim_mean[NB + b],
                sim_mean[2 * NB + b]);
     TRY(ia_halos_free(halos));
     return 0;

@@ -4,7 +4,9 @@
 #      its numbers with the Rust command line's (and the error paths: a NaN parameter, the
 #      memory budget);
 #   2. example.c runs, and its printed emulator numbers are compared with `iaemu predict` (same
-#      points, passes and seed) and its simulated ones with `iaemu simulate`.
+#      points, passes and seed) and its simulated ones with `iaemu simulate`;
+#   3. the fenced blocks of bindings/c/README.md run as written (bindings/snippets.py; scratch
+#      folder target/bindings-c/snippets).
 # Usage: bash bindings/c/test.sh [LIBDIR] (default target/release). Needs python3 (standard
 # library only).
 set -euo pipefail
@@ -36,6 +38,9 @@ def close(a, b):  # the example prints 5-6 significant digits
 n = 0
 for p in range(2):
     for b, row in enumerate(rows(f"point {p} (domain flags 0)")):
+        # r_mid: the arithmetic mean of the bin's edges, as the command line writes it
+        assert abs(row[0] - pred["r_mid"][b]) <= 1e-4, ("r_mid", b, row[0], pred["r_mid"][b])
+        n += 1
         for s, name in enumerate(("xi", "omega", "eta")):
             m, ale, epi = row[1 + 3 * s: 4 + 3 * s]
             assert close(m, pred[name][p][b]), (p, name, b, m, pred[name][p][b])
@@ -49,3 +54,7 @@ for b, row in enumerate([list(map(float, l.split())) for l in text_sim[2:22]]):
         n += 1
 print(f"bindings/c: example output matches the Rust command line ({n} numbers)")
 PY
+case "$lib" in /*) libabs="$lib" ;; *) libabs="$root/$lib" ;; esac
+python3 bindings/snippets.py --out target/bindings-c/snippets \
+    --run c="cc -std=c11 -Wall -Wextra -Werror -I'$root/include' {file} -L'$libabs' -liaemu -Wl,-rpath,'$libabs' -lm -o {exe} && {exe}" \
+    bindings/c/README.md

@@ -2,7 +2,8 @@
 # The C++ binding's test: writes the Rust reference (bindings/reference.sh), a small training
 # dataset (`iaemu generate`, 48 points, about 2 s), builds test.cpp and example.cpp with
 # g++ -std=c++17 -Wall -Wextra -Werror -pedantic (and -std=c++20, which exercises the std::span
-# inputs, when g++ supports it), runs the tests against the library and the example.
+# inputs, when g++ supports it), runs the tests against the library and the example, then the
+# fenced blocks of bindings/cpp/README.md as written (bindings/snippets.py).
 #   bash bindings/cpp/test.sh [LIBDIR]      (default target/release; outputs in target/bindings-cpp)
 # Needs g++ and python3 (standard library only, for reference.sh).
 set -euo pipefail
@@ -45,4 +46,7 @@ done
 "$out/example${stds[0]}" > "$out/example.txt"
 grep -q '^as expected: ia_predict_batch: out of domain' "$out/example.txt"
 grep -q '^simulated, point 0' "$out/example.txt"
+python3 bindings/snippets.py --out "$out/snippets" \
+    --run cpp="$CXX -std=c++17 -Wall -Wextra -Werror -I'$root/include' -I'$root/bindings/cpp' {file} -L'$libabs' -liaemu -Wl,-rpath,'$libabs' -o {exe} && {exe}" \
+    bindings/cpp/README.md
 echo "bindings/cpp: all tests passed (C++${stds[*]}); numbers checked against the Rust command line per build: $summary"

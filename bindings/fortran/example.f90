@@ -43,7 +43,7 @@ program example
     print '(a9, 3(1x, a12, 2(1x, a10)))', "r_mid", "xi", "sd_ale", "sd_epi", "omega", "sd_ale", &
       "sd_epi", "eta", "sd_ale", "sd_epi"
     do b = 1, size(mean, 1)
-      print '(f9.4, 3(1x, es12.5, 2(1x, es10.3)))', sqrt(edges(b) * edges(b + 1)), &
+      print '(f9.4, 3(1x, es12.5, 2(1x, es10.3)))', 0.5_c_double * (edges(b) + edges(b + 1)), &
         (mean(b, s, i), sqrt(ale(b, s, i)), sqrt(epi(b, s, i)), s = 1, IA_N_STATISTICS)
     end do
   end do
@@ -58,6 +58,6 @@ program example
   print '(a)', "simulated, point 0"
   print '(a9, 3(1x, a12))', "r_mid", "xi", "omega", "eta"
   do b = 1, size(sim_mean, 1)
-    print '(f9.4, 3(1x, es12.5))', sqrt(edges(b) * edges(b + 1)), sim_mean(b, :)
+    print '(f9.4, 3(1x, es12.5))', 0.5_c_double * (edges(b) + edges(b + 1)), sim_mean(b, :)
   end do
 end program example

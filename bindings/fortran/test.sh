@@ -3,7 +3,8 @@
 # gfortran -std=f2018 -Wall -Wextra -Werror against the project's library, writes the Rust
 # reference results (bindings/reference.sh) and a small training dataset, and checks every
 # function family against them, the error paths, training with a progress function, the struct
-# layouts against the C compiler's and the final procedures.
+# layouts against the C compiler's and the final procedures; last, the fenced blocks of
+# bindings/fortran/README.md run as written (bindings/snippets.py).
 #   bash bindings/fortran/test.sh [LIBDIR]     (default target/release; 22 to 29 s)
 # Needs gfortran and gcc (bindings/fortran/setup.sh) and python3 (for reference.sh).
 set -euo pipefail
@@ -57,6 +58,11 @@ case "$summary" in bindings/fortran:*" 0 failures") ;; *) echo "$summary"; fail=
 
 "$out/example" > "$out/example.txt"
 grep -q "^simulated, point 0" "$out/example.txt" || { echo "FAIL: example output incomplete"; fail=1; }
+
+# The README's blocks: its programs compiled against the module built above.
+PATH="$libdir:$PATH" python3 bindings/snippets.py --out "$out/snippets" \
+    --run fortran="gfortran -std=f2018 -Wall -Wextra -Werror -I'$root/$out/mod' {file} '$root/$out/iaemu.o' -L'$libdir' -liaemu -Wl,-rpath,'$libdir' -o {exe} && {exe}" \
+    bindings/fortran/README.md || fail=1
 
 if [ "$fail" -ne 0 ]; then
     echo "bindings/fortran: FAILED"

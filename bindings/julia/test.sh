@@ -2,7 +2,9 @@
 # The Julia binding's test: makes the reference outputs of the Rust command line
 # (bindings/reference.sh), compiles bindings/layout.c (C struct sizes, offsets and values), then runs
 # test.jl, which checks every number IAEmu.jl gets from the library against them, and runs
-# example.jl; train is tested on a tiny dataset made here with `iaemu generate`. Usage: bash bindings/julia/test.sh [LIBDIR] (default target/release; holds
+# example.jl; train is tested on a tiny dataset made here with `iaemu generate`. Last, the fenced
+# blocks of bindings/julia/README.md run as written (bindings/snippets.py), outside the
+# repository root. Usage: bash bindings/julia/test.sh [LIBDIR] (default target/release; holds
 # libiaemu.so and iaemu). Needs the Julia of bindings/julia/setup.sh, cc and python3.
 # Outputs go to target/bindings-julia/.
 set -euo pipefail
@@ -41,3 +43,5 @@ else
     echo "bindings/julia/test.sh: FAILED (output in $out/test.txt)" >&2
     exit 1
 fi
+PATH="$lib:$PATH" python3 bindings/snippets.py --out "$out/snippets" \
+    --run julia="'$root/$julia' --startup-file=no --color=no {file}" bindings/julia/README.md

@@ -1,5 +1,5 @@
 //! The correlation engine: position-position xi(r), position-orientation omega(r) and
-//! orientation-orientation eta(r) of galaxy samples in a periodic box (physics.md section 6).
+//! orientation-orientation eta(r) of galaxy samples in a periodic box (docs/science.md section 5).
 //!
 //! - `xi_k    = DD_k V / (N^2 dV_k) - 1` (or `N(N-1)` with [`XiNormalization::NNMinusOne`]),
 //!   DD_k the ordered pairs i != j with r in (r_k, r_{k+1}], dV_k = 4/3 pi (r_{k+1}^3 - r_k^3);
@@ -38,7 +38,7 @@ pub const DEFAULT_R_MIN: f64 = 0.1;
 /// Outer edge of the default bins, Mpc/h.
 pub const DEFAULT_R_MAX: f64 = 16.0;
 
-/// The default bin edges of physics.md section 6: 21 edges `logspace(log10 0.1, log10 16, 21)`,
+/// The default bin edges of docs/science.md section 5: 21 edges `logspace(log10 0.1, log10 16, 21)`,
 /// in Mpc/h.
 pub fn default_r_edges() -> Vec<f64> {
     let (lo, hi) = (DEFAULT_R_MIN.log10(), DEFAULT_R_MAX.log10());

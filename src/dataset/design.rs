@@ -1,4 +1,4 @@
-//! Designs of training points (physics.md section 7), seeded.
+//! Designs of training points (docs/science.md section 9), seeded.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -35,7 +35,7 @@ impl std::str::FromStr for Design {
 }
 
 /// Linear fits `value = slope * logMmin + intercept` with their RMSE, for sigma_logM, logM0,
-/// logM1 and alpha, from the nine rows of Zheng et al. (2007) Table 1 (physics.md section 7).
+/// logM1 and alpha, from the nine rows of Zheng et al. (2007) Table 1 (docs/science.md section 9).
 #[allow(clippy::approx_constant)] // 1.1284 is a fitted slope, not 2/sqrt(pi)
 pub const PAPER_FITS: [(f64, f64, f64); 4] = [
     (0.1734, -1.7841, 0.0656),

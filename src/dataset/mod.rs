@@ -1,5 +1,5 @@
 //! Training datasets at scale: a design of model points, each simulated over realisations on
-//! one halo catalogue, written as NumPy files (physics.md section 7).
+//! one halo catalogue, written as NumPy files (docs/science.md section 9).
 //!
 //! A dataset folder holds:
 //! - `meta.json`: design, seeds, sizes, bin edges, populate options, halo catalogue

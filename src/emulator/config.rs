@@ -1,5 +1,5 @@
 //! The emulator's settings: the architecture ([`ModelConfig`], stored in every model file) and
-//! the training run ([`TrainConfig`]). Both default to the seed paper (physics.md section 8);
+//! the training run ([`TrainConfig`]). Both default to the seed paper (docs/science.md section 10);
 //! a JSON file with either or both sections (`{"model": {...}, "train": {...}}`) changes them,
 //! and any key left out keeps its default.
 

@@ -62,7 +62,7 @@ pub struct ModelMeta {
     pub r_edges: Vec<f64>,
     pub normalization: Normalization,
     pub training: TrainingRecord,
-    /// Test-split metrics (physics.md section 8), None when the split has no test rows.
+    /// Test-split metrics (docs/science.md section 10), None when the split has no test rows.
     pub metrics: Option<Metrics>,
 }
 

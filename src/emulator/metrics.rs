@@ -1,4 +1,4 @@
-//! The emulator's accuracy metrics, defined once (physics.md section 8): fractional error per
+//! The emulator's accuracy metrics, defined once (docs/science.md section 10): fractional error per
 //! bin ((pred - true) / true for xi; against a 3-bin running mean of the truth for omega and
 //! eta), Pearson correlation per curve, coverage of the truth by 1 and 2 predicted sigma, and
 //! the share of bins whose epistemic variance is below the aleatoric one.

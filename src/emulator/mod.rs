@@ -1,4 +1,4 @@
-//! The neural-network emulator of physics.md section 8 (LibTorch through `tch`; feature
+//! The neural-network emulator of docs/science.md section 10 (LibTorch through `tch`; feature
 //! `emulator`): predicts xi, omega and eta with aleatoric and epistemic (Monte Carlo dropout)
 //! variances, and the Jacobian of the means, for batches of parameter points.
 //!
@@ -426,7 +426,7 @@ impl Emulator {
     }
 
     /// Predicts for `params` (row-major n x 7, [`PARAM_NAMES`] order) with Monte Carlo
-    /// dropout (physics.md section 8): the T passes of a chunk of rows run as one batch.
+    /// dropout (docs/science.md section 10): the T passes of a chunk of rows run as one batch.
     pub fn predict(&self, params: &[f64], opts: &PredictOptions) -> Result<Prediction> {
         // Invalid arguments before the domain: OutOfDomain means only that.
         if opts.mc_passes == 0 || opts.mc_passes > MAX_MC_PASSES {
@@ -583,7 +583,7 @@ pub struct Evaluation {
     pub truth: Array3<f64>,
 }
 
-/// The metrics of `emu` on `data` (physics.md section 8). Rows outside the model's domain are
+/// The metrics of `emu` on `data` (docs/science.md section 10). Rows outside the model's domain are
 /// predicted anyway (and counted in the caller's flags).
 pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions) -> Result<Evaluation> {
     if data.r_edges.len() != emu.meta.r_edges.len()

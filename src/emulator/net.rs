@@ -1,4 +1,4 @@
-//! The network of physics.md section 8, in LibTorch: a shared encoder and one convolutional
+//! The network of docs/science.md section 10, in LibTorch: a shared encoder and one convolutional
 //! decoder head per statistic, each giving a mean and a softplus variance per bin, in the
 //! standardised units of [`super::transform::Normalization`].
 

@@ -1,4 +1,4 @@
-//! Training (physics.md section 8): Gaussian NLL summed over the three heads (beta-NLL as an
+//! Training (docs/science.md section 10): Gaussian NLL summed over the three heads (beta-NLL as an
 //! option), AdamW with decoupled weight decay, a step schedule, gradient clipping, early
 //! stopping on the validation loss with the best weights kept, a seeded train / validation /
 //! test split, and a checkpoint from which an interrupted run resumes where it stopped.

@@ -1,5 +1,5 @@
-//! Transforms between physical units and the network's standardised units (physics.md
-//! section 8): parameters standardised per feature, targets per (statistic, bin), with
+//! Transforms between physical units and the network's standardised units (docs/science.md
+//! section 10): parameters standardised per feature, targets per (statistic, bin), with
 //! log(xi) as an option. Statistics from the training rows only.
 
 use ndarray::{Array2, Array3, Axis};

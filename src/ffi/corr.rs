@@ -31,8 +31,12 @@ pub struct IaCorrOptions {
     pub n_threads: u32,
 }
 
-/// Result of `ia_correlate`: an opaque handle. Immutable once made, so it may be read from
-/// several threads at once; free it once with `ia_corr_result_free`.
+/// Result of `ia_correlate` and `ia_cross_correlate`: an opaque handle; free it once with
+/// `ia_corr_result_free`.
+///
+/// Threads: immutable once made, so several threads may read one result at once. Freeing it
+/// while another thread is inside a call with it is safe: the object lives until that call
+/// returns.
 pub struct IaCorrResult {
     _private: [u8; 0],
 }
@@ -60,11 +64,16 @@ pub const IA_CORR_ETA_VAR: c_int = 8;
 /// Jackknife covariance of (xi, omega, eta) concatenated, `(3 n_bins)^2` values, row-major.
 pub const IA_CORR_COVARIANCE: c_int = 9;
 
-/// Writes the defaults for a cubic box of side `box_size` Mpc/h into `*out_options`:
-/// default bins, N^2 normalisation, no jackknife, default threads.
+/// Writes the defaults for a cubic box of side `box_size` Mpc/h into `*out_options`: default
+/// bins, N^2 normalisation, no jackknife, default threads. `box_size` is not checked here
+/// (`ia_correlate` checks it).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+///
+/// Threads: any thread; writes only `*out_options`.
 ///
 /// # Safety
-/// `out_options` must be NULL or point to writable memory for one `IaCorrOptions`.
+/// `out_options` NULL or writable memory for one `IaCorrOptions`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_corr_options_default(
     box_size: f64,
@@ -168,14 +177,30 @@ fn publish(result: Correlation, out_result: *mut *mut IaCorrResult) -> Result<()
 
 /// Auto-correlation of one sample: xi, omega and eta per bin.
 ///
-/// `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped,
-/// and one more than 1000 box lengths out gives `IA_ERR_INVALID_ARGUMENT`.
-/// `orientations` is n x 3 (any non-zero length, either sign) or NULL (then only xi);
-/// `weights` has n values or is NULL. On success `*out_result` receives a new handle.
+/// `positions` is n x 3 (x, y, z in Mpc/h, row-major); positions outside [0, L) are wrapped.
+/// `orientations` (optional) is n x 3 (any non-zero length, either sign), or NULL for xi alone;
+/// `weights` (optional) has n values, or is NULL for unit weights. On success `*out_result`
+/// receives a new handle.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `positions`, `options` or
+/// `out_result`, fewer than 2 galaxies, an `n_galaxies` too large to address, a non-finite
+/// position, orientation or weight, a position more than 1000 box lengths outside the box, a
+/// zero orientation, weights whose sum is not positive, bad options (fewer than 2 edges, edges
+/// not positive and increasing, r_max not below half of each box side, a box side not finite
+/// and positive, an unknown `xi_normalization`, `jackknife_side` 1 or above 32, `covariance`
+/// without a jackknife, `n_threads` above 1024), or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`;
+/// `IA_ERR_UNSUPPORTED` when `IAEMU_ISA` names an instruction set this CPU does not run;
+/// `IA_ERR_INTERNAL` when the threads cannot be started.
+///
+/// Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
+/// default, `ia_set_num_threads`), and the numbers do not depend on their count. The arrays are
+/// only read, and must not change during the call.
 ///
 /// # Safety
-/// Non-NULL pointers must point to arrays of the stated sizes; `out_result` to one writable
-/// handle pointer.
+/// `positions` NULL or 3 n readable doubles; `orientations` NULL or 3 n readable doubles;
+/// `weights` NULL or n readable doubles; `options` NULL or one readable `IaCorrOptions`, whose
+/// `r_edges` is NULL or `n_edges` readable doubles; `out_result` NULL or one writable
+/// `IaCorrResult *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_correlate(
     positions: *const f64,
@@ -195,10 +220,22 @@ pub unsafe extern "C" fn ia_correlate(
 }
 
 /// Cross-correlation of sample 1 (positions, orientations for omega) with sample 2 (positions,
-/// orientations for eta, may be NULL): pairs (i in 1, j in 2). Arrays as in `ia_correlate`.
+/// orientations for eta): pairs (i in 1, j in 2). Arrays as in `ia_correlate`, orientations and
+/// weights optional for each sample.
+///
+/// Status: the codes of `ia_correlate`, for the same causes in either sample (`IA_OK`,
+/// `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_INTERNAL`), except that each sample
+/// needs at least 1 galaxy; `IA_XI_N_N_MINUS_1` is also `IA_ERR_INVALID_ARGUMENT`
+/// (auto-correlations only).
+///
+/// Threads: as `ia_correlate`: any thread, several at once, on `options->n_threads` threads;
+/// the arrays must not change during the call.
 ///
 /// # Safety
-/// As `ia_correlate`, for both samples.
+/// As `ia_correlate`, for both samples: `positions1` and `orientations1` NULL or 3 n1 readable
+/// doubles each, `weights1` NULL or n1; `positions2` and `orientations2` NULL or 3 n2 readable
+/// doubles each, `weights2` NULL or n2; `options` NULL or one readable `IaCorrOptions` (with
+/// its `r_edges` as in `ia_correlate`); `out_result` NULL or one writable `IaCorrResult *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_cross_correlate(
     positions1: *const f64,
@@ -226,10 +263,17 @@ pub unsafe extern "C" fn ia_cross_correlate(
     })
 }
 
-/// Number of bins of a result.
+/// Number of bins of a result, into `*out_n_bins`.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_n_bins` or a NULL, freed, forged
+/// or wrong-kind `result`.
+///
+/// Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+/// once.
 ///
 /// # Safety
-/// `out_n_bins` must be NULL or writable.
+/// `result` NULL or any value (a handle is looked up, never dereferenced); `out_n_bins` NULL or
+/// one writable `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_corr_result_n_bins(
     result: *const IaCorrResult,
@@ -248,8 +292,16 @@ pub unsafe extern "C" fn ia_corr_result_n_bins(
 /// quantity's length (`n_bins`, `n_bins + 1` for edges, `(3 n_bins)^2` for the covariance).
 /// Jackknife quantities need a result made with a jackknife (and covariance).
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `result`,
+/// an unknown `quantity`, a jackknife quantity of a result without a jackknife (the covariance:
+/// without `covariance`), `len` other than the quantity's length, or a NULL `out`.
+///
+/// Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+/// once.
+///
 /// # Safety
-/// `out` must point to `len` writable doubles.
+/// `result` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+/// writable doubles.
 #[no_mangle]
 pub unsafe extern "C" fn ia_corr_result_get(
     result: *const IaCorrResult,
@@ -305,8 +357,15 @@ pub unsafe extern "C" fn ia_corr_result_get(
 
 /// Copies the ordered pair counts per bin (exact integers) into `out` (`n_bins` values).
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `result`,
+/// `len` other than `n_bins`, or a NULL `out`.
+///
+/// Threads: any thread; an `IaCorrResult` is immutable, so several threads may read `result` at
+/// once.
+///
 /// # Safety
-/// `out` must point to `len` writable `uint64_t`.
+/// `result` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+/// writable `uint64_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_corr_result_pairs(
     result: *const IaCorrResult,
@@ -327,8 +386,18 @@ pub unsafe extern "C" fn ia_corr_result_pairs(
     })
 }
 
-/// Frees a result. NULL is a no-op; a handle already freed or not made by iaemu gives
+/// Frees a result.
+///
+/// Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+/// handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+/// was).
+///
+/// Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+/// with `result`, the result lives until that call returns; calls made after the free get
 /// `IA_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `result` NULL or any value: it is looked up in the registry, never dereferenced.
 #[no_mangle]
 pub extern "C" fn ia_corr_result_free(result: *mut IaCorrResult) -> c_int {
     guard("ia_corr_result_free", || {

@@ -17,13 +17,20 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::hod::PARAM_NAMES;
 
-/// An emulator model: an opaque handle. May be used from many threads at once (calls on one
-/// model are serialised inside); free it once with `ia_emulator_free`.
+/// An emulator model: an opaque handle; free it once with `ia_emulator_free`.
+///
+/// Threads: may be used from many threads at once. Calls that run the network on one handle
+/// (`ia_predict_batch`, `ia_predict_jacobian`) are serialised inside it, and Monte Carlo calls
+/// (`ia_predict_batch` with `mc_passes` > 1) are serialised process-wide, across all handles
+/// (they seed LibTorch's global generator; `ia_train`'s epochs take the same lock), so
+/// concurrent calls give the same numbers as sequential ones. `ia_emulator_set_extrapolation`
+/// is atomic. Freeing it while another thread is inside a call with it is safe: the object
+/// lives until that call returns.
 pub struct IaEmulator {
     _private: [u8; 0],
 }
 
-/// Parameters per point, in the order of `ia_param_name` (physics.md section 1).
+/// Parameters per point, in the order of `ia_param_name` (docs/science.md section 2).
 pub const IA_N_PARAMS: usize = 7;
 /// Statistics per point: xi, omega, eta (the rows of every n x 3 x n_bins output).
 pub const IA_N_STATISTICS: usize = 3;
@@ -92,11 +99,16 @@ pub struct IaTrainEpoch {
 pub type IaTrainProgress =
     Option<unsafe extern "C" fn(epoch: *const IaTrainEpoch, user_data: *mut c_void) -> c_int>;
 
-/// The name of parameter `index` (0 to `IA_N_PARAMS - 1`) as a static NUL-terminated string,
-/// in `*out_name` (owned by the library, never freed).
+/// The name of parameter `index` (0 to `IA_N_PARAMS - 1`) as a static NUL-terminated string, in
+/// `*out_name` (owned by the library, never freed). Available in every build.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_name` or an `index` of
+/// `IA_N_PARAMS` or more.
+///
+/// Threads: any thread; the names are static.
 ///
 /// # Safety
-/// `out_name` one writable pointer.
+/// `out_name` NULL or one writable `const char *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_param_name(index: usize, out_name: *mut *const c_char) -> c_int {
     guard("ia_param_name", || {
@@ -116,14 +128,23 @@ pub unsafe extern "C" fn ia_param_name(index: usize, out_name: *mut *const c_cha
     })
 }
 
-/// Loads a model: the file at `path` (`.safetensors`), or the model built into the library
-/// when `path` is NULL, on `device` ("auto": CUDA when present, else the CPU; "cpu"; "cuda";
-/// "cuda:N"; NULL means "auto"). A corrupt file, a wrong format version or a mismatched
-/// architecture gives `IA_ERR_IO`; a CUDA device LibTorch does not see, `IA_ERR_UNSUPPORTED`.
-/// Free with `ia_emulator_free`.
+/// Loads a model: the file at `path` (`.safetensors`), or the model built into the library when
+/// `path` is NULL (optional), on `device` ("auto": CUDA when present, else the CPU; "cpu";
+/// "cuda"; "cuda:N"; NULL, optional, means "auto"). On success `*out` receives a new handle;
+/// free it with `ia_emulator_free`.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out`, an empty or non-UTF-8 `path` or
+/// `device`, or an unknown device name; `IA_ERR_IO` for a model file that cannot be read, is
+/// corrupt, has a wrong format version or a mismatched architecture; `IA_ERR_UNSUPPORTED` for a
+/// CUDA device LibTorch does not see, and in a build without the emulator (after the NULL check
+/// of `out`); `IA_ERR_OUT_OF_MEMORY` when LibTorch cannot allocate the model; `IA_ERR_INTERNAL`
+/// for another LibTorch failure.
+///
+/// Threads: any thread, several at once; each call makes an independent handle.
 ///
 /// # Safety
-/// `path` and `device` NULL or NUL-terminated strings; `out` one writable pointer.
+/// `path` and `device` NULL or NUL-terminated strings; `out` NULL or one writable
+/// `IaEmulator *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_emulator_load(
     path: *const c_char,
@@ -162,8 +183,16 @@ pub unsafe extern "C" fn ia_emulator_load(
 
 /// Describes a model: sizes, training domain, device and test metrics.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out` or a NULL, freed, forged or
+/// wrong-kind `emu`; `IA_ERR_UNSUPPORTED` in a build without the emulator (after the NULL check
+/// of `out`).
+///
+/// Threads: any thread, also while other threads predict with `emu` (it reads only what loading
+/// fixed).
+///
 /// # Safety
-/// `emu` a handle (checked); `out` one writable `IaEmulatorInfo`.
+/// `emu` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or writable
+/// memory for one `IaEmulatorInfo`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_emulator_info(emu: *const IaEmulator, out: *mut IaEmulatorInfo) -> c_int {
     guard("ia_emulator_info", || {
@@ -208,8 +237,15 @@ pub unsafe extern "C" fn ia_emulator_info(emu: *const IaEmulator, out: *mut IaEm
 
 /// Writes the model's n_bins + 1 bin edges (Mpc/h) into `out`; `len` must be n_bins + 1.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`,
+/// `len` other than n_bins + 1, or a NULL `out`; `IA_ERR_UNSUPPORTED` in a build without the
+/// emulator (whatever the arguments).
+///
+/// Threads: any thread, also while other threads predict with `emu`.
+///
 /// # Safety
-/// `emu` a handle (checked); `out` `len` writable doubles.
+/// `emu` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+/// writable doubles.
 #[no_mangle]
 pub unsafe extern "C" fn ia_emulator_r_edges(emu: *const IaEmulator, out: *mut f64, len: usize) -> c_int {
     guard("ia_emulator_r_edges", || {
@@ -233,7 +269,16 @@ pub unsafe extern "C" fn ia_emulator_r_edges(emu: *const IaEmulator, out: *mut f
 }
 
 /// Allows (non-zero) or forbids (0, the default) predictions for points outside the training
-/// domain on this handle. Atomic: safe while other threads predict.
+/// domain on this handle.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`;
+/// `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the arguments).
+///
+/// Threads: any thread; atomic, so safe while other threads predict with `emu` (a prediction
+/// already started keeps the setting it read).
+///
+/// # Safety
+/// `emu` NULL or any value (a handle is looked up, never dereferenced).
 #[no_mangle]
 pub extern "C" fn ia_emulator_set_extrapolation(emu: *const IaEmulator, allow: c_int) -> c_int {
     guard("ia_emulator_set_extrapolation", || {
@@ -295,16 +340,29 @@ fn write_flags<T>(result: Result<T>, flags: &[u32], out: Option<&mut [u32]>) -> 
 /// epistemic variance; 0 is invalid), seeded by `seed` (the same call gives the same numbers).
 /// Writes, each n x 3 x n_bins row-major (rows xi, omega, eta) in physical units: the mean to
 /// `out_mean`, the aleatoric variance to `out_aleatoric_var` and the epistemic variance to
-/// `out_epistemic_var` (either variance may be NULL when not wanted). `out_flags` (n values,
-/// may be NULL) gets each row's domain flags, bit k set when parameter k is outside the
-/// training domain, and is written also when the status is `IA_ERR_OUT_OF_DOMAIN`: that status
-/// is returned, with nothing else written, when a row is outside and extrapolation is not
-/// allowed (`ia_emulator_set_extrapolation`). NaN or infinite parameters are
-/// `IA_ERR_INVALID_ARGUMENT`.
+/// `out_epistemic_var` (both optional: NULL when not wanted). `out_flags` (optional: n values,
+/// or NULL) gets each row's domain flags, bit k set when parameter k is outside the training
+/// domain, and is written also when the status is `IA_ERR_OUT_OF_DOMAIN`.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `emu`, a
+/// NULL `params` or `out_mean`, `n` 0 or too large to address, a NaN or infinite parameter or
+/// `mc_passes` 0 or above 10^6 (these checked before the domain), or a bad `IAEMU_NUM_THREADS`
+/// or `IAEMU_MEMORY_BUDGET`; `IA_ERR_OUT_OF_DOMAIN` when a row is outside the training domain
+/// and extrapolation is not allowed (`ia_emulator_set_extrapolation`): only `out_flags` is
+/// written; `IA_ERR_OUT_OF_MEMORY` when the outputs and working arrays would exceed the memory
+/// budget (refused before the work starts) or LibTorch cannot allocate; `IA_ERR_INTERNAL` for
+/// another LibTorch failure; `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the
+/// arguments).
+///
+/// Threads: any thread. Calls on one `emu` run one at a time, and calls with `mc_passes` > 1
+/// run one at a time in the whole process, whatever the handle (they seed LibTorch's global
+/// generator), so concurrent calls give the numbers of sequential ones.
 ///
 /// # Safety
-/// `emu` a handle (checked); `params` 7 n readable doubles; each non-NULL output 3 n n_bins
-/// writable doubles (`out_flags`: n writable uint32_t).
+/// `emu` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+/// readable doubles; `out_mean` NULL or 3 n n_bins writable doubles; `out_aleatoric_var` and
+/// `out_epistemic_var` NULL or 3 n n_bins writable doubles each; `out_flags` NULL or n writable
+/// `uint32_t`.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn ia_predict_batch(
@@ -357,13 +415,26 @@ pub unsafe extern "C" fn ia_predict_batch(
 }
 
 /// The plain (dropout off) predicted means of `n` points and their derivatives with respect to
-/// the 7 parameters, by automatic differentiation: `out_mean` n x 3 x n_bins and `out_jacobian`
-/// n x 3 x n_bins x 7 row-major (`out_jacobian[((i * 3 + s) * n_bins + b) * 7 + k]` =
-/// d mean[i, s, b] / d params[i, k]); `out_mean` may be NULL. Domain flags and errors as in
-/// `ia_predict_batch`.
+/// the 7 parameters, by automatic differentiation: `out_mean` n x 3 x n_bins (optional: NULL
+/// when not wanted) and `out_jacobian` n x 3 x n_bins x 7 row-major
+/// (`out_jacobian[((i * 3 + s) * n_bins + b) * 7 + k]` = d mean[i, s, b] / d params[i, k]).
+/// Domain flags as in `ia_predict_batch`.
+///
+/// Status: as `ia_predict_batch`, without `mc_passes`: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a
+/// NULL, freed, forged or wrong-kind `emu`, a NULL `params` or `out_jacobian`, `n` 0 or too
+/// large to address, a NaN or infinite parameter, or a bad `IAEMU_NUM_THREADS` or
+/// `IAEMU_MEMORY_BUDGET`; `IA_ERR_OUT_OF_DOMAIN` for a row outside the training domain without
+/// extrapolation (only `out_flags` is written); `IA_ERR_OUT_OF_MEMORY` over the memory budget
+/// or when LibTorch cannot allocate; `IA_ERR_INTERNAL` for another LibTorch failure;
+/// `IA_ERR_UNSUPPORTED` in a build without the emulator (whatever the arguments).
+///
+/// Threads: any thread; calls on one `emu` run one at a time (not Monte Carlo, so not
+/// serialised with other handles).
 ///
 /// # Safety
-/// As `ia_predict_batch`; `out_jacobian` 21 n n_bins writable doubles.
+/// `emu` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+/// readable doubles; `out_mean` NULL or 3 n n_bins writable doubles; `out_jacobian` NULL or 21
+/// n n_bins writable doubles; `out_flags` NULL or n writable `uint32_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_predict_jacobian(
     emu: *const IaEmulator,
@@ -401,8 +472,19 @@ pub unsafe extern "C" fn ia_predict_jacobian(
     })
 }
 
-/// Frees a model. NULL is a no-op; a handle already freed or not made by iaemu gives
+/// Frees a model.
+///
+/// Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+/// handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+/// was). In a build without the emulator, NULL gives `IA_OK` and any other value
+/// `IA_ERR_UNSUPPORTED`.
+///
+/// Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+/// with `emu`, the model lives until that call returns; calls made after the free get
 /// `IA_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `emu` NULL or any value: it is looked up in the registry, never dereferenced.
 #[no_mangle]
 pub extern "C" fn ia_emulator_free(emu: *mut IaEmulator) -> c_int {
     guard("ia_emulator_free", || {
@@ -422,15 +504,31 @@ pub extern "C" fn ia_emulator_free(emu: *mut IaEmulator) -> c_int {
 }
 
 /// Trains a model on the dataset folder `data_dir` (from `iaemu generate`) and writes it to
-/// `out_path` (`.safetensors`). `config_json` is the JSON of `iaemu train --config` (NULL: the
-/// paper's defaults). An interrupted run resumes from `out_path.checkpoint`; a checkpoint of
-/// another configuration or dataset is an error (remove it to start afresh). `progress` (may be
-/// NULL) is called after every epoch with `user_data`, and stops training by returning
-/// non-zero. Runs on the calling thread.
+/// `out_path` (`.safetensors`). `config_json` (optional) is the JSON of `iaemu train --config`
+/// (NULL: the paper's defaults). An interrupted run resumes from `out_path.checkpoint`; a
+/// checkpoint of another configuration or dataset is an error (remove it to start afresh).
+/// `progress` (optional, may be NULL) is called after every epoch with `user_data`, and stops
+/// training by returning non-zero (the best model so far is still written, and the status is
+/// `IA_OK`).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a `config_json` that is not UTF-8 or JSON,
+/// has unknown keys or invalid values, a NULL, empty or non-UTF-8 `data_dir` or `out_path`, an
+/// unfinished dataset, too few usable rows for the split, a checkpoint of another run, a
+/// diverging loss, an unknown device, or a bad `IAEMU_NUM_THREADS` or `IAEMU_MEMORY_BUDGET`;
+/// `IA_ERR_IO` when the dataset or the checkpoint cannot be read or the model cannot be
+/// written; `IA_ERR_UNSUPPORTED` for a CUDA device LibTorch does not see, and in a build
+/// without the emulator (whatever the arguments); `IA_ERR_OUT_OF_MEMORY` when training would
+/// exceed the memory budget or LibTorch cannot allocate; `IA_ERR_INTERNAL` for another LibTorch
+/// failure.
+///
+/// Threads: runs on the calling thread, which also calls `progress`. Each epoch holds the
+/// process-wide lock of Monte Carlo predictions, so Monte Carlo calls of `ia_predict_batch` on
+/// other threads wait between epochs.
 ///
 /// # Safety
-/// `config_json` NULL or a NUL-terminated string; `data_dir` and `out_path` NUL-terminated
-/// strings; `progress` NULL or a function safe to call with `user_data`.
+/// `config_json` NULL or a NUL-terminated string; `data_dir` and `out_path` NULL or
+/// NUL-terminated strings; `progress` NULL or a function safe to call with `user_data`;
+/// `user_data` any value, passed to `progress` unchanged and never dereferenced by the library.
 #[no_mangle]
 pub unsafe extern "C" fn ia_train(
     config_json: *const c_char,

@@ -8,8 +8,11 @@ use crate::halos::{self, Column, HaloCatalog, LoadOptions, SyntheticUniverse, HO
 use std::ffi::{c_char, c_int, CStr};
 use std::path::PathBuf;
 
-/// A halo catalogue: an opaque handle. Read-only once made, so several threads may use one
-/// handle at once (e.g. populate it in parallel); free it once with `ia_halos_free`.
+/// A halo catalogue: an opaque handle; free it once with `ia_halos_free`.
+///
+/// Threads: read-only once made, so several threads may use one handle at once (e.g. populate
+/// or simulate it in parallel). Freeing it while another thread is inside a call with it is
+/// safe: the object lives until that call returns.
 pub struct IaHalos {
     _private: [u8; 0],
 }
@@ -106,8 +109,18 @@ fn publish(cat: HaloCatalog, out: *mut *mut IaHalos) -> Result<()> {
 /// particle mass or redshift need `ia_halos_load_with_options`. On success `*out_halos`
 /// receives a new handle.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_halos`, a NULL, empty or
+/// non-UTF-8 `path`, an ASCII or `.npz` file without its box size, particle mass or redshift,
+/// or a box size or particle mass not finite and positive, or a redshift not finite and >= 0;
+/// `IA_ERR_IO` for a missing or unreadable file, an empty file, an unknown format, a corrupt or
+/// truncated file, a missing required column, non-finite values, duplicate ids or no halos, and
+/// for a halotools HDF5 file without its `Lbox`, `particle_mass` or `redshift`.
+///
+/// Threads: any thread, several at once; HDF5 files are read one at a time in the process (the
+/// HDF5 library's lock).
+///
 /// # Safety
-/// `path` must be NULL or a NUL-terminated string; `out_halos` NULL or writable.
+/// `path` NULL or a NUL-terminated string; `out_halos` NULL or one writable `IaHalos *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_load(path: *const c_char, out_halos: *mut *mut IaHalos) -> c_int {
     guard("ia_halos_load", || {
@@ -117,10 +130,19 @@ pub unsafe extern "C" fn ia_halos_load(path: *const c_char, out_halos: *mut *mut
     })
 }
 
-/// As `ia_halos_load`, with values for what the file lacks (`options` may be NULL).
+/// As `ia_halos_load`, with values for what the file lacks. `options` is optional (NULL: none
+/// given); a NaN field is not given, and with `force` non-zero the given values replace the
+/// file's.
+///
+/// Status: the codes of `ia_halos_load` (`IA_OK`, `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_IO`) for
+/// the same causes, less the values that `options` gives; also `IA_ERR_INVALID_ARGUMENT` for an
+/// infinite field of `options`.
+///
+/// Threads: as `ia_halos_load`: any thread, several at once; HDF5 files one at a time.
 ///
 /// # Safety
-/// As `ia_halos_load`; `options` NULL or pointing to one `IaHalosLoadOptions`.
+/// `path` NULL or a NUL-terminated string; `options` NULL or one readable `IaHalosLoadOptions`;
+/// `out_halos` NULL or one writable `IaHalos *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_load_with_options(
     path: *const c_char,
@@ -156,8 +178,12 @@ pub unsafe extern "C" fn ia_halos_load_with_options(
 
 /// Writes the defaults of the synthetic universe into `*out_options`.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+///
+/// Threads: any thread; writes only `*out_options`.
+///
 /// # Safety
-/// `out_options` must be NULL or writable.
+/// `out_options` NULL or writable memory for one `IaSyntheticOptions`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_synthetic_options_default(
     out_options: *mut IaSyntheticOptions,
@@ -188,11 +214,23 @@ pub unsafe extern "C" fn ia_synthetic_options_default(
     })
 }
 
-/// Makes the synthetic universe (physics.md section 9) and returns it as a new handle in
-/// `*out_halos`. The same options give the same catalogue on any thread count.
+/// Makes the synthetic universe (docs/science.md section 8) and returns it as a new handle in
+/// `*out_halos`. `options` is optional (NULL: the defaults). The same options give the same
+/// catalogue on any thread count.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_halos`, options out of range
+/// (`box_size` in (0, 4000], `grid` even in [8, 512], `min_host_mass` in [1e8, 1e15],
+/// `particle_mass` finite and positive, `subhalo_survival` in [0, 1], `axis_scatter` and
+/// `tidal_smoothing` finite and >= 0, the cosmology within the ranges its message names,
+/// `n_threads` at most 1024), settings that give more than 5e7 or no host halos, or a bad
+/// `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be started.
+///
+/// Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
+/// default).
 ///
 /// # Safety
-/// `options` NULL (the defaults) or pointing to one `IaSyntheticOptions`; `out_halos` writable.
+/// `options` NULL or one readable `IaSyntheticOptions`; `out_halos` NULL or one writable
+/// `IaHalos *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_synthetic(
     options: *const IaSyntheticOptions,
@@ -229,12 +267,20 @@ pub unsafe extern "C" fn ia_halos_synthetic(
     })
 }
 
-/// Writes a catalogue to `path`: halotools cache HDF5 for `.hdf5`/`.h5` (loadable by
-/// halotools' `CachedHaloCatalog(fname=...)`), NumPy `.npz` for `.npz`. The file appears
-/// complete or not at all.
+/// Writes a catalogue to `path`: halotools cache HDF5 for `.hdf5`/`.h5` (loadable by halotools'
+/// `CachedHaloCatalog(fname=...)`), NumPy `.npz` for `.npz`. The file appears complete or not
+/// at all.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+/// a NULL, empty or non-UTF-8 `path`, or an extension other than `.hdf5`, `.h5` and `.npz`;
+/// `IA_ERR_IO` when the folder does not exist or the file cannot be written.
+///
+/// Threads: any thread, also while other threads use `halos`; HDF5 files are written one at a
+/// time in the process (the HDF5 library's lock).
 ///
 /// # Safety
-/// `halos` a handle from this library (checked); `path` NULL or NUL-terminated.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `path` NULL or a
+/// NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_save(halos: *const IaHalos, path: *const c_char) -> c_int {
     guard("ia_halos_save", || {
@@ -245,8 +291,14 @@ pub unsafe extern "C" fn ia_halos_save(halos: *const IaHalos, path: *const c_cha
 
 /// Describes a catalogue in `*out_info`.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_info` or a NULL, freed, forged or
+/// wrong-kind `halos`.
+///
+/// Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
+///
 /// # Safety
-/// `halos` a handle (checked); `out_info` NULL or writable.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `out_info` NULL or
+/// writable memory for one `IaHalosInfo`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_info(halos: *const IaHalos, out_info: *mut IaHalosInfo) -> c_int {
     guard("ia_halos_info", || {
@@ -288,12 +340,19 @@ fn column_arg(name: *const c_char) -> Result<Column> {
     })
 }
 
-/// Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is
-/// rvir / nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of
-/// halos. Units as in physics.md section 2 (Mpc/h, Msun/h, km/s).
+/// Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is rvir /
+/// nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of halos.
+/// Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+/// a NULL or unknown `name` (the message lists the names), an integer column
+/// (`ia_halos_column_i64`), `n` other than the number of halos, or a NULL `out_values`.
+///
+/// Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
 ///
 /// # Safety
-/// `halos` a handle (checked); `name` NUL-terminated; `out_values` NULL or `n` writable doubles.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `name` NULL or a
+/// NUL-terminated string; `out_values` NULL or `n` writable doubles.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_column_f64(
     halos: *const IaHalos,
@@ -330,8 +389,15 @@ pub unsafe extern "C" fn ia_halos_column_f64(
 /// Copies an integer column (`"halo_id"`, `"halo_upid"`, `"halo_hostid"`) into `out_values`
 /// (`n` values, equal to the number of halos).
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+/// a NULL or unknown `name`, a floating-point column (`ia_halos_column_f64`), `n` other than
+/// the number of halos, or a NULL `out_values`.
+///
+/// Threads: any thread; an `IaHalos` is immutable, so several threads may read `halos` at once.
+///
 /// # Safety
-/// As `ia_halos_column_f64`, with `n` writable int64_t.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `name` NULL or a
+/// NUL-terminated string; `out_values` NULL or `n` writable `int64_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_halos_column_i64(
     halos: *const IaHalos,
@@ -365,9 +431,18 @@ pub unsafe extern "C" fn ia_halos_column_i64(
     })
 }
 
-/// Frees a catalogue. NULL is a no-op; a handle already freed or not made by iaemu gives
-/// `IA_ERR_INVALID_ARGUMENT`. A call using the handle on another thread keeps the catalogue
-/// alive until that call returns.
+/// Frees a catalogue.
+///
+/// Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+/// handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+/// was).
+///
+/// Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+/// with `halos`, the catalogue lives until that call returns; calls made after the free get
+/// `IA_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `halos` NULL or any value: it is looked up in the registry, never dereferenced.
 #[no_mangle]
 pub extern "C" fn ia_halos_free(halos: *mut IaHalos) -> c_int {
     guard("ia_halos_free", || handles::release(halos, HALOS_KIND))

@@ -11,8 +11,10 @@ use std::ffi::c_int;
 use super::corr::{edges_from_c, xi_normalization_from_c, IA_XI_N_SQUARED};
 use super::halos::{IaHalos, HALOS_KIND};
 
-/// Galaxies made by `ia_populate`: an opaque handle, immutable, usable from many threads at
-/// once; free it once with `ia_galaxies_free`.
+/// Galaxies made by `ia_populate`: an opaque handle; free it once with `ia_galaxies_free`.
+///
+/// Threads: immutable, so several threads may read one handle at once. Freeing it while another
+/// thread is inside a call with it is safe: the object lives until that call returns.
 pub struct IaGalaxies {
     _private: [u8; 0],
 }
@@ -55,8 +57,12 @@ pub struct IaSimulateOptions {
 
 /// Writes the defaults of `ia_simulate` into `*out_options`.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+///
+/// Threads: any thread; writes only `*out_options`.
+///
 /// # Safety
-/// `out_options` must be NULL or writable.
+/// `out_options` NULL or writable memory for one `IaSimulateOptions`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_simulate_options_default(out_options: *mut IaSimulateOptions) -> c_int {
     guard("ia_simulate_options_default", || {
@@ -115,13 +121,20 @@ unsafe fn simulate_options(o: *const IaSimulateOptions) -> Result<SimulateOption
     })
 }
 
-/// Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen,
-/// mu_sat, logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed`
-/// gives the same galaxies on any thread count. On success `*out_galaxies` receives a new
-/// handle. Invalid parameters, or fewer than 2 galaxies, give `IA_ERR_INVALID_ARGUMENT`.
+/// Puts galaxies into the hosts of `halos` for the 7 parameters `params` (order mu_cen, mu_sat,
+/// logMmin, sigma_logM, logM0, logM1, alpha) with default options; the same `seed` gives the
+/// same galaxies on any thread count. On success `*out_galaxies` receives a new handle.
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `params` or `out_galaxies`, a NULL,
+/// freed, forged or wrong-kind `halos`, invalid parameters (not finite, |mu_cen| or |mu_sat|
+/// above 1, sigma_logM <= 0), or a model point that puts fewer than 2 galaxies in the
+/// catalogue.
+///
+/// Threads: any thread; several threads may populate one `IaHalos` at once.
 ///
 /// # Safety
-/// `halos` a handle (checked); `params` NULL or 7 readable doubles; `out_galaxies` writable.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7
+/// readable doubles; `out_galaxies` NULL or one writable `IaGalaxies *`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_populate(
     halos: *const IaHalos,
@@ -144,8 +157,15 @@ pub unsafe extern "C" fn ia_populate(
 
 /// Number of galaxies, into `*out_n`.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_n` or a NULL, freed, forged or
+/// wrong-kind `galaxies`.
+///
+/// Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+/// once.
+///
 /// # Safety
-/// `galaxies` a handle (checked); `out_n` NULL or writable.
+/// `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out_n` NULL or
+/// one writable `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_galaxies_count(
     galaxies: *const IaGalaxies,
@@ -163,8 +183,15 @@ pub unsafe extern "C" fn ia_galaxies_count(
 /// Copies `IA_GAL_POSITIONS`, `IA_GAL_VELOCITIES` or `IA_GAL_ORIENTATIONS` (n x 3, row-major)
 /// into `out`, which holds `len` = 3 n doubles.
 ///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind
+/// `galaxies`, an unknown `quantity`, `len` other than 3 n, or a NULL `out`.
+///
+/// Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+/// once.
+///
 /// # Safety
-/// `galaxies` a handle (checked); `out` NULL or `len` writable doubles.
+/// `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or
+/// `len` writable doubles.
 #[no_mangle]
 pub unsafe extern "C" fn ia_galaxies_get(
     galaxies: *const IaGalaxies,
@@ -196,12 +223,18 @@ pub unsafe extern "C" fn ia_galaxies_get(
     })
 }
 
-/// Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and,
-/// unless `out_host_id` is NULL, each galaxy's host `halo_id` into `out_host_id` (`n` values).
+/// Writes 1 for centrals and 0 for satellites into `out` (`n` values, the galaxy count), and
+/// each galaxy's host `halo_id` into `out_host_id` (optional: NULL when not wanted).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind
+/// `galaxies`, `n` other than the galaxy count, or a NULL `out`.
+///
+/// Threads: any thread; an `IaGalaxies` is immutable, so several threads may read `galaxies` at
+/// once.
 ///
 /// # Safety
-/// `galaxies` a handle (checked); `out` NULL or `n` writable bytes; `out_host_id` NULL or `n`
-/// writable int64_t.
+/// `galaxies` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `n`
+/// writable bytes; `out_host_id` NULL or `n` writable `int64_t`.
 #[no_mangle]
 pub unsafe extern "C" fn ia_galaxies_kind(
     galaxies: *const IaGalaxies,
@@ -234,8 +267,18 @@ pub unsafe extern "C" fn ia_galaxies_kind(
     })
 }
 
-/// Frees galaxies. NULL is a no-op; a handle already freed or not made by iaemu gives
+/// Frees galaxies.
+///
+/// Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+/// handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+/// was).
+///
+/// Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+/// with `galaxies`, the catalogue lives until that call returns; calls made after the free get
 /// `IA_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `galaxies` NULL or any value: it is looked up in the registry, never dereferenced.
 #[no_mangle]
 pub extern "C" fn ia_galaxies_free(galaxies: *mut IaGalaxies) -> c_int {
     guard("ia_galaxies_free", || {
@@ -243,15 +286,30 @@ pub extern "C" fn ia_galaxies_free(galaxies: *mut IaGalaxies) -> c_int {
     })
 }
 
-/// Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures
-/// xi, omega and eta each time. Writes the mean over realisations into `out_mean` and the
-/// variance (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows
-/// xi, omega, eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` may be
-/// NULL for the defaults. The result depends only on (`seed`, `params`, options).
+/// Populates `halos` `n_realizations` times for `params` (as in `ia_populate`) and measures xi,
+/// omega and eta each time. Writes the mean over realisations into `out_mean` and the variance
+/// (divisor R - 1; NaN when R = 1) into `out_var`, each `3 x n_bins` row-major (rows xi, omega,
+/// eta), so `out_len` must be 3 n_bins (60 with the default bins). `options` is optional (NULL:
+/// the defaults). The result depends only on (`seed`, `params`, options).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
+/// a NULL `params`, `out_mean` or `out_var`, invalid parameters (as `ia_populate`),
+/// `n_realizations` 0, bad options (edges as in `ia_correlate`, with r_max below half the box;
+/// an unknown `xi_normalization` or `satellites`; `min_host_particles` not finite and >= 0;
+/// `n_threads` above 1024), `out_len` other than 3 n_bins, a realisation with fewer than 2
+/// galaxies, or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`; `IA_ERR_UNSUPPORTED` when `IAEMU_ISA`
+/// names an instruction set this CPU does not run; `IA_ERR_OUT_OF_MEMORY` when the
+/// realisations' galaxy counts (8 bytes each) exceed the memory budget; `IA_ERR_INTERNAL` when
+/// the threads cannot be started.
+///
+/// Threads: any thread; several threads may simulate one `IaHalos` at once. The work runs on
+/// `options->n_threads` threads (0: the default), and the numbers do not depend on their count.
 ///
 /// # Safety
-/// `halos` a handle (checked); `params` 7 readable doubles; `options` NULL or one
-/// `IaSimulateOptions`; `out_mean` and `out_var` NULL or `out_len` writable doubles each.
+/// `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7
+/// readable doubles; `options` NULL or one readable `IaSimulateOptions`, whose `r_edges` is
+/// NULL or `n_edges` readable doubles; `out_mean` and `out_var` NULL or `out_len` writable
+/// doubles each.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn ia_simulate(

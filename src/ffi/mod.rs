@@ -31,7 +31,10 @@ pub const IA_ERR_IO: c_int = -2;
 pub const IA_ERR_OUT_OF_DOMAIN: c_int = -3;
 /// Not available in this build or on this platform.
 pub const IA_ERR_UNSUPPORTED: c_int = -4;
-/// A bug in iaemu (for example a caught panic); the message says more.
+/// A bug in iaemu (for example a caught panic); the message says more. Any function that
+/// returns a status may return it (no panic crosses the boundary); the `Status:` notes of the
+/// functions name it only where it has another cause (threads that cannot be started, a
+/// LibTorch failure).
 pub const IA_ERR_INTERNAL: c_int = -5;
 /// The request needs more memory than the memory budget allows (`ia_set_memory_budget`,
 /// `IAEMU_MEMORY_BUDGET`), or than the machine could give; refused before the work starts
@@ -138,24 +141,38 @@ pub(crate) unsafe fn slice_mut<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
 }
 
-/// The library version, `"major.minor.patch"`, as a static NUL-terminated string (never
-/// NULL, never to be freed). One of the two functions that cannot fail and return no status.
+/// The library version, `"major.minor.patch"`, as a static NUL-terminated string (never NULL,
+/// never to be freed).
+///
+/// Status: none: one of the two functions that cannot fail and return no status.
+///
+/// Threads: any thread.
 #[no_mangle]
 pub extern "C" fn ia_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The message of the last failed call on this thread, or `""` if the last call succeeded.
-/// Owned by the library: valid until the next iaemu call on this thread; never NULL; not to
-/// be freed. One of the two functions that cannot fail and return no status.
+/// The message of the last failed call on this thread (naming the function and the problem), or
+/// `""` if the last call succeeded. Owned by the library: valid until the next iaemu call on
+/// this thread; never NULL; not to be freed.
+///
+/// Status: none: one of the two functions that cannot fail and return no status.
+///
+/// Threads: any thread; the message is per thread, so another thread's failures never show
+/// here.
 #[no_mangle]
 pub extern "C" fn ia_last_error_message() -> *const c_char {
     LAST_ERROR.with(|m| m.borrow().as_ptr())
 }
 
 /// Sets the default number of threads for all later calls in the process; 0 restores the
-/// default (`IAEMU_NUM_THREADS`, else all cores). More than 1024 gives
-/// `IA_ERR_INVALID_ARGUMENT`, as does a per-call `n_threads` above 1024. Thread-safe.
+/// default (`IAEMU_NUM_THREADS`, else all cores).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for more than 1024 (as is a per-call `n_threads`
+/// above 1024).
+///
+/// Threads: any thread (an atomic store); calls already running keep the count they started
+/// with.
 #[no_mangle]
 pub extern "C" fn ia_set_num_threads(n_threads: u32) -> c_int {
     guard("ia_set_num_threads", || crate::threads::set_num_threads(n_threads as usize))
@@ -163,8 +180,13 @@ pub extern "C" fn ia_set_num_threads(n_threads: u32) -> c_int {
 
 /// Sets the memory budget, in bytes, of every later call in the process: the most one call may
 /// allocate (outputs included); a call that would need more fails with `IA_ERR_OUT_OF_MEMORY`
-/// before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half the physical
-/// memory, at most 8 GiB). Less than 64 MiB gives `IA_ERR_INVALID_ARGUMENT`. Thread-safe.
+/// before it starts. 0 restores the default (`IAEMU_MEMORY_BUDGET`, else half of what the
+/// process may use, at most 8 GiB).
+///
+/// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for less than 64 MiB (other than 0).
+///
+/// Threads: any thread (an atomic store); calls already past their memory check are not
+/// affected.
 #[no_mangle]
 pub extern "C" fn ia_set_memory_budget(bytes: u64) -> c_int {
     guard("ia_set_memory_budget", || crate::memory::set_budget(bytes))

@@ -172,9 +172,9 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
     let need = |v: Option<f64>, what: &str| {
         v.ok_or_else(|| {
             Error::invalid(format!(
-                "{}: no {what} in the comment lines; give it to the reader (--{})",
+                "{}: no {what} in the comment lines; give it in the load options ({})",
                 path.display(),
-                what.replace(' ', "-")
+                what.replace(' ', "_")
             ))
         })
     };

@@ -1,4 +1,4 @@
-//! The halo columns (physics.md section 2): names, units, which are required, and the raw
+//! The halo columns (docs/science.md section 7): names, units, which are required, and the raw
 //! table readers fill before validation. This is the one list of columns; readers, the writer
 //! and the C ABI take names from here.
 

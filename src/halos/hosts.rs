@@ -1,4 +1,4 @@
-//! Validation of raw columns and the derived columns of [`HaloCatalog`] (physics.md section 2):
+//! Validation of raw columns and the derived columns of [`HaloCatalog`] (docs/science.md section 7):
 //! missing columns, non-finite values, duplicate ids, the host hierarchy, orphans, wrapping.
 
 use std::collections::HashMap;
@@ -129,7 +129,7 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
             )
         }
     };
-    // halo_hostid follows from halo_upid (physics.md section 2); a file's own column is
+    // halo_hostid follows from halo_upid (docs/science.md section 7); a file's own column is
     // checked against that and replaced where it disagrees.
     let mut hostid: Vec<i64> = id
         .iter()

@@ -1,4 +1,4 @@
-//! Halo catalogues: the halos that galaxies are put into (physics.md sections 2 and 9).
+//! Halo catalogues: the halos that galaxies are put into (docs/science.md sections 7 and 8).
 //!
 //! - [`HaloCatalog`]: one validated, column-oriented table (halotools column names) with its box,
 //!   particle mass, redshift, provenance and a [`LoadReport`] of what was derived or dropped;
@@ -25,7 +25,7 @@ pub use synthetic::SyntheticUniverse;
 use crate::{Error, Result};
 
 /// Default minimum host mass in particles: hosts that can carry galaxies have
-/// `mvir > HOST_MIN_PARTICLES * particle_mass` (physics.md section 2).
+/// `mvir > HOST_MIN_PARTICLES * particle_mass` (docs/science.md section 7).
 pub const HOST_MIN_PARTICLES: f64 = 300.0;
 
 /// Where a catalogue came from; written back as HDF5 attributes.
@@ -93,7 +93,7 @@ impl LoadOptions {
     }
 }
 
-/// A validated halo catalogue. Columns follow physics.md section 2 and are read-only once
+/// A validated halo catalogue. Columns follow docs/science.md section 7 and are read-only once
 /// built; every constructor goes through [`HaloCatalog::from_raw`]'s checks.
 #[derive(Clone, Debug)]
 pub struct HaloCatalog {
@@ -172,7 +172,7 @@ impl HaloCatalog {
     }
 
     /// Hosts that can carry a central: `upid == -1`, `mvir > min_particles * particle_mass`,
-    /// and a major axis that is not all zeros (physics.md section 2). Row indices, ascending.
+    /// and a major axis that is not all zeros (docs/science.md section 7). Row indices, ascending.
     pub fn central_hosts(&self, min_particles: f64) -> Vec<usize> {
         let m_min = min_particles * self.meta.particle_mass;
         let (mvir, ax, ay, az) = (
@@ -249,12 +249,15 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
 /// Writes a catalogue: halotools cache HDF5 for `.hdf5`/`.h5`, NumPy `.npz` for `.npz`.
 /// The file appears complete or not at all (written beside, then renamed).
 pub fn save(cat: &HaloCatalog, path: &Path) -> Result<()> {
+    check_output(path)?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("hdf5" | "h5") => hdf5::write(cat, path),
-        Some("npz") => npz::write(cat, path),
-        _ => Err(Error::invalid(format!(
-            "{}: choose the format by extension, .hdf5 (halotools) or .npz",
-            path.display()
-        ))),
+        _ => npz::write(cat, path),
     }
+}
+
+/// Checks, before any work, that [`save`] can write `path`: a known extension (.hdf5, .h5,
+/// .npz) and an existing folder.
+pub fn check_output(path: &Path) -> Result<()> {
+    crate::io::check_output(path, &["hdf5", "h5", "npz"], "choose the format by extension, .hdf5 (halotools) or .npz")
 }

@@ -1,5 +1,5 @@
 //! The synthetic universe: a halo catalogue made from a seed that stands in for an N-body run
-//! (physics.md section 9). How it is made, at redshift 0:
+//! (docs/science.md section 8). How it is made, at redshift 0:
 //!
 //! 1. **Linear field.** Unit white noise on an n^3 grid, coloured by the Eisenstein-Hu linear
 //!    P(k) normalised to sigma8 (see [`crate::cosmology`]).

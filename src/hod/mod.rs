@@ -1,4 +1,4 @@
-//! Galaxies in halos (physics.md sections 1, 3, 4, 5): the seven model parameters, the
+//! Galaxies in halos (docs/science.md sections 2 to 4): the seven model parameters, the
 //! Zheng et al. (2007) occupation, where centrals and satellites sit, and their alignments
 //! (Dimroth-Watson around the host's major axis for centrals, around the radial direction for
 //! satellites). [`simulate`] measures xi, omega and eta over realisations.
@@ -35,7 +35,7 @@ pub const PARAM_NAMES: [&str; 7] = [
     "alpha",
 ];
 
-/// One model point (physics.md section 1). Masses are log10 of Msun/h.
+/// One model point (docs/science.md section 2). Masses are log10 of Msun/h.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HodParams {
     /// Central alignment strength, [-1, 1].
@@ -153,7 +153,7 @@ impl Occupation {
     }
 }
 
-/// Where satellites are placed (physics.md section 4).
+/// Where satellites are placed (docs/science.md section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SatelliteModel {
     /// Subhalos when the catalogue has any, else NFW.

@@ -1,6 +1,6 @@
 //! Realisations of one model point: populate the same halos with new random draws and measure
 //! xi, omega and eta each time; the mean and the variance over realisations are what the
-//! emulator learns (physics.md section 6, "measurement noise").
+//! emulator learns (docs/science.md section 6).
 
 use rand::Rng;
 use rayon::prelude::*;
@@ -52,7 +52,7 @@ impl Welford {
 /// Settings of [`simulate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimulateOptions {
-    /// Bin edges, Mpc/h (default: the 20 bins of physics.md section 6).
+    /// Bin edges, Mpc/h (default: the 20 bins of docs/science.md section 5).
     pub r_edges: Vec<f64>,
     pub xi_normalization: XiNormalization,
     pub populate: PopulateOptions,
@@ -132,6 +132,8 @@ pub fn simulate_prepared(
         threads: opts.threads,
     };
     let nb = opts.r_edges.len().saturating_sub(1);
+    // The galaxy count of every realisation is part of the result.
+    crate::memory::ensure(&format!("{n_realizations} realisations"), n_realizations as f64 * 8.0)?;
     if opts.keep_realizations {
         // Each kept measurement: edges, centres, three statistics and pair counts.
         crate::memory::ensure(

@@ -1,4 +1,4 @@
-//! The Dimroth-Watson distribution of physics.md section 5: the cosine t between a galaxy's
+//! The Dimroth-Watson distribution of docs/science.md section 4: the cosine t between a galaxy's
 //! axis and a reference axis has density `exp(-kappa t^2) / Z(kappa)` on [-1, 1], azimuth
 //! uniform, with `kappa = -tan(pi mu / 2)`.
 //!

@@ -83,7 +83,7 @@ int main(void) {
               "metrics of statistic %d: pcc %g coverage %g", s, info.pcc_mean[s], info.coverage_1sigma[s]);
     double edges[NB + 1];
     CHECK(ia_emulator_r_edges(emu, edges, NB + 1) == IA_OK, "edges");
-    for (int k = 0; k <= NB; k++) /* physics.md: 20 log bins from 0.1 to 16 Mpc/h */
+    for (int k = 0; k <= NB; k++) /* docs/science.md section 5: 20 log bins from 0.1 to 16 Mpc/h */
         CHECK(fabs(edges[k] / (0.1 * pow(160.0, k / 20.0)) - 1) < 1e-12, "edge %d: %g", k, edges[k]);
     CHECK(ia_emulator_r_edges(emu, edges, NB) == IA_ERR_INVALID_ARGUMENT, "short edges");
 

@@ -92,6 +92,9 @@ static void simulation_and_positions(void) {
         double mean[60], var[60];
         st = ia_simulate(h, P0, 300, 1, NULL, mean, var, 60);
         CHECK(st == IA_OK, "300 realisations: %s", ia_last_error_message());
+        /* UINT32_MAX realisations: their galaxy counts alone are 34 GB, refused up front */
+        st = ia_simulate(h, P0, UINT32_MAX, 1, NULL, mean, var, 60);
+        CHECK(st == IA_ERR_OUT_OF_MEMORY, "UINT32_MAX realisations: status %d (%s)", st, ia_last_error_message());
         ia_halos_free(h);
     }
     /* Positions: ordinary out-of-box values wrap; 1e308 in a 50 Mpc/h box is an error naming

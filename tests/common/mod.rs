@@ -1,5 +1,5 @@
-//! Shared test helpers: an O(N^2) brute-force reference written straight from physics.md
-//! section 6 (ordered pairs, minimum image, linear bin search), independent of the engine.
+//! Shared test helpers: an O(N^2) brute-force reference written straight from docs/science.md
+//! section 5 (ordered pairs, minimum image, linear bin search), independent of the engine.
 #![allow(dead_code)]
 
 use rand::{Rng, SeedableRng};

@@ -1,4 +1,4 @@
-"""The emulator network of physics.md section 8 in PyTorch eager, on the weights of an iaemu
+"""The emulator network of docs/science.md section 10 in PyTorch eager, on the weights of an iaemu
 model file, timed like examples/bench_predict.rs: 32,768 points x 20 Monte Carlo passes (as one
 batched call, and as the usual loop of 20 passes), and one point x 20 passes.
 

@@ -12,7 +12,7 @@ so anything reading catalog.npy sees the inputs halotools saw.
 
 Before writing, the script checks halotools' conventions against a brute-force
 numpy computation on a subsample (ordered pairs, self pairs, bin edges, normalisation)
-and stops if they differ from the definitions in ../shared/docs/physics.md section 6.
+and stops if they differ from the definitions in docs/science.md section 5.
 """
 
 import argparse

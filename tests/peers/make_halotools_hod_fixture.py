@@ -8,7 +8,7 @@ Run from the repository root, in the peer environment (scripts/peer-venv.sh):
 
     .venv-peers/bin/python tests/peers/make_halotools_hod_fixture.py [--iaemu target/lite/release/iaemu]
 
-The halotools model (physics.md sections 3-6):
+The halotools model (docs/science.md sections 3 to 5):
 
     HodModelFactory(
         centrals_occupation   = Zheng07Cens(),
@@ -165,7 +165,7 @@ def measure(gt, lbox):
 
 
 def check_conventions(model, halocat, gt, pos, ori, xi, omega, eta, params, lbox):
-    """Stops with a message if halotools does something else than physics.md describes."""
+    """Stops with a message if halotools does something else than docs/science.md describes."""
     from halotools.empirical_models.ia_models.ia_strength_models import alignment_strength
     from halotools.empirical_models.ia_models.ia_model_components import axes_correlated_with_input_vector
     from halotools.mock_observables import npairs_3d
@@ -202,7 +202,7 @@ def check_conventions(model, halocat, gt, pos, ori, xi, omega, eta, params, lbox
     mu_cen, mu_sat = params[0], params[1]
     t2_expected = {}
     for name, mu, c2 in (("central", mu_cen, c2_cen), ("satellite", mu_sat, c2_sat)):
-        # <t^2> under exp(-kappa t^2) on [-1, 1], kappa = -tan(pi mu / 2) (physics.md section 5)
+        # <t^2> under exp(-kappa t^2) on [-1, 1], kappa = -tan(pi mu / 2) (docs/science.md section 4)
         want = watson_mean_t2(mu)
         t2_expected[name] = want
         se = float(np.std(c2, ddof=1) / math.sqrt(len(c2)))
@@ -226,7 +226,7 @@ def check_conventions(model, halocat, gt, pos, ori, xi, omega, eta, params, lbox
     got_cen = model.mean_occupation_centrals(prim_haloprop=m)
     got_sat = model.mean_occupation_satellites(prim_haloprop=m)
     if np.max(np.abs(got_cen - ncen)) > 1e-12 or np.max(np.abs(got_sat - nsat) / np.maximum(nsat, 1e-300)) > 1e-12:
-        problems.append("Zheng07 mean occupations differ from physics.md section 3 (or are modulated by <Ncen>)")
+        problems.append("Zheng07 mean occupations differ from docs/science.md section 3 (or are modulated by <Ncen>)")
     return problems, {"t2_centrals_vs_halo_axisA": t2_cen, "t2_satellites_vs_radial": t2_sat,
                       "t2_watson_expected": t2_expected,
                       "satellites_at_zero_radius": int((~ok).sum())}
