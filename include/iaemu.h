@@ -544,7 +544,8 @@ int ia_corr_options_default(double box_size, struct IaCorrOptions *out_options);
  * and positive, an unknown `xi_normalization`, `jackknife_side` 1 or above 32, `covariance`
  * without a jackknife, `n_threads` above 1024), or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`;
  * `IA_ERR_UNSUPPORTED` when `IAEMU_ISA` names an instruction set this CPU does not run;
- * `IA_ERR_INTERNAL` when the threads cannot be started.
+ * `IA_ERR_OUT_OF_MEMORY` when the sample's prepared copy (128 bytes a galaxy) exceeds the
+ * memory budget; `IA_ERR_INTERNAL` when the threads cannot be started.
  *
  * Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
  * default, `ia_set_num_threads`), and the numbers do not depend on their count. The arrays are
@@ -569,7 +570,8 @@ int ia_correlate(const double *positions,
  * weights optional for each sample.
  *
  * Status: the codes of `ia_correlate`, for the same causes in either sample (`IA_OK`,
- * `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_INTERNAL`), except that each sample
+ * `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_OUT_OF_MEMORY`, `IA_ERR_INTERNAL`),
+ * except that each sample
  * needs at least 1 galaxy; `IA_XI_N_N_MINUS_1` is also `IA_ERR_INVALID_ARGUMENT`
  * (auto-correlations only).
  *
@@ -921,7 +923,8 @@ int ia_synthetic_options_default(struct IaSyntheticOptions *out_options);
  * `particle_mass` finite and positive, `subhalo_survival` in [0, 1], `axis_scatter` and
  * `tidal_smoothing` finite and >= 0, the cosmology within the ranges its message names,
  * `n_threads` at most 1024), settings that give more than 5e7 or no host halos, or a bad
- * `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be started.
+ * `IAEMU_NUM_THREADS`; `IA_ERR_OUT_OF_MEMORY` when the grid's fields (about 96 bytes a cell)
+ * exceed the memory budget; `IA_ERR_INTERNAL` when the threads cannot be started.
  *
  * Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
  * default).
@@ -1039,9 +1042,11 @@ int ia_simulate_options_default(struct IaSimulateOptions *out_options);
  * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `params` or `out_galaxies`, a NULL,
  * freed, forged or wrong-kind `halos`, invalid parameters (not finite, |mu_cen| or |mu_sat|
  * above 1, sigma_logM <= 0), or a model point that puts fewer than 2 galaxies in the
- * catalogue.
+ * catalogue, or a bad `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be
+ * started.
  *
- * Threads: any thread; several threads may populate one `IaHalos` at once.
+ * Threads: any thread; several threads may populate one `IaHalos` at once. The work runs on
+ * the default thread count (`ia_set_num_threads`), and the galaxies do not depend on it.
  *
  * # Safety
  * `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7

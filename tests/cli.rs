@@ -577,3 +577,19 @@ fn the_memory_budget_refuses_what_it_cannot_hold() {
     let o = run("2G", "1");
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn the_memory_budget_bounds_universes_and_correlations() {
+    let dir = scratch("budget");
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_iaemu")).args(args).env("IAEMU_MEMORY_BUDGET", "64M").output().unwrap();
+    let o = run(&["halos", "synth", "--grid", "512", "--out", dir.join("u.npz").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("512^3 grid would need about 12.0 GiB"), "{}", stderr(&o));
+    // 600,000 galaxies: a 77 MB prepared copy, over 64 MiB; the mock itself fits.
+    let cat = dir.join("m.npy");
+    let o = run(&["mock", "--n", "600000", "--box", "100", "--out", cat.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["correlate", "--catalog", cat.to_str().unwrap(), "--box", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("correlating 600000 galaxies"), "{}", stderr(&o));
+}

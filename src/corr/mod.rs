@@ -350,9 +350,12 @@ impl<'a> Plan<'a> {
         )
     }
 
-    /// Checks one sample: finite values, non-zero orientations, matching lengths.
+    /// Checks one sample: finite values, non-zero orientations, matching lengths, positions
+    /// that wrapping makes sense of, and room in the memory budget for its prepared copy.
     fn validate(&self, s: &Galaxies, name: &str) -> Result<()> {
         let n = s.positions.len();
+        // The wrapped, cell-sorted copy: positions, orientations, weight, cell and order.
+        crate::memory::ensure(&format!("{name}: correlating {n} galaxies"), n as f64 * 128.0)?;
         if let Some(o) = s.orientations {
             if o.len() != n {
                 return Err(Error::invalid(format!(

@@ -190,7 +190,8 @@ fn publish(result: Correlation, out_result: *mut *mut IaCorrResult) -> Result<()
 /// and positive, an unknown `xi_normalization`, `jackknife_side` 1 or above 32, `covariance`
 /// without a jackknife, `n_threads` above 1024), or a bad `IAEMU_NUM_THREADS` or `IAEMU_ISA`;
 /// `IA_ERR_UNSUPPORTED` when `IAEMU_ISA` names an instruction set this CPU does not run;
-/// `IA_ERR_INTERNAL` when the threads cannot be started.
+/// `IA_ERR_OUT_OF_MEMORY` when the sample's prepared copy (128 bytes a galaxy) exceeds the
+/// memory budget; `IA_ERR_INTERNAL` when the threads cannot be started.
 ///
 /// Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
 /// default, `ia_set_num_threads`), and the numbers do not depend on their count. The arrays are
@@ -224,7 +225,8 @@ pub unsafe extern "C" fn ia_correlate(
 /// weights optional for each sample.
 ///
 /// Status: the codes of `ia_correlate`, for the same causes in either sample (`IA_OK`,
-/// `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_INTERNAL`), except that each sample
+/// `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_UNSUPPORTED`, `IA_ERR_OUT_OF_MEMORY`, `IA_ERR_INTERNAL`),
+/// except that each sample
 /// needs at least 1 galaxy; `IA_XI_N_N_MINUS_1` is also `IA_ERR_INVALID_ARGUMENT`
 /// (auto-correlations only).
 ///

@@ -223,7 +223,8 @@ pub unsafe extern "C" fn ia_synthetic_options_default(
 /// `particle_mass` finite and positive, `subhalo_survival` in [0, 1], `axis_scatter` and
 /// `tidal_smoothing` finite and >= 0, the cosmology within the ranges its message names,
 /// `n_threads` at most 1024), settings that give more than 5e7 or no host halos, or a bad
-/// `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be started.
+/// `IAEMU_NUM_THREADS`; `IA_ERR_OUT_OF_MEMORY` when the grid's fields (about 96 bytes a cell)
+/// exceed the memory budget; `IA_ERR_INTERNAL` when the threads cannot be started.
 ///
 /// Threads: any thread, several at once; the work runs on `options->n_threads` threads (0: the
 /// default).

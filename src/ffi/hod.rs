@@ -128,9 +128,11 @@ unsafe fn simulate_options(o: *const IaSimulateOptions) -> Result<SimulateOption
 /// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `params` or `out_galaxies`, a NULL,
 /// freed, forged or wrong-kind `halos`, invalid parameters (not finite, |mu_cen| or |mu_sat|
 /// above 1, sigma_logM <= 0), or a model point that puts fewer than 2 galaxies in the
-/// catalogue.
+/// catalogue, or a bad `IAEMU_NUM_THREADS`; `IA_ERR_INTERNAL` when the threads cannot be
+/// started.
 ///
-/// Threads: any thread; several threads may populate one `IaHalos` at once.
+/// Threads: any thread; several threads may populate one `IaHalos` at once. The work runs on
+/// the default thread count (`ia_set_num_threads`), and the galaxies do not depend on it.
 ///
 /// # Safety
 /// `halos` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7
@@ -147,7 +149,7 @@ pub unsafe extern "C" fn ia_populate(
         let cat = handles::get::<HaloCatalog, IaHalos>(halos, HALOS_KIND)?;
         // SAFETY: forwarded caller promise.
         let p = unsafe { params_arg(params)? };
-        let g = hod::populate(&cat, &p, seed, &PopulateOptions::default())?;
+        let g = crate::threads::install(None, || hod::populate(&cat, &p, seed, &PopulateOptions::default()))??;
         let handle = handles::register::<GalaxyCatalog, IaGalaxies>(g, GALAXIES_KIND)?;
         // SAFETY: checked non-NULL.
         unsafe { out_galaxies.write(handle) };

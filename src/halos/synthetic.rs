@@ -178,6 +178,10 @@ impl SyntheticUniverse {
     /// Makes the catalogue and returns what the generator knows about it (for checks).
     pub fn generate_with_diagnostics(&self) -> Result<(HaloCatalog, Diagnostics)> {
         let lt = self.validate()?;
+        // The density, noise and tidal fields on the grid (at most about 48 bytes a cell,
+        // measured; twice that as the bound).
+        let cells = (self.grid as f64).powi(3);
+        crate::memory::ensure(&format!("the synthetic universe on a {}^3 grid", self.grid), cells * 96.0)?;
         crate::threads::install(self.threads, || self.build(lt))?
     }
 

@@ -97,6 +97,11 @@ static void simulation_and_positions(void) {
         CHECK(st == IA_ERR_OUT_OF_MEMORY, "UINT32_MAX realisations: status %d (%s)", st, ia_last_error_message());
         ia_halos_free(h);
     }
+    /* A 512^3 grid's fields (12 GiB) do not fit the budget: refused before any work. */
+    IaHalos *big = NULL;
+    so.grid = 512;
+    st = ia_halos_synthetic(&so, &big);
+    CHECK(st == IA_ERR_OUT_OF_MEMORY && big == NULL, "512^3 universe: status %d (%s)", st, ia_last_error_message());
     /* Positions: ordinary out-of-box values wrap; 1e308 in a 50 Mpc/h box is an error naming
      * the galaxy. */
     double pos[4 * 3] = {1, 2, 3, 40, 41, 42, -30, 60, 10, 5, 5, 5};
