@@ -228,3 +228,41 @@ fn predict_json_has_the_keys_and_shapes_the_readme_lists() {
         assert!(len(&j["jacobian_mean"]) == n && len(&j["jacobian_mean"][0]) == 3);
     }
 }
+
+#[test]
+fn c_programs_compile_and_run_as_written() {
+    // Built the way the README says (`cc -Iinclude prog.c -L<lib> -liaemu -Wl,-rpath,<lib>`),
+    // against the library of this build (target/release, or target/lite/release).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    if !lib.join("libiaemu.so").exists() || Command::new("cc").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no {} or no cc (scripts/setup.sh builds the library)", lib.join("libiaemu.so").display());
+        return;
+    }
+    let dir = scratch("c");
+    let mut ran = 0;
+    for (info, first, body) in blocks(&readme()) {
+        if info != "c" {
+            continue;
+        }
+        let src = dir.join(format!("line{first}.c"));
+        std::fs::write(&src, &body).unwrap();
+        let exe = dir.join(format!("line{first}"));
+        let o = Command::new("cc")
+            .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror"])
+            .arg(format!("-I{}", root.join("include").display()))
+            .arg(&src)
+            .arg(format!("-L{}", lib.display()))
+            .arg("-liaemu")
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "README line {first}: the C block does not compile:\n{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new(&exe).current_dir(&dir).output().unwrap();
+        assert!(o.status.success(), "README line {first}: the C program failed: {}", String::from_utf8_lossy(&o.stderr));
+        ran += 1;
+    }
+    assert!(ran >= 2, "{ran} C blocks");
+}
