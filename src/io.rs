@@ -176,6 +176,11 @@ pub fn check_output(path: &Path, extensions: &[&str], hint: &str) -> Result<()> 
     if !extensions.contains(&ext) {
         return Err(Error::invalid(format!("{}: {hint}", path.display())));
     }
+    check_folder(path)
+}
+
+/// Checks, before any work, that the folder an output `path` goes into exists.
+pub fn check_folder(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::io(format!(
             "{}: the folder {} does not exist",

@@ -489,9 +489,7 @@ fn output_files(command: &Command) -> Vec<&Path> {
 
 fn run(command: Command) -> Result<()> {
     for path in output_files(&command) {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-            return Err(Error::io(format!("{}: the folder {} does not exist", path.display(), dir.display())));
-        }
+        io::check_folder(path)?;
     }
     match command {
         Command::Correlate {
