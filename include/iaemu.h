@@ -137,6 +137,25 @@
 #define IA_N_STATISTICS 3
 
 /**
+ * Parts of `ia_expect_parts`, in this order: centrals of different hosts, a central and a
+ * satellite of its host, of another host, two satellites of one host, of different hosts.
+ */
+#define IA_PART_CEN_CEN_2H 0
+
+#define IA_PART_CEN_SAT_1H 1
+
+#define IA_PART_CEN_SAT_2H 2
+
+#define IA_PART_SAT_SAT_1H 3
+
+#define IA_PART_SAT_SAT_2H 4
+
+/**
+ * Number of parts.
+ */
+#define IA_N_PARTS 5
+
+/**
  * Positions, n x 3, Mpc/h, in [0, L).
  */
 #define IA_GAL_POSITIONS 0
@@ -205,6 +224,15 @@ typedef struct IaGalaxies IaGalaxies;
  * safe: the object lives until that call returns.
  */
 typedef struct IaHalos IaHalos;
+
+/**
+ * A table of a halo catalogue's pair sums (`ia_table_build`, `ia_table_load`): an opaque
+ * handle; free it once with `ia_table_free`.
+ *
+ * Threads: immutable, so several threads may evaluate one table at once. Freeing it while
+ * another thread is inside a call with it is safe: the table lives until that call returns.
+ */
+typedef struct IaTable IaTable;
 
 /**
  * Settings of `ia_correlate`. Fill with `ia_corr_options_default`, then change fields.
@@ -308,6 +336,93 @@ typedef struct IaTrainEpoch {
  * to stop (the best model so far is still written).
  */
 typedef int (*IaTrainProgress)(const struct IaTrainEpoch *epoch, void *user_data);
+
+/**
+ * Settings of `ia_table_build`. Fill with `ia_table_options_default`, then change fields.
+ */
+typedef struct IaTableOptions {
+  /**
+   * Bin edges, Mpc/h; NULL for the 20 default bins. Read during the call only.
+   */
+  const double *r_edges;
+  /**
+   * Number of edges (bins + 1); ignored when `r_edges` is NULL.
+   */
+  size_t n_edges;
+  /**
+   * `IA_SATELLITES_AUTO` (default), `IA_SATELLITES_SUBHALOS` or `IA_SATELLITES_NFW`.
+   */
+  int satellites;
+  /**
+   * Hosts take galaxies above this many particle masses (default 300).
+   */
+  double min_host_particles;
+  /**
+   * Width of the host-mass bins, dex (default 0.2; 0.01 to 1).
+   */
+  double mass_bin_dex;
+  /**
+   * Draws of borrowed subhalo offsets per host-mass bin (default 2^21).
+   */
+  uint64_t draws_per_mass_bin;
+  /**
+   * Random satellite positions per host in the 2-halo sums, at least (default 2).
+   */
+  uint32_t tracers_two_halo;
+  /**
+   * Seed of the random positions (default 1).
+   */
+  uint64_t seed;
+  /**
+   * Threads for this call; 0 for the default.
+   */
+  uint32_t n_threads;
+} IaTableOptions;
+
+/**
+ * Settings of the `ia_expect_*` functions. Fill with `ia_expect_options_default`.
+ */
+typedef struct IaExpectOptions {
+  /**
+   * `IA_XI_N_SQUARED` (default) or `IA_XI_N_N_MINUS_1`.
+   */
+  int xi_normalization;
+  /**
+   * Non-zero: mean satellites times mean centrals (default 0).
+   */
+  int satellites_times_centrals;
+  /**
+   * Threads for this call; 0 for the default.
+   */
+  uint32_t n_threads;
+} IaExpectOptions;
+
+/**
+ * What a table holds (`ia_table_info`).
+ */
+typedef struct IaTableInfo {
+  /**
+   * Radial bins.
+   */
+  size_t n_bins;
+  /**
+   * `IA_SATELLITES_SUBHALOS` or `IA_SATELLITES_NFW`.
+   */
+  int satellites;
+  /**
+   * Hosts that take galaxies, and their subhalos.
+   */
+  size_t n_hosts;
+  size_t n_subhalos;
+  /**
+   * Box sides, Mpc/h.
+   */
+  double box_size[3];
+  /**
+   * Bytes the table holds.
+   */
+  size_t size_bytes;
+} IaTableInfo;
 
 /**
  * Values for files that lack them (`ia_halos_load_with_options`); NaN means "not given".
@@ -860,6 +975,209 @@ int ia_train(const char *config_json,
              const char *out_path,
              IaTrainProgress progress,
              void *user_data);
+
+/**
+ * Writes the defaults of `ia_table_build` into `*out_options`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+ *
+ * Threads: any thread; writes only `*out_options`.
+ *
+ * # Safety
+ * `out_options` NULL or writable memory for one `IaTableOptions`.
+ */
+int ia_table_options_default(struct IaTableOptions *out_options);
+
+/**
+ * Writes the defaults of the `ia_expect_*` functions into `*out_options`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_options`.
+ *
+ * Threads: any thread; writes only `*out_options`.
+ *
+ * # Safety
+ * `out_options` NULL or writable memory for one `IaExpectOptions`.
+ */
+int ia_expect_options_default(struct IaExpectOptions *out_options);
+
+/**
+ * Tabulates `halos` for the options (NULL: the defaults; see `ia_table_options_default`).
+ * On success `*out_table` receives a new handle. Takes seconds to minutes (about a minute
+ * for 1.5 million hosts on 2 cores).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_table`, a NULL, freed, forged or
+ * wrong-kind `halos`, invalid options (bin edges not increasing or not fitting the box, an
+ * unknown satellite model, mass_bin_dex outside [0.01, 1], draws_per_mass_bin outside
+ * [1024, 2^30], tracers_two_halo outside [1, 64], min_host_particles negative or not finite,
+ * n_threads above 1024), no host above the mass cut, or a bad `IAEMU_NUM_THREADS`;
+ * `IA_ERR_OUT_OF_MEMORY` when the table or its working arrays would exceed the memory budget
+ * (refused before the work starts); `IA_ERR_INTERNAL` when the threads cannot be started.
+ *
+ * Threads: any thread; several threads may tabulate one `IaHalos` at once.
+ *
+ * # Safety
+ * `halos` NULL or any value (a handle is looked up, never dereferenced); `options` NULL or one
+ * readable `IaTableOptions` whose `r_edges` is NULL or `n_edges` readable doubles;
+ * `out_table` NULL or one writable `IaTable *`.
+ */
+int ia_table_build(const struct IaHalos *halos,
+                   const struct IaTableOptions *options,
+                   struct IaTable **out_table);
+
+/**
+ * Reads a table written by `ia_table_save` or `iaemu tabulate` (`.npz`). On success
+ * `*out_table` receives a new handle.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL or empty `path`, a `path` that is not
+ * UTF-8, a NULL `out_table`, or a file that is not an iaemu table, is of another format
+ * version or is corrupt (parts missing, of the wrong size, not finite); `IA_ERR_IO` for a file
+ * that cannot be opened.
+ *
+ * Threads: any thread.
+ *
+ * # Safety
+ * `path` NULL or a NUL-terminated string; `out_table` NULL or one writable `IaTable *`.
+ */
+int ia_table_load(const char *path, struct IaTable **out_table);
+
+/**
+ * Writes `table` to `path` (`.npz`; written to a temporary file, then renamed).
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `table`,
+ * or a NULL, empty, non-UTF-8 or non-`.npz` `path`; `IA_ERR_IO` for a missing folder or a
+ * failed write.
+ *
+ * Threads: any thread, also while other threads evaluate `table`.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `path` NULL or a
+ * NUL-terminated string.
+ */
+int ia_table_save(const struct IaTable *table, const char *path);
+
+/**
+ * Writes what `table` holds into `*out_info`.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `table`,
+ * or a NULL `out_info`.
+ *
+ * Threads: any thread.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `out_info` NULL or
+ * one writable `IaTableInfo`.
+ */
+int ia_table_info(const struct IaTable *table, struct IaTableInfo *out_info);
+
+/**
+ * Writes the table's n_bins + 1 bin edges (Mpc/h) into `out`; `len` must be n_bins + 1.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `table`,
+ * `len` other than n_bins + 1, or a NULL `out`.
+ *
+ * Threads: any thread.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `out` NULL or `len`
+ * writable doubles.
+ */
+int ia_table_r_edges(const struct IaTable *table, double *out, size_t len);
+
+/**
+ * Frees a table.
+ *
+ * Status: `IA_OK`, also for NULL: freeing NULL is a no-op; `IA_ERR_INVALID_ARGUMENT` for a
+ * handle already freed, forged (not made by iaemu) or of another kind (which is left as it
+ * was).
+ *
+ * Threads: any thread. Freeing a handle in use is safe: while another thread is inside a call
+ * with `table`, the table lives until that call returns; calls made after the free get
+ * `IA_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `table` NULL or any value: it is looked up in the registry, never dereferenced.
+ */
+int ia_table_free(struct IaTable *table);
+
+/**
+ * Expected xi, omega and eta of `n` points (`params`: n x 7 row-major, `ia_param_name`
+ * order) from `table`, with `options` (NULL: the defaults): `out_mean` gets n x 3 x n_bins
+ * values row-major (rows xi, omega, eta; `out_len` must be that count); `out_n_galaxies`
+ * (optional: NULL or n values) the expected galaxy numbers. Noise-free: the mean over
+ * realisations of `ia_simulate` on the tabulated halos (each statistic the ratio of the
+ * expected pair sums, docs/science.md section 11), checked before any work.
+ *
+ * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `table`,
+ * a NULL `params` or `out_mean`, `n` 0 or too large, `out_len` other than 3 n n_bins, an
+ * invalid parameter (not finite, |mu_cen| or |mu_sat| above 1, sigma_logM <= 0; the message
+ * names the row), a point with fewer than 2 galaxies on average or more than 10^6 satellites
+ * on average in the heaviest hosts, an invalid `options` field (`n_threads` above 1024
+ * included), or a bad `IAEMU_NUM_THREADS`; `IA_ERR_OUT_OF_MEMORY` when the results of n
+ * points would exceed the memory budget; `IA_ERR_INTERNAL` when the threads cannot be
+ * started.
+ *
+ * Threads: any thread; several threads may evaluate one table at once.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+ * readable doubles; `options` NULL or one readable `IaExpectOptions`; `out_mean` NULL or
+ * `out_len` writable doubles; `out_n_galaxies` NULL or n writable doubles.
+ */
+int ia_expect_batch(const struct IaTable *table,
+                    const double *params,
+                    size_t n,
+                    const struct IaExpectOptions *options,
+                    double *out_mean,
+                    size_t out_len,
+                    double *out_n_galaxies);
+
+/**
+ * The exact derivatives of the expected xi, omega and eta of `n` points with respect to the 7
+ * parameters: `out_jacobian` gets n x 3 x n_bins x 7 values row-major (`out_len` must be that
+ * count). NaN where a bin has no pairs (omega and eta).
+ *
+ * Status: as `ia_expect_batch` (`IA_OK`; `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_OUT_OF_MEMORY`
+ * and `IA_ERR_INTERNAL` for the same causes), with `out_len` other than 21 n n_bins for
+ * `out_jacobian`.
+ *
+ * Threads: any thread; several threads may evaluate one table at once.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+ * readable doubles; `options` NULL or one readable `IaExpectOptions`; `out_jacobian` NULL or
+ * `out_len` writable doubles.
+ */
+int ia_expect_jacobian(const struct IaTable *table,
+                       const double *params,
+                       size_t n,
+                       const struct IaExpectOptions *options,
+                       double *out_jacobian,
+                       size_t out_len);
+
+/**
+ * The parts of the expected correlations of `n` points: `out_parts` gets n x 5 x 3 x n_bins
+ * values row-major (`out_len` must be that count): per point, the parts in `IA_PART_*` order,
+ * each the rows xi, omega, eta. The xi parts add up to 1 + xi; the omega and eta parts add up
+ * to omega and eta (a part can be slightly negative where it is tiny: the occupation's
+ * variation inside a mass bin is followed to first order).
+ *
+ * Status: as `ia_expect_batch` (`IA_OK`; `IA_ERR_INVALID_ARGUMENT`, `IA_ERR_OUT_OF_MEMORY`
+ * and `IA_ERR_INTERNAL` for the same causes), with `out_len` other than 15 n n_bins for
+ * `out_parts`.
+ *
+ * Threads: any thread; several threads may evaluate one table at once.
+ *
+ * # Safety
+ * `table` NULL or any value (a handle is looked up, never dereferenced); `params` NULL or 7 n
+ * readable doubles; `options` NULL or one readable `IaExpectOptions`; `out_parts` NULL or
+ * `out_len` writable doubles.
+ */
+int ia_expect_parts(const struct IaTable *table,
+                    const double *params,
+                    size_t n,
+                    const struct IaExpectOptions *options,
+                    double *out_parts,
+                    size_t out_len);
 
 /**
  * Reads a halo catalogue: halotools cache HDF5, Rockstar `out_*.list` or consistent-trees

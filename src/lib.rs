@@ -23,6 +23,7 @@ pub mod dataset;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+pub mod expect;
 pub mod ffi;
 mod fft;
 pub mod halos;

@@ -127,7 +127,9 @@ fn runnable_examples_run() {
             let mut args: Vec<String> = command.split_whitespace().map(|w| {
                 if w.starts_with("target/") { dir.join(Path::new(w).file_name().unwrap()).to_string_lossy().into_owned() } else { w.to_string() }
             }).collect();
-            if matches!(args[0].as_str(), "simulate" | "populate" | "generate") && !args.iter().any(|a| a == "--halos") {
+            if matches!(args[0].as_str(), "simulate" | "populate" | "generate" | "tabulate" | "expect")
+                && !args.iter().any(|a| a == "--halos" || a == "--table")
+            {
                 args.extend(["--halos".to_string(), halos.to_string_lossy().into_owned()]);
             }
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -227,6 +229,57 @@ fn predict_json_has_the_keys_and_shapes_the_readme_lists() {
         assert!(len(jac) == n && len(&jac[0]) == 3 && len(&jac[0][0]) == 20 && len(&jac[0][0][0]) == 7, "jacobian is not [{n}][3][20][7]");
         assert!(len(&j["jacobian_mean"]) == n && len(&j["jacobian_mean"][0]) == 3);
     }
+}
+
+#[test]
+fn expect_json_has_the_keys_and_shapes_the_readme_lists() {
+    let dir = scratch("expect");
+    let halos = dir.join("u.npz");
+    let o = iaemu(&["halos", "synth", "--box", "50", "--grid", "16", "--out", halos.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = dir.join("t.npz");
+    let o = iaemu(&["tabulate", "--halos", halos.to_str().unwrap(), "--edges", "0.1,0.5,2,8", "--out", table.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = readme();
+    let keys = keys_after(&text, "`iaemu expect --out` writes JSON with the keys");
+    assert!(keys.len() >= 20, "{keys:?}");
+    let p = "0.8,0.5,12.0,0.3,12.0,13.2,1.0";
+    for n in [1usize, 2] {
+        let out = dir.join(format!("e{n}.json"));
+        let mut args = vec!["expect", "--table", table.to_str().unwrap(), "--parts", "--jacobian", "--out", out.to_str().unwrap()];
+        for _ in 0..n {
+            args.extend(["--params", p]);
+        }
+        let o = iaemu(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let mut found: Vec<String> = j.as_object().unwrap().keys().cloned().collect();
+        for part in j["parts"].as_object().unwrap() {
+            found.push(part.0.clone());
+            found.extend(part.1.as_object().unwrap().keys().cloned());
+        }
+        for k in &keys {
+            assert!(found.contains(k), "README lists `{k}`, the JSON has no such key");
+        }
+        for k in &found {
+            assert!(keys.contains(k), "the JSON has `{k}`, which the README does not list");
+        }
+        let len = |v: &serde_json::Value| v.as_array().map_or(usize::MAX, |a| a.len());
+        for s in ["xi", "omega", "eta"] {
+            assert!(len(&j[s]) == n && j[s].as_array().unwrap().iter().all(|r| len(r) == 3), "{s} is not [{n}][3]");
+            assert!(len(&j["parts"]["sat_sat_1h"][s]) == n, "parts.{s} is not [{n}][3]");
+        }
+        assert!(len(&j["params"]) == n && len(&j["params"][0]) == 7 && len(&j["n_galaxies"]) == n);
+        let jac = &j["jacobian"];
+        assert!(len(jac) == n && len(&jac[0]) == 3 && len(&jac[0][0]) == 3 && len(&jac[0][0][0]) == 7, "jacobian is not [{n}][3][3][7]");
+    }
+    // A table that does not fit the request, and a file that is not a table.
+    let o = iaemu(&["expect", "--table", table.to_str().unwrap(), "--edges", "0.1,1,10", "--params", p]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("bin edges"));
+    let o = iaemu(&["expect", "--table", halos.to_str().unwrap(), "--params", p]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not an iaemu table"));
+    let o = iaemu(&["tabulate", "--halos", halos.to_str().unwrap(), "--out", dir.join("t.txt").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(".npz"));
 }
 
 #[test]

@@ -166,6 +166,8 @@ pub(crate) struct Prepared {
     pub ez: Vec<f64>,
     /// Weights (1 when none were given).
     pub w: Vec<f64>,
+    /// Row of each prepared galaxy in the sample given.
+    pub order: Vec<usize>,
     /// Galaxies of cell c are `cell_start[c]..cell_start[c + 1]`.
     pub cell_start: Vec<usize>,
     pub oriented: bool,
@@ -262,6 +264,7 @@ impl Prepared {
             weight_sum: w.iter().sum(),
             weight2_sum: w.iter().map(|v| v * v).sum(),
             w,
+            order,
             cell_start,
             oriented: s.orientations.is_some(),
             weighted: s.weights.is_some(),

@@ -480,44 +480,8 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
             } else {
                 &mut copies[..]
             };
-            let (mut lo, mut hi) = (seg.start, seg.start);
-            for (li, i) in own.clone().enumerate() {
-                let (j0, j1) = if MI {
-                    (
-                        if seg.triangular {
-                            seg.start + li + 1
-                        } else {
-                            seg.start
-                        },
-                        seg.end,
-                    )
-                } else {
-                    let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
-                    let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
-                    if gx * gx + gy * gy > r_max2 {
-                        continue;
-                    }
-                    // Partners' z (shifted) within [z - reach, z + reach]; pass 1 selects exactly.
-                    let z = a.z[i] - seg.shift[2];
-                    while lo < seg.end && b.z[lo] < z - seg.reach_z {
-                        lo += 1;
-                    }
-                    hi = hi.max(lo);
-                    while hi < seg.end && b.z[hi] <= z + seg.reach_z {
-                        hi += 1;
-                    }
-                    (
-                        if seg.triangular {
-                            seg.start + li + 1
-                        } else {
-                            lo
-                        },
-                        hi,
-                    )
-                };
-                if j0 >= j1 {
-                    continue;
-                }
+            let sel = &mut s.sel;
+            windows::<MI>(a, b, seg, own.clone(), r_max2, |i, js| {
                 let g = Galaxy {
                     x: a.x[i],
                     y: a.y[i],
@@ -527,8 +491,8 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
                     ez: if O > 0 { a.ez[i] } else { 0.0 },
                     w: a.w[i],
                 };
-                pairs_with::<CROSS, O, W, MI, ISA>(ctx, &g, seg.shift, j0..j1, &mut s.sel, acc);
-            }
+                pairs_with::<CROSS, O, W, MI, ISA>(ctx, &g, seg.shift, js, sel, acc);
+            });
         }
         if ctx.jackknife {
             for (k, seg) in s.segments.iter().enumerate() {
@@ -547,6 +511,204 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
         out.bins = fold_copies(&copies, nb_bins);
     }
     out
+}
+
+/// The partners in segment `seg` of each galaxy i of the cell `own` that may lie within r_max:
+/// calls `f(i, j0..j1)` (triangular segments: only the cell's later galaxies). Galaxies are
+/// z-sorted, so the z window's two pointers only move forward.
+#[inline(always)]
+fn windows<const MI: bool>(
+    a: &Prepared,
+    b: &Prepared,
+    seg: &Segment,
+    own: std::ops::Range<usize>,
+    r_max2: f64,
+    mut f: impl FnMut(usize, std::ops::Range<usize>),
+) {
+    let (mut lo, mut hi) = (seg.start, seg.start);
+    for (li, i) in own.enumerate() {
+        let (j0, j1) = if MI {
+            (
+                if seg.triangular {
+                    seg.start + li + 1
+                } else {
+                    seg.start
+                },
+                seg.end,
+            )
+        } else {
+            let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
+            let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
+            if gx * gx + gy * gy > r_max2 {
+                continue;
+            }
+            // Partners' z (shifted) within [z - reach, z + reach]; pass 1 selects exactly.
+            let z = a.z[i] - seg.shift[2];
+            while lo < seg.end && b.z[lo] < z - seg.reach_z {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < seg.end && b.z[hi] <= z + seg.reach_z {
+                hi += 1;
+            }
+            (
+                if seg.triangular {
+                    seg.start + li + 1
+                } else {
+                    lo
+                },
+                hi,
+            )
+        };
+        if j0 < j1 {
+            f(i, j0..j1);
+        }
+    }
+}
+
+/// The objects of an expectation table ([`crate::expect`]), in the prepared sample's order.
+pub(crate) struct Categories<'a> {
+    /// Category of each object, below `n_cat`.
+    pub cat: &'a [u32],
+    /// Host of each object: pairs within one host are left out.
+    pub host: &'a [u32],
+    /// Each object's host log mass less its category's mean.
+    pub x: &'a [f64],
+    pub n_cat: usize,
+}
+
+/// Marks per ordered category pair and bin: `1, g_ij, h_ij` and the same times `x_i`, plus
+/// `x_j g_ij` (see [`count_category_pairs`]).
+pub(crate) const CATEGORY_MARKS: usize = 7;
+
+/// Pair sums by category for the two-halo table of [`crate::expect`]: every pair of objects of
+/// different hosts with r in (r_min, r_max] adds `w_i w_j (1, g_ij, h_ij, x_i, x_i g_ij,
+/// x_j g_ij, x_i h_ij)` to `[cat_i][cat_j][bin]` and the same with i and j swapped to
+/// `[cat_j][cat_i][bin]`, with `g_ij = (e_i . rhat_ij)^2 - 1/3` and `h_ij = (e_i . e_j)^2 - 1/3`
+/// (unit orientations). Layout: `((cat_i * n_cat + cat_j) * n_bins + bin) * 7 + mark`. The same grid, neighbour
+/// segments, z windows and distance selection as [`count_pairs`]; chunks of cells are dealt
+/// to the threads in a fixed interleaving and their tables added in order, so the sums depend
+/// on the thread count only through rounding. `progress(done, total)` counts chunks.
+pub(crate) fn count_category_pairs(
+    plan: &Plan,
+    grid: &Grid,
+    a: &Prepared,
+    c: &Categories,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Vec<f64>> {
+    let ctx = Ctx {
+        grid,
+        a,
+        b: a,
+        jackknife: false,
+        columns: if grid.min_image {
+            Vec::new()
+        } else {
+            grid.columns(plan.r_max(), true)
+        },
+        lookup: BinLookup::new(&plan.r_edges),
+        n_bins: plan.n_bins(),
+        r_max: plan.r_max(),
+    };
+    let len = c.n_cat * c.n_cat * ctx.n_bins * CATEGORY_MARKS;
+    let n_chunks = grid.n_cells().div_ceil(CHUNK_CELLS);
+    let workers = rayon::current_num_threads().clamp(1, n_chunks.max(1));
+    crate::memory::ensure(
+        &format!("a pair table of {} categories on {workers} threads", c.n_cat),
+        (workers * len * 8) as f64,
+    )?;
+    let done = AtomicUsize::new(0);
+    let tables: Vec<Vec<f64>> = (0..workers)
+        .into_par_iter()
+        .map(|worker| {
+            let mut table = vec![0.0; len];
+            let mut scratch = Scratch::default();
+            for chunk in (worker..n_chunks).step_by(workers) {
+                let cells = chunk * CHUNK_CELLS..((chunk + 1) * CHUNK_CELLS).min(grid.n_cells());
+                if grid.min_image {
+                    category_chunk::<true>(&ctx, c, cells, &mut scratch, &mut table);
+                } else {
+                    category_chunk::<false>(&ctx, c, cells, &mut scratch, &mut table);
+                }
+                if let Some(p) = progress {
+                    p(done.fetch_add(1, Ordering::Relaxed) + 1, n_chunks);
+                }
+            }
+            table
+        })
+        .collect();
+    let mut tables = tables.into_iter();
+    let mut total = tables.next().unwrap_or_else(|| vec![0.0; len]);
+    for t in tables {
+        for (s, v) in total.iter_mut().zip(&t) {
+            *s += v;
+        }
+    }
+    Ok(total)
+}
+
+/// The pairs of [`count_category_pairs`] with a first member in `cells`.
+fn category_chunk<const MI: bool>(
+    ctx: &Ctx,
+    c: &Categories,
+    cells: std::ops::Range<usize>,
+    s: &mut Scratch,
+    table: &mut [f64],
+) {
+    let (a, grid, lk, nb, n_cat) = (ctx.a, ctx.grid, &ctx.lookup, ctx.n_bins, c.n_cat);
+    let r_max2 = ctx.r_max * ctx.r_max * (1.0 + 1e-9);
+    const THIRD: f64 = 1.0 / 3.0;
+    for cell in cells {
+        let own = a.cell(cell);
+        if own.is_empty() {
+            continue;
+        }
+        segments::<false, MI>(ctx, cell, grid.coords(cell), 0, &mut s.segments);
+        let longest = s.segments.iter().map(|g| g.end - g.start).max().unwrap_or(0);
+        s.sel.reserve(longest);
+        let sel = &mut s.sel;
+        for seg in &s.segments {
+            windows::<MI>(a, a, seg, own.clone(), r_max2, |i, js| {
+                let origin = [a.x[i] - seg.shift[0], a.y[i] - seg.shift[1], a.z[i] - seg.shift[2]];
+                let m = select::<MI>(
+                    &a.x[js.clone()],
+                    &a.y[js.clone()],
+                    &a.z[js.clone()],
+                    origin,
+                    grid.box_size,
+                    lk,
+                    sel,
+                );
+                let (ci, host, xi) = (c.cat[i] as usize, c.host[i], c.x[i]);
+                let e = [a.ex[i], a.ey[i], a.ez[i]];
+                for t in 0..m {
+                    let j = js.start + sel.idx[t] as usize;
+                    if c.host[j] == host {
+                        continue;
+                    }
+                    let (cj, xj) = (c.cat[j] as usize, c.x[j]);
+                    let (r2, d) = (sel.r2[t], [sel.dx[t], sel.dy[t], sel.dz[t]]);
+                    let bin = lk.bin(r2);
+                    let w = a.w[i] * a.w[j];
+                    let f = [a.ex[j], a.ey[j], a.ez[j]];
+                    let pi = e[0] * d[0] + e[1] * d[1] + e[2] * d[2];
+                    let pj = f[0] * d[0] + f[1] * d[1] + f[2] * d[2];
+                    let cos = e[0] * f[0] + e[1] * f[1] + e[2] * f[2];
+                    let h = w * (cos * cos - THIRD);
+                    let gi = w * (pi * pi / r2 - THIRD);
+                    let gj = w * (pj * pj / r2 - THIRD);
+                    let o = ((ci * n_cat + cj) * nb + bin) * CATEGORY_MARKS;
+                    for (t, v) in table[o..o + CATEGORY_MARKS].iter_mut().zip([w, gi, h, xi * w, xi * gi, xj * gi, xi * h]) {
+                        *t += v;
+                    }
+                    let o = ((cj * n_cat + ci) * nb + bin) * CATEGORY_MARKS;
+                    for (t, v) in table[o..o + CATEGORY_MARKS].iter_mut().zip([w, gj, h, xj * w, xj * gj, xi * gj, xj * h]) {
+                        *t += v;
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// Sums the COPIES interleaved histograms (each n_bins + 1 slots, the last one padding),

@@ -21,6 +21,7 @@ mod grid;
 mod kernel;
 
 pub use kernel::{Isa, ISA_ENV};
+pub(crate) use kernel::CATEGORY_MARKS;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -220,6 +221,45 @@ pub fn cross_correlate(
         let b = grid::Prepared::new(&plan, &grid, sample2);
         let totals = kernel::count_pairs(&plan, &grid, &a, Some(&b), progress)?;
         Ok(plan.finish(&totals, &a, Some(&b)))
+    })?
+}
+
+/// Checks measurement options as [`correlate`] does (bins, box, jackknife), without data.
+pub fn check_options(options: &CorrelationOptions) -> Result<()> {
+    Plan::new(options).map(|_| ())
+}
+
+/// Pair sums of `objects` by category, for the two-halo table of [`crate::expect`] (see
+/// `kernel::count_category_pairs` for the marks and layout); `cat`, `host` and `x` are per
+/// object, in the order given. Options are checked as for [`correlate`] (the jackknife is
+/// ignored).
+pub(crate) fn category_pair_sums(
+    objects: &Galaxies,
+    cat: &[u32],
+    host: &[u32],
+    x: &[f64],
+    n_cat: usize,
+    options: &CorrelationOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Vec<f64>> {
+    let plan = Plan::new(options)?;
+    plan.validate(objects, "objects")?;
+    let n = objects.positions.len();
+    if cat.len() != n || host.len() != n || x.len() != n || objects.orientations.is_none() {
+        return Err(Error::Internal(format!(
+            "category pair sums: {n} objects, {} categories, {} hosts",
+            cat.len(),
+            host.len()
+        )));
+    }
+    crate::threads::install(options.threads, || {
+        let grid = grid::Grid::choose(plan.box_size, plan.r_max(), n, n, 1);
+        let a = grid::Prepared::new(&plan, &grid, objects);
+        let cat: Vec<u32> = a.order.iter().map(|&i| cat[i]).collect();
+        let host: Vec<u32> = a.order.iter().map(|&i| host[i]).collect();
+        let x: Vec<f64> = a.order.iter().map(|&i| x[i]).collect();
+        let c = kernel::Categories { cat: &cat, host: &host, x: &x, n_cat };
+        kernel::count_category_pairs(&plan, &grid, &a, &c, progress)
     })?
 }
 

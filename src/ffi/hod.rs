@@ -83,6 +83,16 @@ pub unsafe extern "C" fn ia_simulate_options_default(out_options: *mut IaSimulat
     })
 }
 
+/// `options.satellites`.
+pub(super) fn satellites_from_c(v: c_int) -> Result<SatelliteModel> {
+    match v {
+        IA_SATELLITES_AUTO => Ok(SatelliteModel::Auto),
+        IA_SATELLITES_SUBHALOS => Ok(SatelliteModel::Subhalos),
+        IA_SATELLITES_NFW => Ok(SatelliteModel::Nfw),
+        v => Err(Error::invalid(format!("options.satellites: unknown value {v}"))),
+    }
+}
+
 unsafe fn params_arg(params: *const f64) -> Result<HodParams> {
     // SAFETY: the caller promises 7 readable doubles.
     let v = unsafe { slice(params, 7, "params")? };
@@ -98,16 +108,7 @@ unsafe fn simulate_options(o: *const IaSimulateOptions) -> Result<SimulateOption
     // SAFETY: the caller promises n_edges readable doubles.
     let r_edges = unsafe { edges_from_c(o.r_edges, o.n_edges)? };
     let xi_normalization = xi_normalization_from_c(o.xi_normalization)?;
-    let satellites = match o.satellites {
-        IA_SATELLITES_AUTO => SatelliteModel::Auto,
-        IA_SATELLITES_SUBHALOS => SatelliteModel::Subhalos,
-        IA_SATELLITES_NFW => SatelliteModel::Nfw,
-        v => {
-            return Err(Error::invalid(format!(
-                "options.satellites: unknown value {v}"
-            )))
-        }
-    };
+    let satellites = satellites_from_c(o.satellites)?;
     Ok(SimulateOptions {
         r_edges,
         xi_normalization,

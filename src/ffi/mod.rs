@@ -6,12 +6,14 @@
 
 mod corr;
 mod emulator;
+mod expect;
 mod halos;
 mod handles;
 mod hod;
 
 pub use corr::*;
 pub use emulator::*;
+pub use expect::*;
 pub use halos::*;
 pub use hod::*;
 

@@ -216,17 +216,20 @@ impl GalaxyCatalog {
 
 /// Hosts per random-number block.
 const BLOCK: usize = 2048;
+/// Host-mass bins for borrowing subhalo offsets.
+pub(crate) const OFFSET_BINS: usize = 14;
+
 /// Host-mass bin edges (log10 Msun/h) for borrowing subhalo offsets: 15 edges from 10.5 to
 /// 15.2, as in the peer code.
 fn offset_bin(log_m: f64) -> Option<usize> {
-    let (lo, hi, n) = (10.5, 15.2, 14usize);
+    let (lo, hi, n) = (10.5, 15.2, OFFSET_BINS);
     let k = ((log_m - lo) / (hi - lo) * n as f64).floor();
     (k >= 0.0 && (k as usize) < n).then_some(k as usize)
 }
 
 /// A subhalo's offset from its host centre (Mpc/h, minimum image), velocity relative to the
 /// host (km/s), and the host's row.
-type Borrowable = ([f64; 3], [f64; 3], usize);
+pub(crate) type Borrowable = ([f64; 3], [f64; 3], usize);
 
 /// A catalogue prepared for populating with one set of [`PopulateOptions`]: the hosts, their
 /// subhalos ranked by mpeak, and the pools of subhalo offsets. Making it costs about as much
@@ -255,6 +258,10 @@ impl<'a> PreparedHalos<'a> {
         self.hosts.halos
     }
 
+    pub(crate) fn hosts(&self) -> &Hosts<'a> {
+        &self.hosts
+    }
+
     /// As [`populate`], on the prepared catalogue.
     pub fn populate(&self, params: &HodParams, seed: u64) -> Result<GalaxyCatalog> {
         params.validate()?;
@@ -262,26 +269,29 @@ impl<'a> PreparedHalos<'a> {
     }
 }
 
-/// What populating needs from a catalogue, worked out once per catalogue and options.
-struct Hosts<'a> {
-    halos: &'a HaloCatalog,
-    rows: Vec<usize>,
+/// What populating needs from a catalogue, worked out once per catalogue and options (also
+/// what [`crate::expect`] tabulates).
+pub(crate) struct Hosts<'a> {
+    pub halos: &'a HaloCatalog,
+    /// Catalogue rows of the hosts that take galaxies.
+    pub rows: Vec<usize>,
     /// log10 mvir of each host in `rows`.
-    log_m: Vec<f64>,
+    pub log_m: Vec<f64>,
     /// Subhalo rows of each host in `rows`, heaviest mpeak first (CSR: start offsets).
-    sub_start: Vec<usize>,
-    subs: Vec<usize>,
+    pub sub_start: Vec<usize>,
+    pub subs: Vec<usize>,
     /// Per offset bin, the subhalos of hosts in that bin.
     pool: Vec<Vec<Borrowable>>,
-    use_subhalos: bool,
+    /// Satellites sit on subhalos (else NFW).
+    pub use_subhalos: bool,
 }
 
-fn min_image(d: f64, l: f64) -> f64 {
+pub(crate) fn min_image(d: f64, l: f64) -> f64 {
     d - l * (d / l).round()
 }
 
 impl<'a> Hosts<'a> {
-    fn new(halos: &'a HaloCatalog, opts: &PopulateOptions) -> Self {
+    pub fn new(halos: &'a HaloCatalog, opts: &PopulateOptions) -> Self {
         let rows = halos.central_hosts(opts.min_host_particles);
         let has_subhalos = halos.n_hosts() < halos.len();
         let use_subhalos = match opts.satellites {
@@ -311,7 +321,7 @@ impl<'a> Hosts<'a> {
             subs.extend_from_slice(list);
             sub_start.push(subs.len());
         }
-        let mut pool = vec![Vec::new(); 14];
+        let mut pool = vec![Vec::new(); OFFSET_BINS];
         if use_subhalos {
             let l = halos.box_size();
             let (mvir, pos, vel) = (
@@ -350,6 +360,50 @@ impl<'a> Hosts<'a> {
             use_subhalos,
         }
     }
+
+    /// The subhalo rows of host `k` (an index into `rows`), heaviest first.
+    pub fn subhalos_of(&self, k: usize) -> &[usize] {
+        &self.subs[self.sub_start[k]..self.sub_start[k + 1]]
+    }
+
+    /// Where the satellites of host `k` beyond its own subhalos go: `Some(bin)` when they
+    /// borrow offsets from [`Hosts::pool`]`(bin)` (leaving out the host's own subhalos, which
+    /// are in that pool), `None` when they take NFW positions.
+    pub fn borrowing(&self, k: usize) -> Option<usize> {
+        if !self.use_subhalos {
+            return None;
+        }
+        let bin = offset_bin(self.log_m[k])?;
+        (self.pool[bin].len() > self.subhalos_of(k).len()).then_some(bin)
+    }
+
+    /// The subhalo offsets hosts of offset bin `bin` borrow from: (offset, velocity, host row).
+    pub fn pool(&self, bin: usize) -> &[Borrowable] {
+        &self.pool[bin]
+    }
+
+    /// The offset from its centre (Mpc/h) and the relative velocity (km/s) of a satellite of
+    /// host `k` beyond its own subhalos: a subhalo of another host of similar mass when
+    /// satellites sit on subhalos and one is there to borrow, else an NFW position.
+    pub fn extra_offset(&self, k: usize, r: &mut impl Rng) -> ([f64; 3], [f64; 3]) {
+        let h = self.rows[k];
+        if let Some(bin) = self.borrowing(k) {
+            let pool = &self.pool[bin];
+            loop {
+                let (d, dv, host) = pool[r.random_range(0..pool.len())];
+                if host != h {
+                    return (d, dv);
+                }
+            }
+        }
+        let m = self.halos.col(Column::Mvir)[h];
+        nfw_offset(
+            m,
+            self.halos.col(Column::Rvir)[h],
+            self.halos.col(Column::NfwConc)[h],
+            r,
+        )
+    }
 }
 
 /// One galaxy before it joins the catalogue.
@@ -382,11 +436,7 @@ fn populate_hosts(
 ) -> Result<GalaxyCatalog> {
     let halos = hosts.halos;
     let l = halos.box_size();
-    let (mvir, rvir, conc) = (
-        halos.col(Column::Mvir),
-        halos.col(Column::Rvir),
-        halos.col(Column::NfwConc),
-    );
+    let mvir = halos.col(Column::Mvir);
     let pos = [
         halos.col(Column::X),
         halos.col(Column::Y),
@@ -447,14 +497,8 @@ fn populate_hosts(
                             std::array::from_fn(|a| min_image(pos[a][s] - hp[a], l[a])),
                             std::array::from_fn(|a| vel[a][s] - hv[a]),
                         )
-                    } else if let Some(borrowed) = hosts
-                        .use_subhalos
-                        .then(|| borrow(hosts, m, h, &mut r))
-                        .flatten()
-                    {
-                        borrowed
                     } else {
-                        nfw_offset(m, rvir[h], conc[h], &mut r)
+                        hosts.extra_offset(k, &mut r)
                     };
                     let sp: [f64; 3] = std::array::from_fn(|a| {
                         (hp[a] + offset[a])
@@ -499,20 +543,6 @@ fn populate_hosts(
         cat.host_id.push(g.host);
     }
     Ok(cat)
-}
-
-/// The offset and relative velocity of a subhalo of another host in the same mass bin.
-fn borrow(hosts: &Hosts, m: f64, own: usize, r: &mut impl Rng) -> Option<([f64; 3], [f64; 3])> {
-    let pool = &hosts.pool[offset_bin(m.log10())?];
-    if pool.iter().all(|e| e.2 == own) {
-        return None;
-    }
-    loop {
-        let (d, dv, host) = pool[r.random_range(0..pool.len())];
-        if host != own {
-            return Some((d, dv));
-        }
-    }
 }
 
 /// An NFW offset inside rvir (concentration clipped to [2, 20]) and a virial velocity.

@@ -8,6 +8,8 @@
  *   env IAEMU_ABI_ALLOW_INTERNAL=1  do not count IA_ERR_INTERNAL as a violation
  *   env IAEMU_ABI_SKIP_HUGE_THREADS=1  skip the child process that tries thread counts of UINT32_MAX
  *                           (they must be refused; it is given 5 s: a hang or crash is a violation)
+ *   env IAEMU_ABI_TABLE_BUILDS  at most this many table builds in the random expect cases
+ *                           (default: no limit; each costs ~0.5 s, ~35 s under valgrind)
  *
  * Every call goes through post(), which checks the ABI conventions (README "C ABI conventions"):
  *   - the status is IA_OK or a documented IA_ERR_* code, and within the set the case allows;
@@ -36,9 +38,9 @@
 
 /* ------------------------------------------------------------------ bookkeeping */
 
-enum { F_LIB, F_CORR, F_HALOS, F_GAL, F_SIM, F_EMU, F_TRAIN, F_THREADS, NFAM };
+enum { F_LIB, F_CORR, F_HALOS, F_GAL, F_SIM, F_EMU, F_TRAIN, F_EXPECT, F_THREADS, NFAM };
 static const char *fam_name[NFAM] = {"library", "correlation", "halos", "galaxies",
-                                     "simulate", "emulator", "train", "threads"};
+                                     "simulate", "emulator", "train", "expect", "threads"};
 static long n_calls[NFAM], n_ok[NFAM], n_err[NFAM], n_random[NFAM];
 static long g_case = 0;           /* index of the current call */
 static long g_rcase = -1;         /* index of the current random case (-1: fixed cases) */
@@ -1157,6 +1159,586 @@ static void t_train(void) {
     if (train_calls) violation("the ia_train progress callback ran %d times without a dataset", train_calls);
 }
 
+/* ------------------------------------------------------------------ expect family */
+/* Tables of a tiny universe (box 20, grid 8, seed 1: ~500 hosts) with 4 bins of at most 8 Mpc/h;
+ * one valid build in the fixed cases (the fixed cost of a build, ~0.5 s, is ~35 s under
+ * valgrind), failed builds (refused before any work), and random builds capped by
+ * IAEMU_ABI_TABLE_BUILDS. */
+static IaHalos *TU;              /* the tiny universe */
+static IaTable *T;               /* its table */
+static IaTableInfo TI;
+static double T_EDGES[5] = {0.5, 1, 2, 4, 8};
+static long table_build_cap = -1, n_table_builds = 0;
+static const char *expect_fn[3] = {"ia_expect_batch", "ia_expect_jacobian", "ia_expect_parts"};
+
+/* Values per point of function f (0 batch, 1 jacobian, 2 parts) for nb bins. */
+static size_t expect_per(int f, size_t nb) { return f == 0 ? 3 * nb : f == 1 ? 21 * nb : 5 * 3 * nb; }
+
+/* Calls function f with everything given; out_ng only for the batch. */
+static int expect_call(int f, const IaTable *t, const double *p, size_t n, const IaExpectOptions *o, double *out,
+                       size_t len, double *out_ng) {
+    if (f == 0) return ia_expect_batch(t, p, n, o, out, len, out_ng);
+    if (f == 1) return ia_expect_jacobian(t, p, n, o, out, len);
+    return ia_expect_parts(t, p, n, o, out, len);
+}
+
+/* Property checks of a successful evaluation of n points (outputs as written). */
+static void check_expect(int f, size_t nb, size_t n, const double *out, const double *ng, const double *mean_for_parts) {
+    size_t per = expect_per(f, nb);
+    for (size_t i = 0; i < n; i++) {
+        const double *o = out + i * per;
+        if (ng && !(ng[i] >= 2 && isfinite(ng[i]))) violation("point %zu: E[N] = %g (at least 2 are needed)", i, ng[i]);
+        if (f == 0) {
+            for (size_t b = 0; b < nb; b++)
+                if (!isfinite(o[b]) || o[b] < -1 - 1e-12) { violation("point %zu: xi[%zu] = %g", i, b, o[b]); break; }
+            for (size_t b = nb; b < 3 * nb; b++)
+                if (isinf(o[b]) || fabs(o[b]) > 1 + 1e-9) { violation("point %zu: omega/eta[%zu] = %g", i, b, o[b]); break; }
+        } else if (f == 1) {
+            for (size_t k = 0; k < 7 * nb; k++)
+                if (!isfinite(o[k])) { violation("point %zu: d xi / d p [%zu] = %g", i, k, o[k]); break; }
+            for (size_t k = 7 * nb; k < 21 * nb; k++)
+                if (isinf(o[k])) { violation("point %zu: d omega,eta / d p [%zu] infinite", i, k); break; }
+        } else {
+            for (size_t k = 0; k < per; k++)
+                if (isinf(o[k])) { violation("point %zu: part value [%zu] infinite", i, k); break; }
+            if (mean_for_parts) {
+                const double *m = mean_for_parts + i * 3 * nb;
+                for (size_t s = 0; s < 3; s++) {
+                    double scale = 0;
+                    for (size_t b = 0; b < nb; b++) {
+                        double v = fabs(s == 0 ? 1 + m[b] : m[s * nb + b]);
+                        if (v > scale) scale = v;
+                    }
+                    for (size_t b = 0; b < nb; b++) {
+                        double sum = 0, want = s == 0 ? 1 + m[b] : m[s * nb + b];
+                        for (size_t k = 0; k < 5; k++) sum += o[k * 3 * nb + s * nb + b];
+                        if (isnan(want) && isnan(sum)) continue;
+                        if (!(fabs(sum - want) <= 1e-9 * scale)) {
+                            violation("point %zu statistic %zu bin %zu: parts add up to %.17g, not %.17g", i, s, b, sum, want);
+                            s = 3;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void t_expect_fixed(void) {
+    IaTableOptions to;
+    IaExpectOptions eo;
+    desc("ia_table_options_default(NULL)");
+    post(F_EXPECT, "ia_table_options_default", ia_table_options_default(NULL), A_INV);
+    desc("ia_table_options_default(&to)");
+    post(F_EXPECT, "ia_table_options_default", ia_table_options_default(&to), A_OK);
+    desc("ia_expect_options_default(NULL)");
+    post(F_EXPECT, "ia_expect_options_default", ia_expect_options_default(NULL), A_INV);
+    desc("ia_expect_options_default(&eo)");
+    post(F_EXPECT, "ia_expect_options_default", ia_expect_options_default(&eo), A_OK);
+    if (to.r_edges || to.satellites != IA_SATELLITES_AUTO || eo.xi_normalization != IA_XI_N_SQUARED || eo.n_threads)
+        violation("option defaults: r_edges %p satellites %d xi_normalization %d", (const void *)to.r_edges, to.satellites,
+                  eo.xi_normalization);
+    IaSyntheticOptions so;
+    ia_synthetic_options_default(&so);
+    so.box_size = 20; so.grid = 8; so.seed = 1;
+    desc("ia_halos_synthetic(box 20, grid 8, seed 1) for the tables");
+    guard(&TU, sizeof TU);
+    if (post(F_EXPECT, "ia_halos_synthetic", ia_halos_synthetic(&so, &TU), A_OK) != IA_OK) { fprintf(stderr, "cannot make the tiny universe\n"); exit(2); }
+    IaTableOptions base = to;
+    base.r_edges = T_EDGES; base.n_edges = 5; base.mass_bin_dex = 0.5; base.draws_per_mass_bin = 1024; base.tracers_two_halo = 1;
+    IaTable *t;
+    int stackvar = 0;
+    void *forged[] = {NULL, (void *)1, (void *)(uintptr_t)0xdeadbeef, &stackvar, SENT_PTR, (void *)(uintptr_t)rnd(), (void *)(uintptr_t)-1};
+    const char *fname[] = {"NULL", "1", "0xdeadbeef", "&stackvar", "0xA5A5..", "random", "-1"};
+    size_t nforged = sizeof forged / sizeof forged[0];
+
+    /* ia_table_build: NULL output, NULL/forged halos, bad options (all refused before any work) */
+    desc("ia_table_build(TU, options, NULL out)");
+    post(F_EXPECT, "ia_table_build", ia_table_build(TU, &base, NULL), A_INV);
+    for (size_t i = 0; i < nforged; i++) {
+        desc("ia_table_build(%s as IaHalos*)", fname[i]);
+        guard(&t, sizeof t);
+        post(F_EXPECT, "ia_table_build", ia_table_build(forged[i], &base, &t), A_INV);
+    }
+    desc("ia_table_build(TU box 20, NULL options: default bins to 16 Mpc/h do not fit)");
+    guard(&t, sizeof t);
+    post(F_EXPECT, "ia_table_build", ia_table_build(TU, NULL, &t), A_INV);
+    struct { const char *what; IaTableOptions o; } bo[48];
+    int nb = 0;
+    static double e_unsorted[] = {1, 3, 2, 4}, e_dup[] = {1, 2, 2, 4}, e_neg[] = {-1, 1, 2}, e_zero[] = {0, 1, 2},
+                  e_nan[] = {1, NAN, 3}, e_inf[] = {1, 2, INFINITY}, e_big[] = {1, 5, 10}, e_one[] = {1};
+#define BT(W, FIELD) do { bo[nb].what = W; bo[nb].o = base; bo[nb].o.FIELD; nb++; } while (0)
+    BT("satellites 7", satellites = 7); BT("satellites -1", satellites = -1); BT("satellites INT32_MIN", satellites = INT32_MIN);
+    BT("mass_bin_dex 0", mass_bin_dex = 0); BT("mass_bin_dex NaN", mass_bin_dex = NAN); BT("mass_bin_dex inf", mass_bin_dex = INFINITY);
+    BT("mass_bin_dex -0.1", mass_bin_dex = -0.1); BT("mass_bin_dex 0.009", mass_bin_dex = 0.009); BT("mass_bin_dex 1.01", mass_bin_dex = 1.01);
+    BT("mass_bin_dex 5e-324", mass_bin_dex = 5e-324);
+    BT("draws_per_mass_bin 0", draws_per_mass_bin = 0); BT("draws_per_mass_bin 1023", draws_per_mass_bin = 1023);
+    BT("draws_per_mass_bin 2^30+1", draws_per_mass_bin = (1ull << 30) + 1); BT("draws_per_mass_bin UINT64_MAX", draws_per_mass_bin = UINT64_MAX);
+    BT("tracers_two_halo 0", tracers_two_halo = 0); BT("tracers_two_halo 65", tracers_two_halo = 65);
+    BT("tracers_two_halo UINT32_MAX", tracers_two_halo = UINT32_MAX);
+    BT("min_host_particles NaN", min_host_particles = NAN); BT("min_host_particles -1", min_host_particles = -1);
+    BT("min_host_particles inf", min_host_particles = INFINITY); BT("min_host_particles 1e12 (no host)", min_host_particles = 1e12);
+    BT("n_threads 5000", n_threads = 5000); BT("n_threads UINT32_MAX", n_threads = UINT32_MAX);
+    BT("edges unsorted", r_edges = e_unsorted); bo[nb - 1].o.n_edges = 4;
+    BT("edges duplicate", r_edges = e_dup); bo[nb - 1].o.n_edges = 4;
+    BT("edges negative", r_edges = e_neg); bo[nb - 1].o.n_edges = 3;
+    BT("edges zero first", r_edges = e_zero); bo[nb - 1].o.n_edges = 3;
+    BT("edges NaN", r_edges = e_nan); bo[nb - 1].o.n_edges = 3;
+    BT("edges inf", r_edges = e_inf); bo[nb - 1].o.n_edges = 3;
+    BT("edges r_max 10 = L/2", r_edges = e_big); bo[nb - 1].o.n_edges = 3;
+    BT("edges one value", r_edges = e_one); bo[nb - 1].o.n_edges = 1;
+    BT("edges n_edges 0", n_edges = 0);
+    BT("edges n_edges SIZE_MAX", n_edges = SIZE_MAX);
+    BT("edges n_edges SIZE_MAX/8+1", n_edges = SIZE_MAX / 8 + 1);
+#undef BT
+    for (int i = 0; i < nb; i++) {
+        desc("ia_table_build(TU, options: %s)", bo[i].what);
+        guard(&t, sizeof t);
+        if (post(F_EXPECT, "ia_table_build", ia_table_build(TU, &bo[i].o, &t), A_INV) == IA_OK) ia_table_free(t);
+    }
+    /* the table used by every later case */
+    desc("ia_table_build(TU, edges 0.5..8 (4 bins), mass_bin_dex 0.5, draws 1024, tracers 1)");
+    guard(&T, sizeof T);
+    if (post(F_EXPECT, "ia_table_build", ia_table_build(TU, &base, &T), A_OK) != IA_OK) { fprintf(stderr, "cannot build the table\n"); exit(2); }
+    n_table_builds++;
+    desc("ia_table_info(T, NULL)");
+    post(F_EXPECT, "ia_table_info", ia_table_info(T, NULL), A_INV);
+    desc("ia_table_info(T, &TI)");
+    guard(&TI, sizeof TI);
+    post(F_EXPECT, "ia_table_info", ia_table_info(T, &TI), A_OK);
+    if (TI.n_bins != 4 || (TI.satellites != IA_SATELLITES_SUBHALOS && TI.satellites != IA_SATELLITES_NFW) || TI.n_hosts == 0 ||
+        TI.box_size[0] != 20 || TI.box_size[1] != 20 || TI.box_size[2] != 20 || TI.size_bytes == 0)
+        violation("table info: %zu bins, satellites %d, %zu hosts, box %g, %zu bytes", TI.n_bins, TI.satellites, TI.n_hosts,
+                  TI.box_size[0], TI.size_bytes);
+    size_t tnb = TI.n_bins;
+    double edges[8];
+    size_t elen[] = {0, tnb, tnb + 2, SIZE_MAX, SIZE_MAX / 8, SIZE_MAX / 8 + 1};
+    for (size_t i = 0; i < sizeof elen / sizeof elen[0]; i++) {
+        desc("ia_table_r_edges(T, out, %zu) (needs %zu)", elen[i], tnb + 1);
+        guard(edges, (elen[i] < tnb + 1 ? elen[i] : tnb + 1) * sizeof(double));
+        post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(T, edges, elen[i]), A_INV);
+    }
+    desc("ia_table_r_edges(T, NULL, %zu)", tnb + 1);
+    post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(T, NULL, tnb + 1), A_INV);
+    desc("ia_table_r_edges(T, out, %zu)", tnb + 1);
+    guard(edges, (tnb + 1) * sizeof(double));
+    if (post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(T, edges, tnb + 1), A_OK) == IA_OK && memcmp(edges, T_EDGES, sizeof T_EDGES) != 0)
+        violation("table edges are not the edges it was built with");
+
+    /* ia_expect_*: a valid pair of points, then every argument made hostile in turn */
+    double pp[14];
+    memcpy(pp, P0, sizeof P0); memcpy(pp + 7, P1, sizeof P1);
+    size_t maxper = expect_per(1, tnb);
+    double *out = malloc((2 * maxper + 8) * sizeof(double)), *mean = malloc(6 * tnb * sizeof(double)), ng[2], ng1[2];
+    double *one = malloc((maxper + 8) * sizeof(double));
+    desc("ia_expect_batch(T, P0 P1, 2, NULL, out, %zu, ng)", 6 * tnb);
+    guard(mean, 6 * tnb * sizeof(double)); guard(ng, sizeof ng);
+    if (post(F_EXPECT, "ia_expect_batch", ia_expect_batch(T, pp, 2, NULL, mean, 6 * tnb, ng), A_OK) != IA_OK) { fprintf(stderr, "cannot evaluate the table\n"); exit(2); }
+    check_expect(0, tnb, 2, mean, ng, NULL);
+    for (int f = 0; f < 3; f++) {
+        const char *fn = expect_fn[f];
+        size_t per = expect_per(f, tnb);
+        desc("%s(T, P0 P1, 2, NULL options, out, %zu%s)", fn, 2 * per, f ? "" : ", NULL out_n_galaxies");
+        guard(out, 2 * per * sizeof(double));
+        if (post(F_EXPECT, fn, expect_call(f, T, pp, 2, NULL, out, 2 * per, NULL), A_OK) == IA_OK) {
+            check_expect(f, tnb, 2, out, NULL, mean);
+            if (f == 0 && memcmp(out, mean, 6 * tnb * sizeof(double)) != 0) violation("NULL out_n_galaxies changed the means");
+            /* a batch of two is the two single-point calls */
+            for (int i = 0; i < 2; i++) {
+                desc("%s(T, P%d, 1) against the batch of two", fn, i);
+                guard(one, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+                if (post(F_EXPECT, fn, expect_call(f, T, pp + 7 * i, 1, &eo, one, per, f == 0 ? ng1 : NULL), A_OK) == IA_OK &&
+                    (memcmp(one, out + i * per, per * sizeof(double)) != 0 || (f == 0 && ng1[0] != ng[i])))
+                    violation("%s: point %d alone differs from the batch", fn, i);
+            }
+        }
+        desc("%s(NULL table)", fn);
+        guard(out, 2 * per * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+        post(F_EXPECT, fn, expect_call(f, NULL, pp, 2, NULL, out, 2 * per, ng1), A_INV);
+        desc("%s(T, NULL params, 2)", fn);
+        guard(out, 2 * per * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+        post(F_EXPECT, fn, expect_call(f, T, NULL, 2, NULL, out, 2 * per, ng1), A_INV);
+        desc("%s(T, P0 P1, 2, NULL out)", fn);
+        if (f == 0) guard(ng1, sizeof ng1);
+        post(F_EXPECT, fn, expect_call(f, T, pp, 2, NULL, NULL, 2 * per, ng1), A_INV);
+        size_t nl[] = {0, SIZE_MAX, SIZE_MAX / 8, SIZE_MAX / 7 + 1, SIZE_MAX / 56 + 1, SIZE_MAX / 3 + 1};
+        for (size_t i = 0; i < sizeof nl / sizeof nl[0]; i++) {
+            desc("%s(T, P0 P1, n=%zu, out, %zu)", fn, nl[i], 2 * per);
+            guard(out, 2 * per * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+            post(F_EXPECT, fn, expect_call(f, T, pp, nl[i], NULL, out, 2 * per, ng1), A_INV);
+        }
+        size_t ol[] = {0, 2 * per - 1, 2 * per + 1, per, SIZE_MAX, SIZE_MAX / 8, SIZE_MAX / 8 + 1};
+        for (size_t i = 0; i < sizeof ol / sizeof ol[0]; i++) {
+            desc("%s(T, P0 P1, 2, out, out_len %zu) (needs %zu)", fn, ol[i], 2 * per);
+            guard(out, (ol[i] < 2 * per ? ol[i] : 2 * per) * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+            post(F_EXPECT, fn, expect_call(f, T, pp, 2, NULL, out, ol[i], ng1), A_INV);
+        }
+        IaExpectOptions bo2[5];
+        const char *bw[5] = {"xi_normalization 2", "xi_normalization -1", "xi_normalization INT32_MIN", "n_threads 5000", "n_threads UINT32_MAX"};
+        for (int i = 0; i < 5; i++) bo2[i] = eo;
+        bo2[0].xi_normalization = 2; bo2[1].xi_normalization = -1; bo2[2].xi_normalization = INT32_MIN;
+        bo2[3].n_threads = 5000; bo2[4].n_threads = UINT32_MAX;
+        for (int i = 0; i < 5; i++) {
+            desc("%s(T, P0 P1, 2, options: %s)", fn, bw[i]);
+            guard(out, 2 * per * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+            post(F_EXPECT, fn, expect_call(f, T, pp, 2, &bo2[i], out, 2 * per, ng1), A_INV);
+        }
+        /* invalid parameters, in row 0 or row 1: refused, naming the row */
+        for (int k = 0; k < 7; k++) {
+            double bad[] = {NAN, INFINITY, -INFINITY, 1.5, -1.0000001, 0.0, -0.0, -1.0};
+            for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+                int invalid = j < 3 || ((k == 0 || k == 1) && (j == 3 || j == 4)) || (k == 3 && j >= 5);
+                if (!invalid) continue;
+                int row = (int)((k + j) % 2);
+                double p[14];
+                memcpy(p, pp, sizeof p);
+                p[7 * row + k] = bad[j];
+                desc("%s(T, 2 points, row %d parameter %d = %g)", fn, row, k, bad[j]);
+                guard(out, 2 * per * sizeof(double)); if (f == 0) guard(ng1, sizeof ng1);
+                if (post(F_EXPECT, fn, expect_call(f, T, p, 2, NULL, out, 2 * per, ng1), A_INV) == IA_ERR_INVALID_ARGUMENT) {
+                    char rowname[16];
+                    snprintf(rowname, sizeof rowname, "row %d", row);
+                    if (!strstr(ia_last_error_message(), rowname)) violation("the message does not name %s: \"%s\"", rowname, ia_last_error_message());
+                }
+            }
+        }
+        /* finite values at the edges of or far outside the usual ranges: a result or a refusal */
+        struct { int k; double v; } ext[] = {{0, 1.0}, {1, -1.0}, {0, 5e-324}, {3, 1e308}, {3, 5e-324}, {2, 1e308}, {2, -1e308},
+                                             {4, 1e308}, {4, -1e308}, {5, 1e308}, {6, 0.0}};
+        for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+            double p[7];
+            memcpy(p, P0, sizeof p);
+            p[ext[i].k] = ext[i].v;
+            desc("%s(T, P0 with parameter %d = %g)", fn, ext[i].k, ext[i].v);
+            guard(out, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+            int st = post(F_EXPECT, fn, expect_call(f, T, p, 1, NULL, out, per, ng1), A_OK | A_INV);
+            if (st == IA_OK && fabs(ext[i].v) < 1e300 && ext[i].v != 5e-324) check_expect(f, tnb, 1, out, f == 0 ? ng1 : NULL, NULL);
+        }
+        /* finite parameters whose mean satellite number is huge (M0 = 0): refused (at most 1e6
+         * satellites on average in a host), never IA_ERR_INTERNAL, a hang or an abort */
+        double huge[][7] = {{0.5, 0.5, 12, 0.3, -1e308, -1e308, 1.0}, {0.5, 0.5, 12, 0.3, -1e308, 0.0, 3.0},
+                            {0.5, 0.5, 12, 0.3, -1e308, 11.0, 1e308}, {0.5, 0.5, 12, 0.3, -1e308, 1.0, 4.0},
+                            {0.5, 0.5, 12, 0.3, -1e308, 16.0, -1e308}};
+        for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+            char pb[300];
+            desc("%s(T, params=[%s]) (huge satellite mean)", fn, fmtv(pb, sizeof pb, huge[i], 7));
+            guard(out, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+            post(F_EXPECT, fn, expect_call(f, T, huge[i], 1, NULL, out, per, ng1), A_INV);
+        }
+        /* no galaxies expected: refused as ia_simulate refuses fewer than 2 */
+        double empty[7] = {0, 0, 16.5, 0.1, 16.5, 17, 1};
+        desc("%s(T, params with no galaxies)", fn);
+        guard(out, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+        post(F_EXPECT, fn, expect_call(f, T, empty, 1, NULL, out, per, ng1), A_INV);
+    }
+    free(one);
+
+    /* save: hostile paths (no file left behind), then a round trip that must give the same numbers */
+    mkdir(tmpf("tdir.npz"), 0755);
+    const char *badsave[] = {NULL, "", "/nonexistent-dir-iaemu/t.npz", g_tmp, tmpf("t.txt"), tmpf("tnoext"), tmpf("t.hdf5"),
+                             tmpf("tdir.npz"), "/proc/version.npz", tmpf("missing-dir/t.npz")};
+    struct stat stt;
+    for (size_t i = 0; i < sizeof badsave / sizeof badsave[0]; i++) {
+        desc("ia_table_save(T, \"%s\")", badsave[i] ? badsave[i] : "(NULL)");
+        post(F_EXPECT, "ia_table_save", ia_table_save(T, badsave[i]), badsave[i] ? (A_INV | A_IO) : A_INV);
+        if (badsave[i] && i >= 4 && i <= 6 && stat(badsave[i], &stt) == 0) violation("a failed save left a file at %s", badsave[i]);
+    }
+    static char tpath[1024];
+    snprintf(tpath, sizeof tpath, "%s", tmpf("t.npz"));
+    for (size_t i = 0; i < nforged; i++) {
+        desc("ia_table_save(%s as IaTable*, t.npz)", fname[i]);
+        post(F_EXPECT, "ia_table_save", ia_table_save(forged[i], tpath), A_INV);
+    }
+    desc("ia_table_save(T, \"%s\")", tpath);
+    IaTable *T2 = NULL;
+    if (post(F_EXPECT, "ia_table_save", ia_table_save(T, tpath), A_OK) == IA_OK) {
+        desc("ia_table_load(\"%s\", NULL)", tpath);
+        post(F_EXPECT, "ia_table_load", ia_table_load(tpath, NULL), A_INV);
+        desc("ia_table_load(\"%s\") round trip", tpath);
+        guard(&T2, sizeof T2);
+        if (post(F_EXPECT, "ia_table_load", ia_table_load(tpath, &T2), A_OK) == IA_OK) {
+            IaTableInfo bi;
+            desc("ia_table_info(reloaded T2)");
+            guard(&bi, sizeof bi);
+            if (post(F_EXPECT, "ia_table_info", ia_table_info(T2, &bi), A_OK) == IA_OK &&
+                (bi.n_bins != TI.n_bins || bi.satellites != TI.satellites || bi.n_hosts != TI.n_hosts || bi.n_subhalos != TI.n_subhalos ||
+                 bi.size_bytes != TI.size_bytes || memcmp(bi.box_size, TI.box_size, sizeof bi.box_size) != 0))
+                violation("the round trip changed the table's info");
+            for (int f = 0; f < 3; f++) {
+                size_t per = expect_per(f, tnb);
+                double *a = malloc(2 * per * sizeof(double)), *b = malloc(2 * per * sizeof(double));
+                desc("%s(T) and (reloaded T2): the same numbers", expect_fn[f]);
+                guard(a, 2 * per * sizeof(double));
+                int s1 = post(F_EXPECT, expect_fn[f], expect_call(f, T, pp, 2, NULL, a, 2 * per, NULL), A_OK);
+                guard(b, 2 * per * sizeof(double));
+                int s2 = post(F_EXPECT, expect_fn[f], expect_call(f, T2, pp, 2, NULL, b, 2 * per, NULL), A_OK);
+                if (s1 == IA_OK && s2 == IA_OK && memcmp(a, b, 2 * per * sizeof(double)) != 0) violation("%s differs after the round trip", expect_fn[f]);
+                free(a); free(b);
+            }
+        }
+    }
+    /* load: hostile paths and contents (garbage, a halo catalogue, truncated and damaged copies) */
+    write_file(tmpf("empty.npz"), "", 0);
+    write_file(tmpf("tgarbage.npz"), "PK\x03\x04 not a zip archive \x00\x01\xff", 26);
+    char *tbuf = NULL;
+    size_t tlen = 0;
+    {
+        FILE *fp = fopen(tpath, "rb");
+        if (fp) {
+            tbuf = malloc(1 << 22);
+            tlen = fread(tbuf, 1, 1 << 22, fp);
+            fclose(fp);
+            write_file(tmpf("ttrunc.npz"), tbuf, tlen / 2);
+            write_file(tmpf("tshort.npz"), tbuf, tlen > 100 ? 100 : tlen);
+        }
+    }
+    const char *badload[] = {NULL, "", "/nonexistent-iaemu/t.npz", "/", g_tmp, tmpf("tdir.npz"), tmpf("empty.npz"), tmpf("tgarbage.npz"),
+                             tmpf("garbage.npz"), tmpf("u.npz"), tmpf("ttrunc.npz"), tmpf("tshort.npz"), tmpf("u.hdf5"), "/dev/null",
+                             "/proc/self/status", "\xff\xfe.npz"};
+    for (size_t i = 0; i < sizeof badload / sizeof badload[0]; i++) {
+        desc("ia_table_load(\"%s\")", badload[i] ? badload[i] : "(NULL)");
+        guard(&t, sizeof t);
+        if (post(F_EXPECT, "ia_table_load", ia_table_load(badload[i], &t), badload[i] ? (A_INV | A_IO) : A_INV) == IA_OK) ia_table_free(t);
+    }
+    /* single damaged bytes: refused (the archive's checksums), or a table that evaluates cleanly */
+    for (int i = 0; tbuf && tlen > 200 && i < 6; i++) {
+        size_t at = i == 0 ? 60 : i == 1 ? 300 : i == 2 ? tlen / 2 : i == 3 ? tlen - 30 : (size_t)rnd() % tlen;
+        char *copy = malloc(tlen);
+        memcpy(copy, tbuf, tlen);
+        copy[at] ^= (char)(1 + rnd() % 255);
+        write_file(tmpf("tflip.npz"), copy, tlen);
+        free(copy);
+        desc("ia_table_load(copy of t.npz with byte %zu of %zu changed)", at, tlen);
+        guard(&t, sizeof t);
+        if (post(F_EXPECT, "ia_table_load", ia_table_load(tmpf("tflip.npz"), &t), A_OK | A_INV | A_IO) == IA_OK) {
+            desc("ia_expect_batch(damaged table, P0)");
+            post(F_EXPECT, "ia_expect_batch", ia_expect_batch(t, P0, 1, NULL, out, 3 * tnb, NULL), A_OK | A_INV);
+            desc("ia_table_free(damaged table)");
+            post(F_EXPECT, "ia_table_free", ia_table_free(t), A_OK);
+        }
+    }
+    free(tbuf);
+
+    /* forged and wrong-kind handles to every table function; a table to every other handle's */
+    IaTableInfo ti;
+    void *wrong[] = {(void *)U, (void *)TU};
+    const char *wname[] = {"IaHalos U", "IaHalos TU"};
+    for (size_t i = 0; i < nforged + 2; i++) {
+        void *h = i < nforged ? forged[i] : wrong[i - nforged];
+        const char *hn = i < nforged ? fname[i] : wname[i - nforged];
+        desc("ia_table_info(%s as IaTable*)", hn);
+        guard(&ti, sizeof ti);
+        post(F_EXPECT, "ia_table_info", ia_table_info(h, &ti), A_INV);
+        desc("ia_table_r_edges(%s as IaTable*)", hn);
+        guard(edges, 5 * sizeof(double));
+        post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(h, edges, 5), A_INV);
+        for (int f = 0; f < 3; f++) {
+            size_t per = expect_per(f, tnb);
+            desc("%s(%s as IaTable*)", expect_fn[f], hn);
+            guard(out, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+            post(F_EXPECT, expect_fn[f], expect_call(f, h, P0, 1, NULL, out, per, ng1), A_INV);
+        }
+        desc("ia_table_free(%s as IaTable*)", hn);
+        post(F_EXPECT, "ia_table_free", ia_table_free(h), h ? A_INV : A_OK);
+    }
+    {
+        IaHalosInfo hi; size_t cnt, nbins; IaGalaxies *g; IaTable *t3; IaEmulatorInfo ei; double m[60], col[4];
+        desc("ia_halos_info(T as IaHalos*)"); guard(&hi, sizeof hi);
+        post(F_HALOS, "ia_halos_info", ia_halos_info((IaHalos *)T, &hi), A_INV);
+        desc("ia_halos_column_f64(T as IaHalos*)"); guard(col, sizeof col);
+        post(F_HALOS, "ia_halos_column_f64", ia_halos_column_f64((IaHalos *)T, "halo_mvir", col, 4), A_INV);
+        desc("ia_halos_save(T as IaHalos*)");
+        post(F_HALOS, "ia_halos_save", ia_halos_save((IaHalos *)T, tmpf("t-as-halos.npz")), A_INV);
+        desc("ia_populate(T as IaHalos*)"); guard(&g, sizeof g);
+        post(F_GAL, "ia_populate", ia_populate((IaHalos *)T, P0, 1, &g), A_INV);
+        desc("ia_simulate(T as IaHalos*)"); guard(m, sizeof m);
+        post(F_SIM, "ia_simulate", ia_simulate((IaHalos *)T, P0, 1, 1, NULL, m, NULL, 60), A_INV);
+        desc("ia_table_build(T as IaHalos*)"); guard(&t3, sizeof t3);
+        post(F_EXPECT, "ia_table_build", ia_table_build((IaHalos *)T, &base, &t3), A_INV);
+        desc("ia_galaxies_count(T as IaGalaxies*)"); guard(&cnt, sizeof cnt);
+        post(F_GAL, "ia_galaxies_count", ia_galaxies_count((IaGalaxies *)T, &cnt), A_INV);
+        desc("ia_corr_result_n_bins(T as IaCorrResult*)"); guard(&nbins, sizeof nbins);
+        post(F_CORR, "ia_corr_result_n_bins", ia_corr_result_n_bins((IaCorrResult *)T, &nbins), A_INV);
+        desc("ia_emulator_info(T as IaEmulator*)"); guard(&ei, sizeof ei);
+        post(F_EMU, "ia_emulator_info", ia_emulator_info((IaEmulator *)T, &ei), A_INV);
+        desc("ia_halos_free(T as IaHalos*)");
+        post(F_HALOS, "ia_halos_free", ia_halos_free((IaHalos *)T), A_INV);
+        desc("ia_galaxies_free(T as IaGalaxies*)");
+        post(F_GAL, "ia_galaxies_free", ia_galaxies_free((IaGalaxies *)T), A_INV);
+        desc("ia_corr_result_free(T as IaCorrResult*)");
+        post(F_CORR, "ia_corr_result_free", ia_corr_result_free((IaCorrResult *)T), A_INV);
+        desc("ia_emulator_free(T as IaEmulator*)");
+        post(F_EMU, "ia_emulator_free", ia_emulator_free((IaEmulator *)T), A_INV);
+        /* all real handles survived the wrong-kind frees */
+        desc("ia_table_info(T) after wrong-kind frees"); guard(&ti, sizeof ti);
+        if (post(F_EXPECT, "ia_table_info", ia_table_info(T, &ti), A_OK) == IA_OK && ti.n_hosts != TI.n_hosts) violation("T changed");
+        desc("ia_halos_info(U) after wrong-kind table frees"); guard(&hi, sizeof hi);
+        post(F_HALOS, "ia_halos_info", ia_halos_info(U, &hi), A_OK);
+        desc("ia_halos_info(TU) after wrong-kind table frees"); guard(&hi, sizeof hi);
+        post(F_HALOS, "ia_halos_info", ia_halos_info(TU, &hi), A_OK);
+    }
+    /* a freed table: double free, then every function on it */
+    if (T2) {
+        desc("ia_table_free(T2)");
+        post(F_EXPECT, "ia_table_free", ia_table_free(T2), A_OK);
+        desc("ia_table_free(T2) again (double free)");
+        post(F_EXPECT, "ia_table_free", ia_table_free(T2), A_INV);
+        desc("ia_table_info(freed T2)"); guard(&ti, sizeof ti);
+        post(F_EXPECT, "ia_table_info", ia_table_info(T2, &ti), A_INV);
+        desc("ia_table_r_edges(freed T2)"); guard(edges, 5 * sizeof(double));
+        post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(T2, edges, 5), A_INV);
+        desc("ia_table_save(freed T2)");
+        post(F_EXPECT, "ia_table_save", ia_table_save(T2, tmpf("freed-table.npz")), A_INV);
+        for (int f = 0; f < 3; f++) {
+            size_t per = expect_per(f, tnb);
+            desc("%s(freed T2)", expect_fn[f]);
+            guard(out, per * sizeof(double)); if (f == 0) guard(ng1, sizeof(double));
+            post(F_EXPECT, expect_fn[f], expect_call(f, T2, P0, 1, NULL, out, per, ng1), A_INV);
+        }
+    }
+    free(out); free(mean);
+}
+
+/* Random points (some invalid) on T, with random options, lengths and functions; now and then a
+ * table built from random (valid or invalid) options. */
+static void expect_params(double *p, int *valid) {
+    /* within ranges where the expected satellite count stays moderate, sometimes invalid */
+    static const double lo[7] = {-1, -1, 11, 0.1, 10.5, 12.0, 0.3}, hi[7] = {1, 1, 13.5, 0.8, 13.5, 15.0, 2.0};
+    *valid = 1;
+    for (int k = 0; k < 7; k++) p[k] = uab(lo[k], hi[k]);
+    if (chance(0.1)) { int k = rint_(2); p[k] = chance(0.5) ? 1.0 : -1.0; }
+    if (chance(0.1)) { int k = rint_(2); p[k] = uab(1.0001, 3) * (chance(0.5) ? 1 : -1); *valid = 0; }
+    if (chance(0.05)) { p[3] = chance(0.5) ? 0.0 : -uab(0, 1); *valid = 0; }
+    if (chance(0.08)) { static const double w[] = {NAN, INFINITY, -INFINITY}; p[rint_(7)] = w[rint_(3)]; *valid = 0; }
+}
+
+static void r_table_build(void) {
+    IaTableOptions o;
+    ia_table_options_default(&o);
+    double edges[8];
+    int valid = 1, ne = 2 + rint_(5);
+    double rmax = uab(1, 12);
+    for (int i = 0; i < ne; i++) edges[i] = rmax * pow(0.5, ne - 1 - i);
+    if (!(rmax < 10)) valid = 0;
+    if (chance(0.1)) { edges[rint_(ne)] = weird(); valid = 0; }
+    o.r_edges = edges; o.n_edges = (size_t)ne;
+    o.satellites = chance(0.1) ? rint_(6) - 1 : rint_(3);
+    if (o.satellites < 0 || o.satellites > 2) valid = 0;
+    o.mass_bin_dex = chance(0.1) ? weird() : uab(0.3, 1);
+    if (!(o.mass_bin_dex >= 0.01 && o.mass_bin_dex <= 1)) valid = 0;
+    o.draws_per_mass_bin = chance(0.1) ? rnd() % 2048 : 1024;
+    if (o.draws_per_mass_bin < 1024) valid = 0;
+    o.tracers_two_halo = chance(0.1) ? (uint32_t)rint_(70) : 1 + (uint32_t)rint_(2);
+    if (o.tracers_two_halo < 1 || o.tracers_two_halo > 64) valid = 0;
+    o.min_host_particles = chance(0.1) ? weird() : uab(100, 2000);
+    if (!(o.min_host_particles >= 0) || isinf(o.min_host_particles)) valid = 0;
+    o.n_threads = chance(0.05) ? 5000 : (uint32_t)rint_(3);
+    if (o.n_threads > 1024) valid = 0;
+    o.seed = rnd();
+    /* a valid build does the work: only while under the cap */
+    if (valid && table_build_cap >= 0 && n_table_builds >= table_build_cap) return;
+    char eb[400];
+    desc("ia_table_build(TU box 20, edges=[%s], satellites %d, mass_bin_dex %.17g, draws %llu, tracers %u, min_host_particles %.17g, threads %u, seed %llu)",
+         fmtv(eb, sizeof eb, edges, (size_t)ne), o.satellites, o.mass_bin_dex, (unsigned long long)o.draws_per_mass_bin,
+         o.tracers_two_halo, o.min_host_particles, o.n_threads, (unsigned long long)o.seed);
+    IaTable *t;
+    guard(&t, sizeof t);
+    int st = post(F_EXPECT, "ia_table_build", ia_table_build(TU, &o, &t), valid ? A_OK | A_INV | A_OOM : A_INV);
+    if (valid) n_table_builds++;
+    if (st != IA_OK) return;
+    char base[4096];
+    snprintf(base, sizeof base, "%s", g_desc);
+    IaTableInfo ti;
+    double got[8];
+    desc("%s | then ia_table_info", base);
+    if (post(F_EXPECT, "ia_table_info", ia_table_info(t, &ti), A_OK) == IA_OK &&
+        (ti.n_bins != (size_t)ne - 1 || ti.box_size[0] != 20 || ti.n_hosts == 0 ||
+         (o.satellites == IA_SATELLITES_NFW && ti.satellites != IA_SATELLITES_NFW) ||
+         (o.satellites == IA_SATELLITES_SUBHALOS && ti.satellites != IA_SATELLITES_SUBHALOS)))
+        violation("table info: %zu bins, satellites %d, box %g, %zu hosts", ti.n_bins, ti.satellites, ti.box_size[0], ti.n_hosts);
+    desc("%s | then ia_table_r_edges", base);
+    guard(got, (size_t)ne * sizeof(double));
+    if (post(F_EXPECT, "ia_table_r_edges", ia_table_r_edges(t, got, (size_t)ne), A_OK) == IA_OK && memcmp(got, edges, (size_t)ne * sizeof(double)))
+        violation("the table's edges are not the ones given");
+    double m[24], parts[120], ng;
+    desc("%s | then ia_expect_batch(P0)", base);
+    guard(m, 3 * ((size_t)ne - 1) * sizeof(double)); guard(&ng, sizeof ng);
+    if (post(F_EXPECT, "ia_expect_batch", ia_expect_batch(t, P0, 1, NULL, m, 3 * ((size_t)ne - 1), &ng), A_OK | A_INV) == IA_OK) {
+        check_expect(0, (size_t)ne - 1, 1, m, &ng, NULL);
+        desc("%s | then ia_expect_parts(P0)", base);
+        guard(parts, 15 * ((size_t)ne - 1) * sizeof(double));
+        if (post(F_EXPECT, "ia_expect_parts", ia_expect_parts(t, P0, 1, NULL, parts, 15 * ((size_t)ne - 1)), A_OK) == IA_OK)
+            check_expect(2, (size_t)ne - 1, 1, parts, NULL, m);
+    }
+    desc("%s | then ia_table_free", base);
+    post(F_EXPECT, "ia_table_free", ia_table_free(t), A_OK);
+}
+
+static void r_expect(void) {
+    if (chance(0.12)) { r_table_build(); return; }
+    int n = 1 + rint_(4), valid = 1;
+    double p[28];
+    for (int i = 0; i < n; i++) {
+        int v;
+        expect_params(p + 7 * i, &v);
+        valid &= v;
+    }
+    int f = rint_(3);
+    size_t nb = TI.n_bins, per = expect_per(f, nb), len = per * (size_t)n;
+    if (chance(0.1)) { len = len + (size_t)rint_(3) - 1; if (len != per * (size_t)n) valid = 0; }
+    IaExpectOptions o;
+    ia_expect_options_default(&o);
+    int use_opts = chance(0.6);
+    if (use_opts) {
+        o.xi_normalization = chance(0.1) ? rint_(4) - 1 : rint_(2);
+        if (o.xi_normalization < 0 || o.xi_normalization > 1) valid = 0;
+        o.satellites_times_centrals = chance(0.3) ? rint_(3) : 0;
+        o.n_threads = chance(0.05) ? 5000 : (uint32_t)rint_(4);
+        if (o.n_threads > 1024) valid = 0;
+    }
+    int use_ng = f == 0 && chance(0.7);
+    size_t cap = per * (size_t)n + 2;
+    double *out = malloc(cap * sizeof(double)), ng[4];
+    char pb[1200];
+    desc("%s(T, params=[%s], n=%d, options %s (xi_norm %d, sat x cen %d, threads %u), out_len %zu (needs %zu)%s)", expect_fn[f],
+         fmtv(pb, sizeof pb, p, 7 * (size_t)n), n, use_opts ? "yes" : "NULL", o.xi_normalization, o.satellites_times_centrals,
+         o.n_threads, len, per * (size_t)n, f == 0 ? (use_ng ? ", out_n_galaxies" : ", NULL out_n_galaxies") : "");
+    guard(out, (len < cap ? len : cap) * sizeof(double));
+    if (use_ng) guard(ng, (size_t)n * sizeof(double));
+    /* a valid point may still put fewer than 2 galaxies in the tiny universe: IA_ERR_INVALID_ARGUMENT */
+    int st = post(F_EXPECT, expect_fn[f], expect_call(f, T, p, (size_t)n, use_opts ? &o : NULL, out, len, use_ng ? ng : NULL),
+                  valid ? A_OK | A_INV : A_INV);
+    if (st == IA_OK) {
+        double *mean = NULL;
+        char base[4096];
+        snprintf(base, sizeof base, "%s", g_desc);
+        if (f == 2) {
+            /* the parts add up to the means of the same call */
+            mean = malloc(3 * nb * (size_t)n * sizeof(double));
+            desc("%s | then ia_expect_batch for the sums of the parts", base);
+            guard(mean, 3 * nb * (size_t)n * sizeof(double));
+            if (post(F_EXPECT, "ia_expect_batch", ia_expect_batch(T, p, (size_t)n, use_opts ? &o : NULL, mean, 3 * nb * (size_t)n, NULL), A_OK) != IA_OK) {
+                free(mean);
+                mean = NULL;
+            }
+        }
+        check_expect(f, nb, (size_t)n, out, use_ng ? ng : NULL, mean);
+        /* the last point alone: the same numbers as in the batch */
+        if (n > 1 && chance(0.3)) {
+            double *one = malloc(per * sizeof(double));
+            desc("%s | then the last point alone", base);
+            guard(one, per * sizeof(double));
+            if (post(F_EXPECT, expect_fn[f], expect_call(f, T, p + 7 * (n - 1), 1, use_opts ? &o : NULL, one, per, NULL), A_OK) == IA_OK &&
+                memcmp(one, out + (size_t)(n - 1) * per, per * sizeof(double)) != 0)
+                violation("%s: the last point alone differs from the batch", expect_fn[f]);
+            free(one);
+        }
+        free(mean);
+    }
+    free(out);
+}
+
 /* ------------------------------------------------------------------ random property cases */
 static void r_correlate(void) {
     size_t n = (size_t)rint_(4) == 0 ? (size_t)rint_(3) : (size_t)rint_(80);
@@ -1297,10 +1879,11 @@ static void r_simulate(void) {
         if (rmax >= 20) valid = 0;
         so.r_edges = edges; so.n_edges = (size_t)ne;
     }
-    if (chance(0.2)) { so.satellites = rint_(5) - 1; if (so.satellites < 0 || so.satellites > 2) valid = 0; }
+    int ovalid = 1; /* the options other than the edges: they count only when options are passed */
+    if (chance(0.2)) { so.satellites = rint_(5) - 1; if (so.satellites < 0 || so.satellites > 2) ovalid = 0; }
     if (chance(0.2)) so.satellites_times_centrals = 1;
-    if (chance(0.2)) { so.xi_normalization = rint_(3); if (so.xi_normalization > 1) valid = 0; }
-    if (chance(0.2)) { so.min_host_particles = chance(0.3) ? weird() : uab(10, 2000); if (!(so.min_host_particles >= 0) || isinf(so.min_host_particles)) valid = 0; }
+    if (chance(0.2)) { so.xi_normalization = rint_(3); if (so.xi_normalization > 1) ovalid = 0; }
+    if (chance(0.2)) { so.min_host_particles = chance(0.3) ? weird() : uab(10, 2000); if (!(so.min_host_particles >= 0) || isinf(so.min_host_particles)) ovalid = 0; }
     uint32_t R = (uint32_t)rint_(4);
     if (R == 0) valid = 0;
     size_t nb = ne ? (size_t)ne - 1 : 20;
@@ -1314,7 +1897,7 @@ static void r_simulate(void) {
     desc("ia_simulate(U box40 grid16 seed1, params=[%s], R=%u, seed=%llu, options=%s edges=[%s] sat %d satxcen %d xinorm %d minhp %.17g, var %s, out_len %zu)",
          fmtv(pb, sizeof pb, p, 7), R, seed, use_opts ? "yes" : "NULL", fmtv(eb, sizeof eb, edges, (size_t)ne), so.satellites,
          so.satellites_times_centrals, so.xi_normalization, so.min_host_particles, want_var ? "yes" : "NULL", len);
-    if (!use_opts && (so.satellites != 0 || so.xi_normalization != 0)) valid = 0 * valid + valid; /* options ignored when NULL */
+    if (use_opts && !ovalid) valid = 0; /* options are ignored when NULL is passed */
     guard(m, (len < 64 ? len : 64) * 8);
     if (want_var) guard(var, (len < 64 ? len : 64) * 8);
     int st = post(F_SIM, "ia_simulate", ia_simulate(U, p, R, seed, use_opts ? &so : NULL, m, want_var ? var : NULL, len),
@@ -1421,7 +2004,7 @@ static void r_synthetic(void) {
 }
 
 /* ------------------------------------------------------------------ threads */
-typedef struct { int id; IaHalos *h; IaGalaxies *g; IaCorrResult *r; IaEmulator *e; volatile int *stop; long calls, bad, ok, inv; char why[512]; } Th;
+typedef struct { int id; IaHalos *h; IaGalaxies *g; IaCorrResult *r; IaEmulator *e; IaTable *t; volatile int *stop; long calls, bad, ok, inv; char why[512]; } Th;
 static int tcheck(Th *t, const char *fn, int st) {
     const char *msg = ia_last_error_message();
     t->calls++;
@@ -1455,6 +2038,13 @@ static void *worker(void *arg) {
         }
         tcheck(t, "ia_corr_result_n_bins", ia_corr_result_n_bins(t->r, &nb));
         tcheck(t, "ia_corr_result_get", ia_corr_result_get(t->r, IA_CORR_XI, out, 20));
+        if (t->t) {
+            IaTableInfo ti;
+            if (tcheck(t, "ia_table_info", ia_table_info(t->t, &ti)) == IA_OK && ti.n_bins <= 20) {
+                tcheck(t, "ia_expect_batch", ia_expect_batch(t->t, P0, 1, NULL, out, 3 * ti.n_bins, NULL));
+                tcheck(t, "ia_expect_jacobian", ia_expect_jacobian(t->t, P0, 1, NULL, out, 21 * ti.n_bins));
+            }
+        }
         if (t->e) {
             uint32_t fl;
             tcheck(t, "ia_predict_batch", ia_predict_batch(t->e, P0, 1, 2, (uint64_t)t->id, out, NULL, NULL, &fl));
@@ -1466,7 +2056,7 @@ static void *worker(void *arg) {
     return NULL;
 }
 static void t_threads(void) {
-    IaHalos *h; IaGalaxies *g; IaCorrResult *r; IaEmulator *e = NULL;
+    IaHalos *h; IaGalaxies *g; IaCorrResult *r; IaEmulator *e = NULL; IaTable *tb = NULL;
     IaSyntheticOptions so;
     ia_synthetic_options_default(&so);
     so.box_size = 40; so.grid = 16; so.seed = 9;
@@ -1482,12 +2072,14 @@ static void t_threads(void) {
     if (post(F_THREADS, "ia_correlate", ia_correlate(pos, NULL, NULL, n, &o, &r), A_OK)) return;
     free(pos);
     if (EMU) { desc("threads: setup ia_emulator_load"); if (post(F_THREADS, "ia_emulator_load", ia_emulator_load(NULL, "cpu", &e), A_OK)) e = NULL; }
+    desc("threads: setup ia_table_load (the table the expect family saved)");
+    if (post(F_THREADS, "ia_table_load", ia_table_load(tmpf("t.npz"), &tb), A_OK)) tb = NULL;
     volatile int stop = 0;
     Th th[4];
     pthread_t tid[4];
     for (int i = 0; i < 4; i++) {
         memset(&th[i], 0, sizeof th[i]);
-        th[i].id = i; th[i].h = h; th[i].g = g; th[i].r = r; th[i].e = e; th[i].stop = &stop;
+        th[i].id = i; th[i].h = h; th[i].g = g; th[i].r = r; th[i].e = e; th[i].t = tb; th[i].stop = &stop;
         pthread_create(&tid[i], NULL, worker, &th[i]);
     }
     struct timespec ts = {0, 300 * 1000 * 1000};
@@ -1497,6 +2089,7 @@ static void t_threads(void) {
     post(F_THREADS, "ia_galaxies_free", ia_galaxies_free(g), A_OK);
     post(F_THREADS, "ia_corr_result_free", ia_corr_result_free(r), A_OK);
     if (e) post(F_THREADS, "ia_emulator_free", ia_emulator_free(e), A_OK);
+    if (tb) post(F_THREADS, "ia_table_free", ia_table_free(tb), A_OK);
     stop = 1;
     for (int i = 0; i < 4; i++) pthread_join(tid[i], NULL);
     long calls = 0;
@@ -1511,6 +2104,11 @@ static void t_threads(void) {
     post(F_THREADS, "ia_galaxies_count", ia_galaxies_count(g, &cnt), A_INV);
     desc("threads: ia_halos_free(freed shared h) after join");
     post(F_THREADS, "ia_halos_free", ia_halos_free(h), A_INV);
+    if (tb) {
+        IaTableInfo ti;
+        desc("threads: ia_table_info(freed shared table) after join");
+        post(F_THREADS, "ia_table_info", ia_table_info(tb, &ti), A_INV);
+    }
 }
 
 /* ------------------------------------------------------------------ huge thread counts, in a child */
@@ -1572,6 +2170,7 @@ int main(int argc, char **argv) {
     long emu_cases = getenv("IAEMU_ABI_EMU_CASES") ? atol(getenv("IAEMU_ABI_EMU_CASES")) : -1;
     if (getenv("IAEMU_ABI_TMP")) g_tmp = getenv("IAEMU_ABI_TMP");
     g_allow_internal = getenv("IAEMU_ABI_ALLOW_INTERNAL") && atoi(getenv("IAEMU_ABI_ALLOW_INTERNAL"));
+    if (getenv("IAEMU_ABI_TABLE_BUILDS")) table_build_cap = atol(getenv("IAEMU_ABI_TABLE_BUILDS")) + 1; /* + the fixed build */
     mkdir(g_tmp, 0755);
     signal(SIGSEGV, on_signal); signal(SIGBUS, on_signal); signal(SIGABRT, on_signal); signal(SIGFPE, on_signal); signal(SIGILL, on_signal);
     if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(crash_report);
@@ -1595,6 +2194,7 @@ int main(int argc, char **argv) {
     t_simulate_fixed();
     t_emulator_fixed();
     t_train();
+    t_expect_fixed();
     long fixed = g_case;
     long n_emu = 0;
     for (long i = 0; i < ncases; i++) {
@@ -1602,7 +2202,7 @@ int main(int argc, char **argv) {
         unsigned long long x = g_seed ^ (0x1000003ull * (unsigned long long)(i + 1));
         g_cseed = splitmix(&x);
         rs = g_cseed;
-        int k = (int)(i % 6);
+        int k = (int)(i % 7);
         if (k == 5 && (!EMU || (emu_cases >= 0 && n_emu >= emu_cases))) k = (int)(rnd() % 5);
         switch (k) {
         case 0: r_correlate(); n_random[F_CORR]++; break;
@@ -1611,11 +2211,15 @@ int main(int argc, char **argv) {
         case 3: r_simulate(); n_random[F_SIM]++; break;
         case 4: if (i % 12 == 4) { r_synthetic(); n_random[F_HALOS]++; } else { r_correlate(); n_random[F_CORR]++; } break;
         case 5: r_predict(); n_random[F_EMU]++; n_emu++; break;
+        case 6: r_expect(); n_random[F_EXPECT]++; break;
         }
     }
     g_rcase = -1;
     t_threads();
     if (EMU) { desc("ia_emulator_free(EMU)"); post(F_EMU, "ia_emulator_free", ia_emulator_free(EMU), A_OK); }
+    desc("ia_table_free(T)"); post(F_EXPECT, "ia_table_free", ia_table_free(T), A_OK);
+    desc("ia_table_free(T) again"); post(F_EXPECT, "ia_table_free", ia_table_free(T), A_INV);
+    desc("ia_halos_free(TU)"); post(F_HALOS, "ia_halos_free", ia_halos_free(TU), A_OK);
     desc("ia_halos_free(U)"); post(F_HALOS, "ia_halos_free", ia_halos_free(U), A_OK);
     desc("ia_halos_free(U) again"); post(F_HALOS, "ia_halos_free", ia_halos_free(U), A_INV);
     free(U_ids);
@@ -1627,6 +2231,7 @@ int main(int argc, char **argv) {
         printf("%-12s %8ld %8ld %8ld %8ld\n", fam_name[f], n_calls[f], n_ok[f], n_err[f], n_random[f]);
         tc += n_calls[f];
     }
+    printf("table builds that did the work: %ld (cap %s)\n", n_table_builds, table_build_cap < 0 ? "none" : getenv("IAEMU_ABI_TABLE_BUILDS"));
     if (n_extreme_nonfinite) printf("note: %ld predictions returned IA_OK with non-finite numbers for extreme finite parameters (|p| > 1e300, extrapolation on)\n", n_extreme_nonfinite);
     printf("total: %ld checked calls (%ld in fixed hostile cases, %ld random cases), %ld violations, %.1f s\n", tc, fixed, ncases, g_viol, secs);
     return g_viol ? 1 : 0;

@@ -1,0 +1,407 @@
+//! A model point's expected correlations from a [`Table`]: occupation weights per table row
+//! and category, then weighted sums (docs/science.md section 11).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::occupation::{Dual, Model, Num, Poisson, N_PARAMS};
+use super::{category_key, rank_group, Table, CEN, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, RND, SUB, SUB_BINS};
+use crate::corr::{r_mid, XiNormalization};
+use crate::hod::HodParams;
+use crate::{Error, Result};
+
+/// Settings of an evaluation (those of [`crate::hod::simulate`] that do not change the table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExpectOptions {
+    /// `N^2` (default) or `N(N-1)`: E[N^2] or E[N(N-1)] in xi's denominator.
+    pub xi_normalization: XiNormalization,
+    /// Mean satellites multiplied by the mean centrals (off by default, as in simulate).
+    pub satellites_times_centrals: bool,
+}
+
+/// xi, omega and eta per bin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub xi: Vec<f64>,
+    pub omega: Vec<f64>,
+    pub eta: Vec<f64>,
+}
+
+/// The shares of each kind of pair. For xi a part is `E[DD_part] V / (E[N^2] dV)`, so the parts
+/// add up to `1 + xi`; for omega and eta it is the part's sum over `E[DD]`, so they add up to
+/// omega and eta.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Parts {
+    /// Centrals of different hosts.
+    pub cen_cen_2h: Statistics,
+    /// A central and a satellite of its own host.
+    pub cen_sat_1h: Statistics,
+    /// A central and a satellite of another host.
+    pub cen_sat_2h: Statistics,
+    /// Two satellites of one host.
+    pub sat_sat_1h: Statistics,
+    /// Two satellites of different hosts.
+    pub sat_sat_2h: Statistics,
+}
+
+/// Expected correlations of one model point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// The model point, in the order of [`crate::hod::PARAM_NAMES`].
+    pub params: [f64; 7],
+    pub r_edges: Vec<f64>,
+    pub r_mid: Vec<f64>,
+    pub xi: Vec<f64>,
+    pub omega: Vec<f64>,
+    pub eta: Vec<f64>,
+    /// E[N], E[N_cen], E[N_sat].
+    pub n_galaxies: f64,
+    pub n_centrals: f64,
+    pub n_satellites: f64,
+    pub parts: Parts,
+    /// d(xi, omega, eta)/d(params), row-major `[3][n_bins][7]`, when asked for.
+    pub jacobian: Option<Vec<f64>>,
+}
+
+/// Sums per pair kind and bin: DD, W (sum of S_i g_ij), H (sum of S_i S_j h_ij).
+#[derive(Clone, Copy)]
+struct Sums<N> {
+    dd: N,
+    w: N,
+    h: N,
+}
+
+/// Largest mean satellite number in a host that an evaluation accepts (its Poisson sums run
+/// over about this many terms).
+pub const MAX_MEAN_SATELLITES: f64 = 1e6;
+
+/// A weight's host-weighted mean and least-squares slope in log mass over sub-bin nodes.
+#[derive(Clone, Copy)]
+struct Line<N> {
+    c: f64,
+    cx: f64,
+    cxx: f64,
+    f: N,
+    xf: N,
+}
+
+impl<N: Num> Line<N> {
+    fn zero() -> Self {
+        Line { c: 0.0, cx: 0.0, cxx: 0.0, f: N::constant(0.0), xf: N::constant(0.0) }
+    }
+
+    /// A node of `c` hosts at log mass `x` where the weight is `f`.
+    fn add(&mut self, c: f64, x: f64, f: N) {
+        self.c += c;
+        self.cx += c * x;
+        self.cxx += c * x * x;
+        self.f += f * c;
+        self.xf += f * (c * x);
+    }
+
+    /// (mean, slope); zeros without hosts, no slope with one node.
+    fn fit(&self) -> (N, N) {
+        let zero = N::constant(0.0);
+        if self.c == 0.0 {
+            return (zero, zero);
+        }
+        let (mean_x, mean) = (self.cx / self.c, self.f * (1.0 / self.c));
+        let var = self.cxx / self.c - mean_x * mean_x;
+        if var <= 1e-12 {
+            return (mean, zero);
+        }
+        (mean, (self.xf * (1.0 / self.c) - mean * mean_x) * (1.0 / var))
+    }
+}
+
+/// The five pair kinds, in the order of [`Parts`]' fields.
+const CC2: usize = 0;
+const CS1: usize = 1;
+const CS2: usize = 2;
+const SS1: usize = 3;
+const SS2: usize = 4;
+
+impl Table {
+    /// Expected xi, omega and eta of `params` (checked), their parts and E[N]; with `jacobian`
+    /// also their exact derivatives in the seven parameters.
+    /// Errors: invalid parameters, or a point that puts fewer than 2 galaxies in the catalogue
+    /// on average (as [`crate::hod::populate`] refuses fewer than 2).
+    pub fn expect(&self, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Result<Expectation> {
+        params.validate()?;
+        self.evaluate_checked(params, options, jacobian)
+    }
+
+    fn evaluate_checked(&self, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Result<Expectation> {
+        // The largest mean satellite number (in the heaviest hosts) bounds the Poisson sums.
+        let model = Model::<f64>::new(params, options.satellites_times_centrals);
+        let heaviest = self.node_log_m.iter().zip(&self.host_counts).filter(|(_, &c)| c > 0.0).map(|(&m, _)| m).fold(f64::NEG_INFINITY, f64::max);
+        let lambda = model.satellites(heaviest, model.centrals(heaviest));
+        if !(lambda <= MAX_MEAN_SATELLITES) {
+            return Err(Error::invalid(format!(
+                "the model point {:?} puts {lambda:.3e} satellites on average in the heaviest hosts (10^{heaviest:.2} Msun/h); at most {MAX_MEAN_SATELLITES:e} are supported",
+                params.to_array()
+            )));
+        }
+        let e = if jacobian {
+            self.evaluate::<Dual>(params, options, true)
+        } else {
+            self.evaluate::<f64>(params, options, false)
+        };
+        if !(e.n_galaxies >= 2.0) {
+            return Err(Error::invalid(format!(
+                "the model point {:?} puts {:.3e} galaxies in this catalogue on average ({} hosts); at least 2 are needed",
+                params.to_array(),
+                e.n_galaxies,
+                self.meta.n_hosts
+            )));
+        }
+        Ok(e)
+    }
+
+    /// Bytes one evaluated point holds: the statistics, their parts and the Jacobian.
+    pub fn point_bytes(&self, jacobian: bool) -> usize {
+        8 * self.n_bins() * (3 + 15 + if jacobian { 21 } else { 0 }) + 256
+    }
+
+    /// [`Table::expect`] for many points (all checked first), in parallel.
+    pub fn expect_batch(
+        &self,
+        params: &[HodParams],
+        options: &ExpectOptions,
+        jacobian: bool,
+        threads: Option<usize>,
+    ) -> Result<Vec<Expectation>> {
+        for (i, p) in params.iter().enumerate() {
+            p.validate().map_err(|e| Error::invalid(format!("point {i}: {e}")))?;
+        }
+        crate::memory::ensure(
+            &format!("expected correlations of {} points", params.len()),
+            (params.len() * self.point_bytes(jacobian)) as f64,
+        )?;
+        crate::threads::install(threads, || {
+            params
+                .par_iter()
+                .map(|p| self.evaluate_checked(p, options, jacobian))
+                .collect::<Result<Vec<_>>>()
+        })?
+    }
+
+    fn evaluate<N: Num + Send + Sync>(&self, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Expectation {
+        let model = Model::<N>::new(params, options.satellites_times_centrals);
+        let zero = N::constant(0.0);
+        let (nb, n_mass, n_cat) = (self.n_bins(), self.n_mass, self.n_cat());
+        let (n_rank, n_excess) = (self.rank_start[n_mass], self.excess_n.len());
+
+        // Weights of rows and categories: host-weighted mean and slope in log mass.
+        let mut w_rank = vec![(Line::zero(), Line::zero()); n_rank]; // central with subhalo k; subhalo k
+        let mut w_excess = vec![(Line::zero(), Line::zero(), Line::zero()); n_excess]; // p E[X], E[X], E[X(X-1)]
+        let mut w_key = vec![Line::zero(); KINDS * n_mass * RANK_GROUPS];
+        let (mut n_cen, mut n_sat, mut var_n) = (zero, zero, zero);
+        for a in 0..n_mass {
+            let ranks = self.rank_start[a]..self.rank_start[a + 1];
+            let excess = self.excess_start[a]..self.excess_start[a + 1];
+            let max_slot = ranks.len().max(self.excess_n[excess.clone()].iter().copied().max().unwrap_or(0));
+            for q in 0..SUB_BINS {
+                let count = self.host_counts[a * SUB_BINS + q];
+                if count == 0.0 {
+                    continue;
+                }
+                let log_m = self.node_log_m[a * SUB_BINS + q];
+                // Log mass from the bin's lower edge (keeps the least-squares sums well scaled).
+                let x = log_m - self.log_m_lo - a as f64 * self.meta.options.mass_bin_dex;
+                let p = model.centrals(log_m);
+                let lambda = model.satellites(log_m, p);
+                n_cen += p * count;
+                n_sat += lambda * count;
+                var_n += (p - p * p + lambda) * count;
+                w_key[category_key(CEN, a, 0, n_mass)].add(count, x, p);
+                let poisson = Poisson::new(lambda.value(), max_slot);
+                for (k, row) in ranks.clone().enumerate() {
+                    let c = self.rank_counts[row * SUB_BINS + q];
+                    if c > 0.0 {
+                        let t = poisson.more_than(lambda, k);
+                        w_rank[row].0.add(c, x, p * t);
+                        w_rank[row].1.add(c, x, t);
+                        w_key[category_key(SUB, a, rank_group(k), n_mass)].add(c, x, t);
+                    }
+                }
+                for row in excess.clone() {
+                    let c = self.excess_counts[row * SUB_BINS + q];
+                    if c > 0.0 {
+                        let n = self.excess_n[row];
+                        let x1 = poisson.excess(lambda, n);
+                        w_excess[row].0.add(c, x, p * x1);
+                        w_excess[row].1.add(c, x, x1);
+                        w_excess[row].2.add(c, x, poisson.excess_pairs(lambda, n));
+                        w_key[category_key(RND, a, rank_group(n), n_mass)].add(c, x, x1);
+                    }
+                }
+            }
+        }
+        let mut w_cat = vec![(zero, zero); n_cat];
+        let mut is_cen = vec![false; n_cat];
+        for (key, &c) in self.category.iter().enumerate() {
+            if c != usize::MAX {
+                w_cat[c] = w_key[key].fit();
+                is_cen[c] = key / RANK_GROUPS < n_mass;
+            }
+        }
+
+        // 1-halo: sum over rows of the mean weight times the sums and the slope times the sums
+        // times log mass, per bin and mark.
+        let half = MARKS_1H / 2;
+        let mut cs = vec![zero; nb * half];
+        let mut ss = vec![zero; nb * half];
+        let add_rows = |acc: &mut Vec<N>, table: &[f64], row: usize, line: &Line<N>| {
+            let (mean, slope) = line.fit();
+            if mean.is_zero() && slope.is_zero() {
+                return;
+            }
+            let sums = &table[row * nb * MARKS_1H..(row + 1) * nb * MARKS_1H];
+            for b in 0..nb {
+                for k in 0..half {
+                    let (m, mx) = (sums[b * MARKS_1H + k], sums[b * MARKS_1H + half + k]);
+                    if m != 0.0 || mx != 0.0 {
+                        acc[b * half + k] += mean * m + slope * mx;
+                    }
+                }
+            }
+        };
+        for (row, (wc, ws)) in w_rank.iter().enumerate() {
+            add_rows(&mut cs, &self.cen_sub, row, wc);
+            add_rows(&mut ss, &self.sub_sub, row, ws);
+        }
+        for (row, (wc, w1, w2)) in w_excess.iter().enumerate() {
+            add_rows(&mut cs, &self.cen_rnd, row, wc);
+            add_rows(&mut ss, &self.sub_rnd, row, w1);
+            add_rows(&mut ss, &self.rnd_rnd, row, w2);
+        }
+        let (s_c, s_s) = (model.s_cen, model.s_sat);
+        let mut sums = vec![Sums { dd: zero, w: zero, h: zero }; 5 * nb];
+        for b in 0..nb {
+            let m = |v: &[N], k: usize| v[b * half + k];
+            sums[CS1 * nb + b] = Sums {
+                dd: m(&cs, 0),
+                w: s_c * m(&cs, 1) + s_s * m(&cs, 2),
+                h: s_c * s_s * m(&cs, 3),
+            };
+            sums[SS1 * nb + b] = Sums { dd: m(&ss, 0), w: s_s * m(&ss, 1), h: s_s * s_s * m(&ss, 3) };
+        }
+
+        // 2-halo: quadratic forms in the category weights (mean w and slope beta in log mass),
+        // split by kind. With x an object's log mass less its category's mean, and marks
+        // T = sum m, X = sum x_i m, Y = sum x_j m:
+        //   DD = sum_A w_A sum_B w_B T0 + 2 beta_A sum_B w_B X0,
+        //   W  = sum_A S_A (w_A sum_B w_B T1 + beta_A sum_B w_B X1 + w_A sum_B beta_B Y1),
+        //   H  = sum_A S_A (w_A sum_B S_B w_B T2 + 2 beta_A sum_B S_B w_B X2).
+        let active: Vec<usize> = (0..n_cat).filter(|&c| !(w_cat[c].0.is_zero() && w_cat[c].1.is_zero())).collect();
+        let s_of = |c: usize| if is_cen[c] { s_c } else { s_s };
+        let sw: Vec<N> = (0..n_cat).map(|c| s_of(c) * w_cat[c].0).collect();
+        for b in 0..nb {
+            let block = |m: usize| {
+                let start = (b * MARKS_2H + m) * n_cat * n_cat;
+                &self.two_halo[start..start + n_cat * n_cat]
+            };
+            let t: [&[f64]; MARKS_2H] = std::array::from_fn(block);
+            let mut acc = [Sums { dd: zero, w: zero, h: zero }; 3]; // cc, cs, ss
+            for &i in &active {
+                let row = |m: usize| &t[m][i * n_cat..(i + 1) * n_cat];
+                let (t0, t1, t2, x0, x1, y1, x2) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6));
+                // Partner sums over centrals (side 0) and satellites (side 1).
+                let mut u = [[zero; 7]; 2];
+                for &j in &active {
+                    if t0[j] == 0.0 {
+                        continue;
+                    }
+                    let side = !is_cen[j] as usize;
+                    let (w, beta) = w_cat[j];
+                    let v = &mut u[side];
+                    v[0] += w * t0[j];
+                    v[1] += w * x0[j];
+                    v[2] += w * t1[j];
+                    v[3] += w * x1[j];
+                    v[4] += beta * y1[j];
+                    v[5] += sw[j] * t2[j];
+                    v[6] += sw[j] * x2[j];
+                }
+                let (w, beta) = w_cat[i];
+                let s_i = s_of(i);
+                let i_sat = !is_cen[i];
+                for (side, v) in u.iter().enumerate() {
+                    let kind = i_sat as usize + side; // 0 cc, 1 cs, 2 ss
+                    acc[kind].dd += w * v[0] + beta * v[1] * 2.0;
+                    acc[kind].w += s_i * (w * v[2] + beta * v[3] + w * v[4]);
+                    acc[kind].h += s_i * (w * v[5] + beta * v[6] * 2.0);
+                }
+            }
+            sums[CC2 * nb + b] = acc[0];
+            sums[CS2 * nb + b] = acc[1];
+            sums[SS2 * nb + b] = acc[2];
+        }
+
+        // Ratios of expectations.
+        let n_total = n_cen + n_sat;
+        let mut norm = n_total * n_total + var_n;
+        if options.xi_normalization == XiNormalization::NNMinusOne {
+            norm = norm - n_total;
+        }
+        let edges = self.r_edges();
+        let volume: f64 = self.meta.box_size.iter().product();
+        let mut out = [vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]];
+        let mut parts: Vec<Statistics> = (0..5)
+            .map(|_| Statistics { xi: vec![0.0; nb], omega: vec![0.0; nb], eta: vec![0.0; nb] })
+            .collect();
+        let mut grad = jacobian.then(|| vec![0.0; 3 * nb * N_PARAMS]);
+        for b in 0..nb {
+            let dv = 4.0 / 3.0 * std::f64::consts::PI * (edges[b + 1].powi(3) - edges[b].powi(3));
+            let scale = N::constant(volume / dv) / norm;
+            let mut total = Sums { dd: zero, w: zero, h: zero };
+            for kind in 0..5 {
+                let s = sums[kind * nb + b];
+                total.dd += s.dd;
+                total.w += s.w;
+                total.h += s.h;
+            }
+            let has_pairs = total.dd.value() > 0.0;
+            let xi = total.dd * scale - N::constant(1.0);
+            let (omega, eta) = (total.w / total.dd, total.h / total.dd);
+            out[0][b] = xi.value();
+            out[1][b] = if has_pairs { omega.value() } else { f64::NAN };
+            out[2][b] = if has_pairs { eta.value() } else { f64::NAN };
+            for (kind, part) in parts.iter_mut().enumerate() {
+                let s = sums[kind * nb + b];
+                part.xi[b] = (s.dd * scale).value();
+                part.omega[b] = if has_pairs { (s.w / total.dd).value() } else { f64::NAN };
+                part.eta[b] = if has_pairs { (s.h / total.dd).value() } else { f64::NAN };
+            }
+            if let Some(g) = grad.as_mut() {
+                for (stat, v) in [xi, omega, eta].iter().enumerate() {
+                    let d = if has_pairs || stat == 0 { v.gradient() } else { [f64::NAN; N_PARAMS] };
+                    g[(stat * nb + b) * N_PARAMS..(stat * nb + b + 1) * N_PARAMS].copy_from_slice(&d);
+                }
+            }
+        }
+        let [xi, omega, eta] = out;
+        let mut parts = parts.into_iter();
+        let mut next = || parts.next().expect("five parts");
+        Expectation {
+            params: params.to_array(),
+            r_edges: edges.to_vec(),
+            r_mid: r_mid(edges),
+            xi,
+            omega,
+            eta,
+            n_galaxies: n_total.value(),
+            n_centrals: n_cen.value(),
+            n_satellites: n_sat.value(),
+            parts: Parts {
+                cen_cen_2h: next(),
+                cen_sat_1h: next(),
+                cen_sat_2h: next(),
+                sat_sat_1h: next(),
+                sat_sat_2h: next(),
+            },
+            jacobian: grad,
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Expected correlations (docs/science.md section 11): the tabulated expectation against the
+//! mean of 200 realisations of `simulate` on the same halos, the Watson order parameter
+//! against draws, parts that add up, the exact Jacobian against differences of the
+//! expectation itself, tables that round-trip through files, and refused bad input.
+
+use std::sync::OnceLock;
+
+use iaemu::expect::{ExpectOptions, Table, TableOptions};
+use iaemu::halos::{HaloCatalog, SyntheticUniverse};
+use iaemu::hod::watson::{order_parameter, Watson};
+use iaemu::hod::{simulate, HodParams, PopulateOptions, SatelliteModel, SimulateOptions};
+use rand::SeedableRng;
+
+/// A 100 Mpc/h synthetic universe with subhalos (about 67,000 hosts).
+fn universe() -> &'static HaloCatalog {
+    static U: OnceLock<HaloCatalog> = OnceLock::new();
+    U.get_or_init(|| SyntheticUniverse { box_size: 100.0, grid: 32, seed: 3, ..Default::default() }.generate().unwrap())
+}
+
+/// Its tables with satellites on subhalos and on NFW positions.
+fn table(model: SatelliteModel) -> &'static Table {
+    static T: OnceLock<(Table, Table)> = OnceLock::new();
+    let (sub, nfw) = T.get_or_init(|| {
+        let build = |satellites| {
+            let t = std::time::Instant::now();
+            let table = Table::build(universe(), &TableOptions { satellites, ..Default::default() }, None).unwrap();
+            eprintln!("{satellites:?} table: {:.1} s, {:.0} MB", t.elapsed().as_secs_f64(), table.size_bytes() as f64 / 1e6);
+            table
+        };
+        (build(SatelliteModel::Subhalos), build(SatelliteModel::Nfw))
+    });
+    if model == SatelliteModel::Nfw {
+        nfw
+    } else {
+        sub
+    }
+}
+
+fn params(v: [f64; 7]) -> HodParams {
+    HodParams::from_array(v).unwrap()
+}
+
+#[test]
+fn order_parameter_matches_watson_draws() {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for mu in [-1.0, -0.97, -0.6, -0.1, 0.0, 0.2, 0.7, 0.99, 0.9995, 1.0] {
+        let w = Watson::new(mu);
+        let n = 200_000;
+        let (mut sum, mut sum2) = (0.0, 0.0);
+        for _ in 0..n {
+            let t = w.sample_cos(&mut r);
+            let s = 1.5 * t * t - 0.5;
+            sum += s;
+            sum2 += s * s;
+        }
+        let mean = sum / n as f64;
+        let se = ((sum2 / n as f64 - mean * mean).max(0.0) / n as f64).sqrt();
+        let (s, _) = order_parameter(mu);
+        assert!((s - mean).abs() <= 5.0 * se + 1e-12, "mu {mu}: S = {s}, draws give {mean} +- {se}");
+    }
+    assert_eq!(order_parameter(1.0).0, 1.0);
+    assert!(order_parameter(0.0).0.abs() < 1e-15, "{}", order_parameter(0.0).0);
+    assert_eq!(order_parameter(-1.0).0, -0.5);
+}
+
+#[test]
+fn order_parameter_derivative_matches_differences() {
+    for mu in [-0.999, -0.9, -0.5, -0.01, 0.0, 0.3, 0.8, 0.99, 0.9999] {
+        let h = 1e-6;
+        let fd = (order_parameter(mu + h).0 - order_parameter(mu - h).0) / (2.0 * h);
+        let (_, ds) = order_parameter(mu);
+        assert!((ds - fd).abs() < 1e-6 * ds.abs().max(1.0), "mu {mu}: dS/dmu {ds}, differences {fd}");
+    }
+    // The ends are the limits of the inside.
+    for (end, inside) in [(1.0, 1.0 - 1e-7), (-1.0, -1.0 + 1e-7)] {
+        let (a, b) = (order_parameter(end), order_parameter(inside));
+        assert!((a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-4, "mu {end}: {a:?} against {b:?}");
+    }
+}
+
+/// (name, point, satellite model, satellites times centrals)
+fn accuracy_points() -> Vec<(&'static str, [f64; 7], SatelliteModel, bool)> {
+    use SatelliteModel::{Nfw, Subhalos};
+    vec![
+        ("subhalos, mu between, dense", [0.8, 0.5, 12.0, 0.3, 12.0, 13.2, 1.0], Subhalos, false),
+        ("subhalos, mu 1 and -1, sparse", [1.0, -1.0, 12.8, 0.5, 12.5, 14.0, 0.8], Subhalos, false),
+        ("NFW, mu between, dense", [-0.4, 0.6, 12.0, 0.3, 12.0, 13.2, 1.0], Nfw, false),
+        ("NFW, mu 1 and 0, satellites times centrals", [1.0, 0.0, 12.8, 0.5, 12.5, 14.0, 0.8], Nfw, true),
+    ]
+}
+
+/// d^T S^-1 d for a symmetric positive-definite S (Cholesky), or None when S is singular.
+fn mahalanobis(d: &[f64], s: &[f64]) -> Option<f64> {
+    let n = d.len();
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut v = s[i * n + j];
+            for k in 0..j {
+                v -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if v <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = v.sqrt();
+            } else {
+                l[i * n + j] = v / l[j * n + j];
+            }
+        }
+    }
+    // Solve L y = d; the answer is |y|^2.
+    let mut y = vec![0.0; n];
+    for i in 0..n {
+        y[i] = (d[i] - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+    }
+    Some(y.iter().map(|v| v * v).sum())
+}
+
+/// The CI accuracy test of the issue: at each point every bin of the expectation lies within 4
+/// standard errors of the mean of 200 realisations, and per statistic chi2/dof is below 1.5.
+/// Neighbouring bins of one realisation are correlated (the same galaxies), so chi2 uses the
+/// realisations' covariance (Hotelling's T^2, scaled to expectation dof: (R-p-2)/(R-1) R d^T
+/// S^-1 d), and is pooled over the four points: a perfect expectation then passes with
+/// probability above 99.5% (chi2 with 80 degrees of freedom), which a diagonal chi2 of each
+/// point alone would not give (12 tries at 7% each).
+#[test]
+fn expectation_matches_200_realisations() {
+    let r = 200;
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    let mut pooled = [(0.0, 0usize); 3];
+    for (k, (name, p, model, stc)) in accuracy_points().into_iter().enumerate() {
+        let e = table(model)
+            .expect(&params(p), &ExpectOptions { satellites_times_centrals: stc, ..Default::default() }, false)
+            .unwrap();
+        let sim = simulate(
+            universe(),
+            &params(p),
+            r,
+            500 + k as u64,
+            &SimulateOptions {
+                populate: PopulateOptions { satellites: model, satellites_times_centrals: stc, ..Default::default() },
+                keep_realizations: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let reals = sim.realizations.as_ref().unwrap();
+        for (stat, exp, mean, var) in [
+            (0, &e.xi, &sim.xi, &sim.xi_var),
+            (1, &e.omega, &sim.omega, &sim.omega_var),
+            (2, &e.eta, &sim.eta, &sim.eta_var),
+        ] {
+            let stat_name = ["xi", "omega", "eta"][stat];
+            let bins: Vec<usize> = (0..exp.len())
+                .filter(|&b| var[b] > 0.0 && var[b].is_finite() && mean[b].is_finite() && exp[b].is_finite())
+                .collect();
+            assert!(bins.len() >= 15, "{name}: {stat_name} has only {} bins with a variance", bins.len());
+            let (mut diag, p_dim) = (0.0, bins.len());
+            for &b in &bins {
+                let z = (exp[b] - mean[b]) / (var[b] / r as f64).sqrt();
+                diag += z * z;
+                if z.abs() > 4.0 {
+                    failures.push(format!("{name}: {stat_name} bin {b}: expectation {} against {} +- {} ({z:.1} standard errors)", exp[b], mean[b], (var[b] / r as f64).sqrt()));
+                }
+            }
+            let value = |c: &iaemu::corr::Correlation, b: usize| [&c.xi, &c.omega, &c.eta][stat][b];
+            let mut cov = vec![0.0; p_dim * p_dim];
+            for c in reals {
+                for (i, &bi) in bins.iter().enumerate() {
+                    for (j, &bj) in bins.iter().enumerate() {
+                        cov[i * p_dim + j] += (value(c, bi) - mean[bi]) * (value(c, bj) - mean[bj]) / (r - 1) as f64;
+                    }
+                }
+            }
+            let d: Vec<f64> = bins.iter().map(|&b| exp[b] - mean[b]).collect();
+            let t2 = mahalanobis(&d, &cov).expect("a covariance of full rank") * r as f64;
+            let chi2 = t2 * (r - p_dim - 2) as f64 / (r - 1) as f64;
+            pooled[stat].0 += chi2;
+            pooled[stat].1 += p_dim;
+            report.push(format!(
+                "{name}: {stat_name} chi2/dof {:.2} with the covariance, {:.2} diagonal ({p_dim} bins)",
+                chi2 / p_dim as f64,
+                diag / p_dim as f64
+            ));
+        }
+        let n_sim = sim.n_galaxies.iter().sum::<usize>() as f64 / r as f64;
+        assert!((e.n_galaxies - n_sim).abs() < 5.0 * (e.n_galaxies / r as f64).sqrt() + 1.0, "{name}: E[N] {} against {n_sim}", e.n_galaxies);
+    }
+    for (stat, (chi2, dof)) in pooled.iter().enumerate() {
+        let v = chi2 / *dof as f64;
+        report.push(format!("all points: {} chi2/dof {v:.2} ({dof} degrees of freedom)", ["xi", "omega", "eta"][stat]));
+        if v >= 1.5 {
+            failures.push(format!("{}: chi2/dof {v:.2} over the four points (limit 1.5)", ["xi", "omega", "eta"][stat]));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn parts_add_up_to_the_whole() {
+    for model in [SatelliteModel::Subhalos, SatelliteModel::Nfw] {
+        let e = table(model).expect(&params([0.6, -0.3, 12.1, 0.25, 11.9, 13.1, 1.05]), &Default::default(), false).unwrap();
+        let p = &e.parts;
+        let parts = [&p.cen_cen_2h, &p.cen_sat_1h, &p.cen_sat_2h, &p.sat_sat_1h, &p.sat_sat_2h];
+        for b in 0..e.xi.len() {
+            let xi: f64 = parts.iter().map(|s| s.xi[b]).sum();
+            let omega: f64 = parts.iter().map(|s| s.omega[b]).sum();
+            let eta: f64 = parts.iter().map(|s| s.eta[b]).sum();
+            assert!((xi - (1.0 + e.xi[b])).abs() < 1e-9 * (1.0 + e.xi[b]).abs(), "{model:?} bin {b}: xi parts {xi}, 1 + xi {}", 1.0 + e.xi[b]);
+            assert!((omega - e.omega[b]).abs() < 1e-12, "{model:?} bin {b}: omega parts {omega}, omega {}", e.omega[b]);
+            assert!((eta - e.eta[b]).abs() < 1e-12, "{model:?} bin {b}: eta parts {eta}, eta {}", e.eta[b]);
+        }
+        // Pairs within one host reach no further than two virial radii of the largest host.
+        let far = e.r_mid.iter().position(|&r| r > 8.0).unwrap();
+        assert!(p.cen_sat_1h.xi[far..].iter().chain(&p.sat_sat_1h.xi[far..]).all(|&v| v == 0.0));
+        assert!(p.cen_cen_2h.xi[far..].iter().all(|&v| v > 0.0));
+    }
+}
+
+#[test]
+fn jacobian_matches_differences_of_the_expectation() {
+    let t = table(SatelliteModel::Subhalos);
+    for stc in [false, true] {
+        let opts = ExpectOptions { satellites_times_centrals: stc, ..Default::default() };
+        let p0 = [0.5, -0.4, 12.1, 0.25, 11.9, 13.1, 1.05];
+        let e = t.expect(&params(p0), &opts, true).unwrap();
+        let j = e.jacobian.as_ref().unwrap();
+        let nb = e.xi.len();
+        // The values with the Jacobian are those without it.
+        let plain = t.expect(&params(p0), &opts, false).unwrap();
+        assert_eq!((&plain.xi, &plain.omega, &plain.eta), (&e.xi, &e.omega, &e.eta));
+        for k in 0..7 {
+            let h = 1e-5 * [1.0, 1.0, 1.0, 0.3, 1.0, 1.0, 1.0][k];
+            let at = |d: f64| {
+                let mut p = p0;
+                p[k] += d;
+                let e = t.expect(&params(p), &opts, false).unwrap();
+                [e.xi, e.omega, e.eta]
+            };
+            let (up, down) = (at(h), at(-h));
+            for s in 0..3 {
+                let scale = (0..nb).map(|b| j[(s * nb + b) * 7 + k].abs()).fold(0.0, f64::max).max(1e-12);
+                for b in 0..nb {
+                    let fd = (up[s][b] - down[s][b]) / (2.0 * h);
+                    let exact = j[(s * nb + b) * 7 + k];
+                    assert!((fd - exact).abs() < 1e-4 * scale + 1e-9, "stc {stc} statistic {s} bin {b} parameter {k}: exact {exact}, differences {fd}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batches_threads_and_files_give_the_same_numbers() {
+    let halos = SyntheticUniverse { box_size: 60.0, grid: 16, seed: 9, ..Default::default() }.generate().unwrap();
+    let opts = |threads| TableOptions { r_edges: vec![0.1, 0.3, 1.0, 3.0, 10.0], threads: Some(threads), mass_bin_dex: 0.2, draws_per_mass_bin: 1 << 14, ..Default::default() };
+    let one = Table::build(&halos, &opts(1), None).unwrap();
+    let two = Table::build(&halos, &opts(2), None).unwrap();
+    let points = [params([0.3, 0.2, 12.0, 0.3, 12.0, 13.0, 1.0]), params([-1.0, 1.0, 11.5, 0.6, 11.0, 12.5, 0.7])];
+    let o = ExpectOptions::default();
+    let batch = one.expect_batch(&points, &o, false, Some(2)).unwrap();
+    for (i, p) in points.iter().enumerate() {
+        let single = one.expect(p, &o, false).unwrap();
+        assert_eq!(single, batch[i], "point {i}: batch and single differ");
+        let other = two.expect(p, &o, false).unwrap();
+        for (a, b) in single.xi.iter().chain(&single.omega).chain(&single.eta).zip(other.xi.iter().chain(&other.omega).chain(&other.eta)) {
+            assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "point {i}: 1 thread {a}, 2 threads {b}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("iaemu-expect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("table.npz");
+    one.save(&file).unwrap();
+    let back = Table::load(&file).unwrap();
+    assert_eq!(back, one, "a table read back differs");
+    assert_eq!(back.meta().halos_fingerprint, one.meta().halos_fingerprint);
+    // Corrupt and foreign files.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.join("cut.npz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Table::load(&cut).unwrap_err().to_string();
+    assert!(e.contains("cut.npz") && e.contains("not an iaemu table"), "{e}");
+    let halos_file = dir.join("halos.npz");
+    iaemu::halos::save(&halos, &halos_file).unwrap();
+    let e = Table::load(&halos_file).unwrap_err().to_string();
+    assert!(e.contains("not an iaemu table") && e.contains("meta"), "{e}");
+    let e = Table::load(&dir.join("missing.npz")).unwrap_err().to_string();
+    assert!(e.contains("missing.npz"), "{e}");
+    let e = one.save(&dir.join("table.txt")).unwrap_err().to_string();
+    assert!(e.contains(".npz"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason() {
+    let halos = SyntheticUniverse { box_size: 40.0, grid: 16, seed: 2, ..Default::default() }.generate().unwrap();
+    let base = TableOptions { r_edges: vec![0.1, 1.0, 10.0], ..Default::default() };
+    let cases: Vec<(TableOptions, &str)> = vec![
+        (TableOptions { mass_bin_dex: 0.0, ..base.clone() }, "mass_bin_dex"),
+        (TableOptions { mass_bin_dex: f64::NAN, ..base.clone() }, "mass_bin_dex"),
+        (TableOptions { draws_per_mass_bin: 3, ..base.clone() }, "draws_per_mass_bin"),
+        (TableOptions { tracers_two_halo: 0, ..base.clone() }, "tracers_two_halo"),
+        (TableOptions { r_edges: vec![0.1, 25.0], ..base.clone() }, "half the box"),
+        (TableOptions { r_edges: vec![1.0, 0.5], ..base.clone() }, "increasing"),
+        (TableOptions { min_host_particles: 1e12, ..base.clone() }, "no host halo"),
+    ];
+    for (o, want) in cases {
+        let e = Table::build(&halos, &o, None).unwrap_err().to_string();
+        assert!(e.contains(want), "expected a message about {want}, got: {e}");
+    }
+    let t = Table::build(&halos, &TableOptions { mass_bin_dex: 0.2, draws_per_mass_bin: 1 << 12, ..base }, None).unwrap();
+    for (p, want) in [
+        ([f64::NAN, 0.0, 12.0, 0.3, 12.0, 13.0, 1.0], "mu_cen"),
+        ([0.0, 1.5, 12.0, 0.3, 12.0, 13.0, 1.0], "mu_sat"),
+        ([0.0, 0.0, 12.0, 0.0, 12.0, 13.0, 1.0], "sigma_logM"),
+        ([0.0, 0.0, 12.0, 0.3, 12.0, f64::INFINITY, 1.0], "logM1"),
+    ] {
+        let bad = HodParams { mu_cen: p[0], mu_sat: p[1], log_m_min: p[2], sigma_log_m: p[3], log_m0: p[4], log_m1: p[5], alpha: p[6] };
+        let e = t.expect(&bad, &Default::default(), false).unwrap_err().to_string();
+        assert!(e.contains(want), "expected a message about {want}, got: {e}");
+    }
+    // A point that puts (almost) no galaxies in the catalogue, as simulate refuses it.
+    let e = t.expect(&params([0.0, 0.0, 18.0, 0.1, 17.0, 18.0, 1.0]), &Default::default(), false).unwrap_err().to_string();
+    assert!(e.contains("galaxies") && e.contains("at least 2"), "{e}");
+}
