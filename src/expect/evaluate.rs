@@ -302,7 +302,7 @@ impl Table {
                 let start = (b * MARKS_2H + m) * n_cat * n_cat;
                 &self.two_halo[start..start + n_cat * n_cat]
             };
-            let t: [&[f64]; MARKS_2H] = std::array::from_fn(block);
+            let t: [&[f32]; MARKS_2H] = std::array::from_fn(block);
             let mut acc = [Sums { dd: zero, w: zero, h: zero }; 3]; // cc, cs, ss
             for &i in &active {
                 let row = |m: usize| &t[m][i * n_cat..(i + 1) * n_cat];
@@ -316,13 +316,13 @@ impl Table {
                     let side = !is_cen[j] as usize;
                     let (w, beta) = w_cat[j];
                     let v = &mut u[side];
-                    v[0] += w * t0[j];
-                    v[1] += w * x0[j];
-                    v[2] += w * t1[j];
-                    v[3] += w * x1[j];
-                    v[4] += beta * y1[j];
-                    v[5] += sw[j] * t2[j];
-                    v[6] += sw[j] * x2[j];
+                    v[0] += w * t0[j] as f64;
+                    v[1] += w * x0[j] as f64;
+                    v[2] += w * t1[j] as f64;
+                    v[3] += w * x1[j] as f64;
+                    v[4] += beta * y1[j] as f64;
+                    v[5] += sw[j] * t2[j] as f64;
+                    v[6] += sw[j] * x2[j] as f64;
                 }
                 let (w, beta) = w_cat[i];
                 let s_i = s_of(i);

@@ -10,7 +10,7 @@ use ndarray_npy::{NpzReader, NpzWriter};
 use super::{Table, TableMeta, FORMAT_VERSION, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, SUB_BINS};
 use crate::{Error, Result};
 
-const FLOAT_PARTS: [&str; 12] = [
+const FLOAT_PARTS: [&str; 11] = [
     "host_counts",
     "node_log_m",
     "rank_counts",
@@ -20,7 +20,6 @@ const FLOAT_PARTS: [&str; 12] = [
     "cen_rnd",
     "sub_rnd",
     "rnd_rnd",
-    "two_halo",
     "log_m_lo",
     "n_mass",
 ];
@@ -42,6 +41,7 @@ impl Table {
             for (name, v) in FLOAT_PARTS.iter().zip(self.float_parts()) {
                 npz.add_array(*name, &Array1::from(v)).map_err(|e| fail(e.to_string()))?;
             }
+            npz.add_array("two_halo", &ndarray::ArrayView1::from(&self.two_halo)).map_err(|e| fail(e.to_string()))?;
             for (name, v) in INDEX_PARTS.iter().zip([&self.rank_start, &self.excess_start, &self.excess_n, &self.category]) {
                 let v: Vec<u64> = v.iter().map(|&x| if x == usize::MAX { NONE } else { x as u64 }).collect();
                 npz.add_array(*name, &Array1::from(v)).map_err(|e| fail(e.to_string()))?;
@@ -51,7 +51,7 @@ impl Table {
         })
     }
 
-    fn float_parts(&self) -> [Vec<f64>; 12] {
+    fn float_parts(&self) -> [Vec<f64>; 11] {
         [
             self.host_counts.clone(),
             self.node_log_m.clone(),
@@ -62,7 +62,6 @@ impl Table {
             self.cen_rnd.clone(),
             self.sub_rnd.clone(),
             self.rnd_rnd.clone(),
-            self.two_halo.clone(),
             vec![self.log_m_lo],
             vec![self.n_mass as f64],
         ]
@@ -114,7 +113,14 @@ impl Table {
         };
         let (rank_start, excess_start, excess_n, category) =
             (index("rank_start")?, index("excess_start")?, index("excess_n")?, index("category")?);
-        let [host_counts, node_log_m, rank_counts, excess_counts, cen_sub, sub_sub, cen_rnd, sub_rnd, rnd_rnd, two_halo, log_m_lo, n_mass]: [Vec<f64>; 12] =
+        let two_halo = npz
+            .by_name::<OwnedRepr<f32>, Ix1>("two_halo")
+            .map_err(|e| bad(format!("no readable array `two_halo`: {e}")))?
+            .to_vec();
+        if let Some(i) = two_halo.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("`two_halo`[{i}] is {}", two_halo[i])));
+        }
+        let [host_counts, node_log_m, rank_counts, excess_counts, cen_sub, sub_sub, cen_rnd, sub_rnd, rnd_rnd, log_m_lo, n_mass]: [Vec<f64>; 11] =
             f.try_into().map_err(|_| bad("parts".into()))?;
         let (log_m_lo, n_mass_f) = match (log_m_lo.as_slice(), n_mass.as_slice()) {
             ([lo], [n]) if *n >= 1.0 && *n <= 1e4 && n.fract() == 0.0 => (*lo, *n),

@@ -456,13 +456,13 @@ fn build(
         report.as_ref().map(|f| f as &(dyn Fn(usize, usize) + Sync)),
     )?;
     // [cat_i][cat_j][bin][mark] -> [bin][mark][cat_i][cat_j], the order the evaluation reads.
-    let mut two_halo = vec![0.0; raw.len()];
+    let mut two_halo = vec![0.0f32; raw.len()];
     for ci in 0..n_cat {
         for cj in 0..n_cat {
             for b in 0..nb {
                 for m in 0..MARKS_2H {
                     two_halo[((b * MARKS_2H + m) * n_cat + ci) * n_cat + cj] =
-                        raw[((ci * n_cat + cj) * nb + b) * MARKS_2H + m];
+                        raw[((ci * n_cat + cj) * nb + b) * MARKS_2H + m] as f32;
                 }
             }
         }
