@@ -253,6 +253,11 @@ fn halos_synth_then_info() {
         file.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Off a terminal, each stage of making the universe is a line, in order.
+    let err = stderr(&o);
+    let stages = ["linear field", "host masses and positions", "tidal field and velocities", "host properties", "subhalos ("];
+    let at: Vec<usize> = stages.iter().map(|s| err.find(s).unwrap_or_else(|| panic!("no stage {s:?} in: {err}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "stages out of order: {err}");
     // The file holds what the library makes from the same settings.
     let lib = iaemu::halos::SyntheticUniverse {
         box_size: 60.0,

@@ -64,12 +64,17 @@ pub fn synthesize(u: &SyntheticUniverse) -> Result<HaloCatalog> {
         u.box_size, u.seed, u.grid, u.min_host_mass
     );
     let start = Instant::now();
-    // On a terminal, a spinner with the elapsed time while it is made (seconds to minutes).
-    let spinner = progress_bar("{spinner} making the synthetic universe {elapsed}");
+    // On a terminal, a spinner with the stage and the elapsed time (seconds to minutes);
+    // otherwise a line per stage.
+    let spinner = progress_bar("{spinner} making the synthetic universe: {msg} {elapsed}");
     if let Some(b) = &spinner {
         b.enable_steady_tick(std::time::Duration::from_millis(100));
     }
-    let halos = u.generate();
+    let report = |name: &str| match &spinner {
+        Some(b) => b.set_message(name.to_string()),
+        None => eprintln!("  {name} ({:.1} s)", start.elapsed().as_secs_f64()),
+    };
+    let halos = u.generate_reporting(&report);
     if let Some(b) = spinner {
         b.finish_and_clear();
     }

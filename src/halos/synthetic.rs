@@ -175,17 +175,33 @@ impl SyntheticUniverse {
         self.generate_with_diagnostics().map(|(c, _)| c)
     }
 
+    /// Makes the catalogue, calling `stage(name)` as each of its five stages starts (the
+    /// linear field, host masses and positions, the tidal field and velocities, host
+    /// properties, subhalos), for progress reports.
+    pub fn generate_reporting(&self, stage: &(dyn Fn(&str) + Sync)) -> Result<HaloCatalog> {
+        self.generate_inner(Some(stage)).map(|(c, _)| c)
+    }
+
     /// Makes the catalogue and returns what the generator knows about it (for checks).
     pub fn generate_with_diagnostics(&self) -> Result<(HaloCatalog, Diagnostics)> {
+        self.generate_inner(None)
+    }
+
+    fn generate_inner(&self, stage: Option<&(dyn Fn(&str) + Sync)>) -> Result<(HaloCatalog, Diagnostics)> {
         let lt = self.validate()?;
         // The density, noise and tidal fields on the grid (at most about 48 bytes a cell,
         // measured; twice that as the bound).
         let cells = (self.grid as f64).powi(3);
         crate::memory::ensure(&format!("the synthetic universe on a {}^3 grid", self.grid), cells * 96.0)?;
-        crate::threads::install(self.threads, || self.build(lt))?
+        crate::threads::install(self.threads, || self.build(lt, stage))?
     }
 
-    fn build(&self, lt: LinearTheory) -> Result<(HaloCatalog, Diagnostics)> {
+    fn build(&self, lt: LinearTheory, stage: Option<&(dyn Fn(&str) + Sync)>) -> Result<(HaloCatalog, Diagnostics)> {
+        let stage = |name: &str| {
+            if let Some(f) = stage {
+                f(name)
+            }
+        };
         let n = self.grid;
         let l = self.box_size;
         let cells = n * n * n;
@@ -198,6 +214,7 @@ impl SyntheticUniverse {
             [kf * freq(x, n), kf * freq(y, n), kf * freq(z, n)]
         };
 
+        stage("linear field");
         // 1. White noise and its transform; the linear P(k) / V_cell on the grid.
         let mut noise = vec![C64::default(); cells];
         noise
@@ -220,6 +237,7 @@ impl SyntheticUniverse {
         let mut xi_grid: Vec<C64> = pk.par_iter().map(|&p| C64::new(p, 0.0)).collect();
         fft.inverse_normalized(&mut xi_grid);
 
+        stage("host masses and positions");
         // 2-3. Host masses and positions, one lognormal field per mass bin.
         let lo = self.min_host_mass.log10();
         let volume = l.powi(3);
@@ -270,6 +288,7 @@ impl SyntheticUniverse {
             ));
         }
 
+        stage("tidal field and velocities");
         // 4-5. Tidal tensor and linear velocities at each host's cell.
         let smooth = self.tidal_smoothing;
         let field_at_hosts = |f: &(dyn Fn([f64; 3], f64) -> C64 + Sync)| -> Vec<f64> {
@@ -310,6 +329,7 @@ impl SyntheticUniverse {
             .sqrt()
             .max(1e-300);
 
+        stage("host properties");
         // Per-host properties, in blocks with their own random streams.
         let host_props: Vec<HostProps> = (0..n_hosts.div_ceil(BLOCK))
             .into_par_iter()
@@ -351,6 +371,7 @@ impl SyntheticUniverse {
             stretch_axis.push(p.stretch);
         }
 
+        stage("subhalos");
         // 6. Subhalos.
         if self.subhalos && self.subhalo_survival > 0.0 {
             let shmf = SubhaloMassFunction::new();
