@@ -375,3 +375,52 @@ fn mpirun_runs_the_shards() {
     assert!(generate(&whole, &[]).status.success());
     assert_eq!(arrays(&whole), arrays(&merged));
 }
+
+/// `--expected` stores each point's expected correlations: equal to the library's expectation
+/// from a table of the same halos, the same in a sharded run merged, and the truth `evaluate`
+/// can judge against.
+#[test]
+fn expected_correlations_are_stored_beside_the_means() {
+    use iaemu::expect::{ExpectOptions, Table, TableOptions};
+    let dir = scratch("expected");
+    let (one, sharded) = (dir.join("one"), dir.join("sharded"));
+    let o = generate(&one, &["--expected", "--edges", "0.5,1,2,4,8"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let o = generate(&sharded, &["--expected", "--edges", "0.5,1,2,4,8", "--shard", &shard]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merged = dir.join("merged");
+    let o = run(&["merge", s(&sharded.join("shard-0-of-2")), s(&sharded.join("shard-1-of-2")), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let data = iaemu::dataset::Data::load(&one).unwrap();
+    let expected = data.expected.clone().expect("expected.npy");
+    let other = iaemu::dataset::Data::load(&merged).unwrap().expected.expect("merged expected.npy");
+    let halos = iaemu::halos::load(&halos_file(), &Default::default()).unwrap();
+    let table = Table::build(&halos, &TableOptions { r_edges: vec![0.5, 1.0, 2.0, 4.0, 8.0], ..Default::default() }, None).unwrap();
+    let mut checked = 0;
+    for i in 0..data.len() {
+        let p = iaemu::hod::HodParams::from_array(std::array::from_fn(|k| data.params[[i, k]])).unwrap();
+        let Ok(e) = table.expect(&p, &ExpectOptions::default(), false) else {
+            assert!(expected.slice(ndarray::s![i, .., ..]).iter().all(|v| v.is_nan()), "point {i}: refused, yet stored");
+            continue;
+        };
+        for (row, v) in [&e.xi, &e.omega, &e.eta].into_iter().enumerate() {
+            for b in 0..v.len() {
+                let (a, c) = (expected[[i, row, b]], other[[i, row, b]]);
+                assert!((a - v[b]).abs() <= 1e-9 * v[b].abs().max(1e-3), "point {i} row {row} bin {b}: stored {a}, library {}", v[b]);
+                assert!((a - c).abs() <= 1e-9 * a.abs().max(1e-3), "point {i}: one run {a}, sharded {c}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} points checked");
+    // As the truth of an evaluation; a dataset without it says how to get it.
+    let judged = data.with_expected_truth().unwrap();
+    assert_eq!(judged.mean, expected);
+    let plain = generate(&dir.join("plain"), &["--edges", "0.5,1,2,4,8"]);
+    assert!(plain.status.success());
+    let e = iaemu::dataset::Data::load(&dir.join("plain")).unwrap().with_expected_truth().unwrap_err().to_string();
+    assert!(e.contains("--expected"), "{e}");
+}

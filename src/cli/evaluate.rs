@@ -1,6 +1,7 @@
 //! `iaemu evaluate`: a model's metrics on a dataset.
 
 use super::args::EmulatorArgs;
+use super::Truth;
 #[cfg(feature = "emulator")]
 use super::common::write_text;
 #[cfg(feature = "emulator")]
@@ -23,9 +24,11 @@ pub fn run(
     all: bool,
     out: Option<&Path>,
     plot: Option<&Path>,
+    truth: Truth,
 ) -> Result<()> {
-    let (emu, opts) = open(a)?;
     let data = dataset::Data::load(data)?;
+    let data = if truth == Truth::Expected { data.with_expected_truth()? } else { data };
+    let (emu, opts) = open(a)?;
     let rows = if all { Rows::All } else { Rows::TestSplit };
     let start = Instant::now();
     let ev = emulator::evaluate(&emu, &data, rows, &opts)?;
@@ -41,6 +44,7 @@ pub fn run(
         let mut j =
             serde_json::to_value(&ev.metrics).map_err(|e| Error::Internal(e.to_string()))?;
         j["rows"] = serde_json::json!(if all { "all" } else { "test split" });
+        j["truth"] = serde_json::json!(if truth == Truth::Expected { "expected" } else { "mean" });
         j["model"] = serde_json::json!(a
             .model
             .as_ref()
@@ -59,6 +63,6 @@ pub fn run(
 }
 
 #[cfg(not(feature = "emulator"))]
-pub fn run(_: &EmulatorArgs, _: &Path, _: bool, _: Option<&Path>, _: Option<&Path>) -> Result<()> {
+pub fn run(_: &EmulatorArgs, _: &Path, _: bool, _: Option<&Path>, _: Option<&Path>, _: Truth) -> Result<()> {
     super::emulator_cmd::unsupported()
 }

@@ -20,7 +20,7 @@ pub fn run(
     seed: u64,
     shard: Option<String>,
     chunk: usize,
-    edges: Option<Vec<f64>>,
+    (edges, expected): (Option<Vec<f64>>, bool),
     threads: Option<usize>,
     out: PathBuf,
 ) -> Result<()> {
@@ -45,6 +45,7 @@ pub fn run(
         populate: PopulateOptions::default(),
         chunk,
         halos: dataset::HalosIdentity::of(&halos),
+        expected,
     };
     let bar = progress_bar("{spinner} points {bar:40} {pos}/{len} {per_sec} {elapsed} (eta {eta})");
     let last = std::sync::Mutex::new(Instant::now());

@@ -25,6 +25,13 @@ use iaemu::dataset::Design;
 use iaemu::{io, Result};
 use std::path::PathBuf;
 
+/// What `evaluate` judges a model against.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Truth {
+    Mean,
+    Expected,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Measure xi, omega and eta of a galaxy catalogue in a periodic box.
@@ -194,6 +201,10 @@ pub enum Command {
         /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         edges: Option<Vec<f64>>,
+        /// Also store each point's expected correlations (expected.npy), from a table of the
+        /// halos made once.
+        #[arg(long)]
+        expected: bool,
         /// Threads (default: IAEMU_NUM_THREADS, else all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -275,6 +286,10 @@ pub enum Command {
         /// Write the Figure-3-style PNG here, and example curves beside it (NAME-examples.png).
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Curves to judge against: mean (the realisations' mean) or expected (the dataset's
+        /// expected correlations, stored by `generate` when asked).
+        #[arg(long, value_enum, default_value_t = Truth::Mean)]
+        truth: Truth,
     },
     /// Print the build, the threads and the LibTorch back end.
     Info,
@@ -370,6 +385,7 @@ pub fn run(command: Command) -> Result<()> {
             shard,
             chunk,
             edges,
+            expected,
             threads,
             out,
         } => generate::run(
@@ -381,7 +397,7 @@ pub fn run(command: Command) -> Result<()> {
             seed,
             shard,
             chunk,
-            edges,
+            (edges, expected),
             threads,
             out,
         ),
@@ -415,7 +431,8 @@ pub fn run(command: Command) -> Result<()> {
             all,
             out,
             plot,
-        } => evaluate::run(&emulator, &data, all, out.as_deref(), plot.as_deref()),
+            truth,
+        } => evaluate::run(&emulator, &data, all, out.as_deref(), plot.as_deref(), truth),
         Command::Info => info::run(),
     }
 }

@@ -11,7 +11,10 @@
 //! - when every chunk is done (an unsharded run, or [`merge`]): `params.npy` (N x 7),
 //!   `mean.npy` and `var.npy` (N x 3 x n_bins, rows xi, omega, eta), `valid.npy` (N, 1 where
 //!   the point gave at least two galaxies; the other rows of `mean` and `var` are NaN),
-//!   `n_galaxies.npy` (N, mean galaxies per realisation) and `r_edges.npy`.
+//!   `n_galaxies.npy` (N, mean galaxies per realisation) and `r_edges.npy`; with
+//!   [`Plan::expected`] also `expected.npy` (N x 3 x n_bins): each point's expected
+//!   correlations ([`crate::expect`]) on the same halos, the noise-free mean of its
+//!   realisations (NaN where the point is not valid).
 //!
 //! Point i of the design is simulated with a seed drawn from (seed, i), so a dataset does not
 //! depend on chunking, sharding or thread counts: a sharded run merged is the same as one run.
@@ -117,6 +120,10 @@ pub struct Plan {
     pub chunk: usize,
     /// Where the halos came from: source, simulation name, notes (generator settings), count.
     pub halos: HalosIdentity,
+    /// Also store each point's expected correlations (`expected.npy`), from a table of the
+    /// halos made once with the dataset's bins and satellite model.
+    #[serde(default)]
+    pub expected: bool,
 }
 
 /// What identifies a halo catalogue in a dataset's metadata.
@@ -194,6 +201,7 @@ struct Chunk {
     var: Array3<f64>,
     valid: Array1<u8>,
     n_galaxies: Array1<f64>,
+    expected: Option<Array3<f64>>,
 }
 
 fn write_chunk(path: &Path, c: &Chunk) -> Result<()> {
@@ -208,6 +216,9 @@ fn write_chunk(path: &Path, c: &Chunk) -> Result<()> {
             .map_err(|e| io_err(tmp, e))?;
         npz.add_array("n_galaxies", &c.n_galaxies)
             .map_err(|e| io_err(tmp, e))?;
+        if let Some(e) = &c.expected {
+            npz.add_array("expected", e).map_err(|e| io_err(tmp, e))?;
+        }
         let file = npz.finish().map_err(|e| io_err(tmp, e))?;
         file.sync_all().map_err(|e| io_err(tmp, e))
     })
@@ -217,7 +228,9 @@ fn read_chunk(path: &Path) -> Result<Chunk> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let mut npz = NpzReader::new(file).map_err(|e| io_err(path, format!("damaged chunk ({e})")))?;
     let bad = |e: ndarray_npy::ReadNpzError| io_err(path, format!("damaged chunk ({e})"));
+    let has_expected = npz.names().map_err(bad)?.iter().any(|n| n.trim_end_matches(".npy") == "expected");
     Ok(Chunk {
+        expected: if has_expected { Some(npz.by_name("expected").map_err(bad)?) } else { None },
         params: npz.by_name("params").map_err(bad)?,
         mean: npz.by_name("mean").map_err(bad)?,
         var: npz.by_name("var").map_err(bad)?,
@@ -248,7 +261,7 @@ pub struct GenerateReport {
 /// parameters, means, variances, validity and galaxy counts) while they are assembled: the
 /// chunks read back and the joined arrays, each once.
 fn dataset_bytes(n: usize, n_bins: usize) -> f64 {
-    2.0 * n as f64 * (7 + 6 * n_bins + 2) as f64 * 8.0
+    2.0 * n as f64 * (7 + 9 * n_bins + 2) as f64 * 8.0
 }
 
 /// Runs (or resumes) the shard `shard` of `plan` on `halos`, writing into `out` (or
@@ -330,6 +343,23 @@ pub fn generate(
     let start = Instant::now();
     let prepared =
         crate::threads::install(threads, || hod::PreparedHalos::new(halos, &plan.populate))??;
+    // The table of expected correlations, made once (when asked for and points remain).
+    let table = if plan.expected && !todo.is_empty() {
+        let options = crate::expect::TableOptions {
+            r_edges: plan.r_edges.clone(),
+            satellites: plan.populate.satellites,
+            min_host_particles: plan.populate.min_host_particles,
+            threads,
+            ..Default::default()
+        };
+        Some(crate::expect::Table::build(halos, &options, None)?)
+    } else {
+        None
+    };
+    let expect_options = crate::expect::ExpectOptions {
+        satellites_times_centrals: plan.populate.satellites_times_centrals,
+        ..Default::default()
+    };
     let mut done = 0;
     for &c in &todo {
         let rows = c * plan.chunk..((c + 1) * plan.chunk).min(plan.n_points);
@@ -340,6 +370,7 @@ pub fn generate(
             var: Array3::from_elem((m, 3, nb), f64::NAN),
             valid: Array1::zeros(m),
             n_galaxies: Array1::zeros(m),
+            expected: table.as_ref().map(|_| Array3::from_elem((m, 3, nb), f64::NAN)),
         };
         for (j, i) in rows.enumerate() {
             let p: &HodParams = &points[i];
@@ -370,6 +401,21 @@ pub fn generate(
                     chunk.valid[j] = 1;
                     chunk.n_galaxies[j] =
                         s.n_galaxies.iter().sum::<usize>() as f64 / s.n_galaxies.len() as f64;
+                    if let (Some(t), Some(e)) = (&table, chunk.expected.as_mut()) {
+                        // A point the expectation refuses (too few galaxies on average, or too
+                        // many satellites) keeps NaN.
+                        match t.expect(p, &expect_options, false) {
+                            Ok(x) => {
+                                for (row, v) in [&x.xi, &x.omega, &x.eta].into_iter().enumerate() {
+                                    for b in 0..nb {
+                                        e[[j, row, b]] = v[b];
+                                    }
+                                }
+                            }
+                            Err(Error::InvalidArgument(_)) => {}
+                            Err(err) => return Err(err),
+                        }
+                    }
                 }
                 // Too few galaxies for this point: recorded as invalid, not a failed run.
                 Err(Error::InvalidArgument(msg)) if msg.contains("at least 2") => {}
@@ -452,6 +498,7 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut var = Array3::<f64>::zeros((n, 3, nb));
     let mut valid = Array1::<u8>::zeros(n);
     let mut n_galaxies = Array1::<f64>::zeros(n);
+    let mut expected = plan.expected.then(|| Array3::<f64>::zeros((n, 3, nb)));
     for c in 0..n.div_ceil(plan.chunk) {
         let dir = seen[c % count].expect("all shards seen");
         let path = chunk_path(dir, c);
@@ -478,6 +525,12 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
         n_galaxies
             .slice_mut(ndarray::s![a..a + m])
             .assign(&chunk.n_galaxies);
+        if let Some(all) = expected.as_mut() {
+            let e = chunk.expected.as_ref().filter(|e| e.shape() == [m, 3, nb]).ok_or_else(|| {
+                io_err(&path, "chunk has no expected correlations of the right shape (damaged chunk)")
+            })?;
+            all.slice_mut(ndarray::s![a..a + m, .., ..]).assign(e);
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let npy = |name: &str,
@@ -497,6 +550,9 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     npy("r_edges.npy", &|f| {
         Array1::from(plan.r_edges.clone()).write_npy(f)
     })?;
+    if let Some(e) = &expected {
+        npy("expected.npy", &|f| e.write_npy(f))?;
+    }
     if dirs.len() > 1 || dirs[0] != out {
         write_meta(
             out,
@@ -518,6 +574,8 @@ pub struct Data {
     pub params: Array2<f64>,
     /// n x 3 x n_bins means over realisations (rows xi, omega, eta); NaN where not valid.
     pub mean: Array3<f64>,
+    /// n x 3 x n_bins expected correlations, when the dataset has them (`expected.npy`).
+    pub expected: Option<Array3<f64>>,
     /// n x 3 x n_bins variances over realisations.
     pub var: Array3<f64>,
     /// 1 where the point gave a measurement.
@@ -554,6 +612,8 @@ impl Data {
         let var: Array3<f64> = read(dir, "var.npy")?;
         let valid: Array1<u8> = read(dir, "valid.npy")?;
         let r_edges: Array1<f64> = read(dir, "r_edges.npy")?;
+        let expected: Option<Array3<f64>> =
+            if dir.join("expected.npy").exists() { Some(read(dir, "expected.npy")?) } else { None };
         let n = params.nrows();
         let nb = r_edges.len().saturating_sub(1);
         if params.ncols() != PARAM_NAMES.len()
@@ -562,6 +622,7 @@ impl Data {
             || valid.len() != n
             || nb == 0
             || r_edges.to_vec() != meta.plan.r_edges
+            || expected.as_ref().is_some_and(|e| e.shape() != [n, 3, nb])
         {
             return Err(Error::io(format!(
                 "{}: arrays disagree: params {:?}, mean {:?}, var {:?}, valid {}, {} bin edges (meta.json has {})",
@@ -578,6 +639,7 @@ impl Data {
             meta: Some(meta),
             params,
             mean,
+            expected,
             var,
             valid,
             r_edges: r_edges.to_vec(),
@@ -616,6 +678,10 @@ impl Data {
         Ok(Data {
             params: cat2(&|c| c.params.view()).map_err(bad)?,
             mean: cat3(&|c| c.mean.view()).map_err(bad)?,
+            expected: match parts.iter().map(|c| c.expected.as_ref().map(|e| e.view())).collect::<Option<Vec<_>>>() {
+                Some(views) if plan.expected => Some(ndarray::concatenate(Axis(0), &views).map_err(bad)?),
+                _ => None,
+            },
             var: cat3(&|c| c.var.view()).map_err(bad)?,
             valid: Array1::from(valid),
             r_edges: plan.r_edges.clone(),
@@ -651,10 +717,27 @@ impl Data {
             meta: None,
             params,
             mean,
+            expected: None,
             var,
             valid,
             r_edges,
         })
+    }
+
+    /// The same data with the expected correlations as the curves to judge against (rows
+    /// whose expectation is not finite become not valid). Error: the dataset has none.
+    pub fn with_expected_truth(mut self) -> Result<Data> {
+        let e = self.expected.take().ok_or_else(|| {
+            Error::invalid("this dataset has no expected correlations (generate it with --expected)")
+        })?;
+        for (i, row) in e.outer_iter().enumerate() {
+            if !row.iter().all(|v| v.is_finite()) {
+                self.valid[i] = 0;
+            }
+        }
+        self.mean = e.clone();
+        self.expected = Some(e);
+        Ok(self)
     }
 
     pub fn len(&self) -> usize {
