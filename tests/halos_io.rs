@@ -454,3 +454,21 @@ fn damaged_files_are_errors() {
     assert!(halos::load(&dir.join("missing.hdf5"), &LoadOptions::default()).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A halotools HDF5 file without its box size is refused as an ASCII or .npz file is: an
+/// invalid argument that names the load option to give, and read once the option is given.
+#[test]
+fn hdf5_without_lbox_names_the_load_option() {
+    let dir = std::env::temp_dir().join(format!("iaemu-lbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("no-lbox.hdf5");
+    let h = iaemu::halos::SyntheticUniverse { box_size: 40.0, grid: 16, ..Default::default() }.generate().unwrap();
+    iaemu::halos::save(&h, &path).unwrap();
+    hdf5_metno::File::open_rw(&path).unwrap().delete_attr("Lbox").unwrap();
+    let e = iaemu::halos::load(&path, &Default::default()).unwrap_err();
+    assert!(matches!(e, iaemu::Error::InvalidArgument(_)), "{e:?}");
+    assert!(e.to_string().contains("Lbox") && e.to_string().contains("load options (box_size)"), "{e}");
+    let opts = iaemu::halos::LoadOptions { box_size: Some(40.0), ..Default::default() };
+    assert_eq!(iaemu::halos::load(&path, &opts).unwrap().box_size(), [40.0; 3]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -274,17 +274,17 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
             };
             let box_size = match (opts.force, opts.box_size) {
                 (true, Some(l)) => [l; 3],
-                _ => box_size.ok_or_else(|| Error::io(format!("{shown}: no Lbox attribute; give the box size")))?,
+                _ => box_size.ok_or_else(|| Error::invalid(format!("{shown}: no Lbox attribute; give it in the load options (box_size)")))?,
             };
             let particle_mass = opts
                 .pick(float_attr(file.0, "particle_mass").and_then(|v| v.first().copied()), opts.particle_mass)
-                .ok_or_else(|| Error::io(format!("{shown}: no particle_mass attribute; give the particle mass")))?;
+                .ok_or_else(|| Error::invalid(format!("{shown}: no particle_mass attribute; give it in the load options (particle_mass)")))?;
             let z_file = string_attr(file.0, "redshift")
                 .and_then(|s| s.parse::<f64>().ok())
                 .or_else(|| float_attr(file.0, "redshift").and_then(|v| v.first().copied()));
             let redshift = opts
                 .pick(z_file, opts.redshift)
-                .ok_or_else(|| Error::io(format!("{shown}: no redshift attribute; give the redshift")))?;
+                .ok_or_else(|| Error::invalid(format!("{shown}: no redshift attribute; give it in the load options (redshift)")))?;
             let meta = CatalogMeta {
                 box_size,
                 particle_mass,

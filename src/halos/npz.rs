@@ -97,7 +97,7 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
         (_, _, Some(b)) => b,
         (_, None, None) => {
             return Err(Error::invalid(format!(
-                "{shown}: no Lbox array; give the box size"
+                "{shown}: no Lbox array; give it in the load options (box_size)"
             )))
         }
     };
@@ -108,11 +108,11 @@ pub(super) fn read(path: &Path, opts: &LoadOptions) -> Result<HaloCatalog> {
         box_size,
         particle_mass: opts.pick(pm, opts.particle_mass).ok_or_else(|| {
             Error::invalid(format!(
-                "{shown}: no particle_mass array; give the particle mass"
+                "{shown}: no particle_mass array; give it in the load options (particle_mass)"
             ))
         })?,
         redshift: opts.pick(z, opts.redshift).ok_or_else(|| {
-            Error::invalid(format!("{shown}: no redshift array; give the redshift"))
+            Error::invalid(format!("{shown}: no redshift array; give it in the load options (redshift)"))
         })?,
         provenance: Provenance {
             source: shown.clone(),
