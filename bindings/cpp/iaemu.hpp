@@ -1,7 +1,7 @@
 // iaemu.hpp: header-only C++17 wrapper over the C ABI of iaemu (include/iaemu.h).
 //
 // - Everything lives in namespace iaemu.
-// - Handles (Emulator, Halos, Galaxies, CorrResult) are RAII, move-only: copying is deleted,
+// - Handles (Emulator, Table, Halos, Galaxies, CorrResult) are RAII, move-only: copying is deleted,
 //   moving is noexcept and leaves the source empty (valid() == false), and the destructor calls
 //   the matching ia_*_free. Using an empty (moved-from) handle throws iaemu::Error with the
 //   library's own "NULL handle" message; destroying one does nothing.
@@ -94,6 +94,18 @@ enum class Satellites : int {
     Subhalos = IA_SATELLITES_SUBHALOS,
     Nfw = IA_SATELLITES_NFW,
 };
+
+// The parts of Table::expect_parts, in the order of the C constants IA_PART_*: centrals of
+// different hosts, a central and a satellite of its host, of another host, two satellites of one
+// host, of different hosts.
+enum class Part : int {
+    CenCen2h = IA_PART_CEN_CEN_2H,
+    CenSat1h = IA_PART_CEN_SAT_1H,
+    CenSat2h = IA_PART_CEN_SAT_2H,
+    SatSat1h = IA_PART_SAT_SAT_1H,
+    SatSat2h = IA_PART_SAT_SAT_2H,
+};
+inline constexpr std::size_t n_parts = IA_N_PARTS;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -805,6 +817,254 @@ class Emulator {
         return params.size() / n_params;
     }
     detail::Handle<IaEmulator, ia_emulator_free> h_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Expected correlations: tables of a halo catalogue
+
+using TableInfo = IaTableInfo;  // plain struct: n_bins, satellites (resolved), n_hosts, n_subhalos, box, bytes
+
+// Settings of Table::build; the constructor takes ia_table_options_default.
+struct TableOptions {
+    std::vector<double> r_edges;  // empty: the 20 default bins
+    Satellites satellites = Satellites::Auto;
+    double min_host_particles = 300;              // hosts take galaxies above this many particle masses
+    double mass_bin_dex = 0.2;                    // width of the host-mass bins (0.01 to 1)
+    std::uint64_t draws_per_mass_bin = 1u << 21;  // borrowed subhalo offsets per host-mass bin
+    std::uint32_t tracers_two_halo = 2;           // random satellite positions per host, 2-halo sums
+    std::uint64_t seed = 1;                       // of the random positions
+    std::uint32_t n_threads = 0;                  // 0: the default
+
+    TableOptions() {
+        IaTableOptions c{};
+        detail::check(ia_table_options_default(&c), "ia_table_options_default");
+        if (c.r_edges) r_edges.assign(c.r_edges, c.r_edges + c.n_edges);
+        satellites = static_cast<Satellites>(c.satellites);
+        min_host_particles = c.min_host_particles;
+        mass_bin_dex = c.mass_bin_dex;
+        draws_per_mass_bin = c.draws_per_mass_bin;
+        tracers_two_halo = c.tracers_two_halo;
+        seed = c.seed;
+        n_threads = c.n_threads;
+    }
+    // Points into r_edges: valid while this object lives unchanged.
+    IaTableOptions to_c() const {
+        IaTableOptions c{};
+        c.r_edges = r_edges.empty() ? nullptr : r_edges.data();
+        c.n_edges = r_edges.size();
+        c.satellites = static_cast<int>(satellites);
+        c.min_host_particles = min_host_particles;
+        c.mass_bin_dex = mass_bin_dex;
+        c.draws_per_mass_bin = draws_per_mass_bin;
+        c.tracers_two_halo = tracers_two_halo;
+        c.seed = seed;
+        c.n_threads = n_threads;
+        return c;
+    }
+};
+
+// Settings of Table::expect_batch, expect_jacobian and expect_parts; the constructor takes
+// ia_expect_options_default.
+struct ExpectOptions {
+    XiNormalization xi_normalization = XiNormalization::NSquared;
+    bool satellites_times_centrals = false;  // mean satellites times mean centrals
+    std::uint32_t n_threads = 0;             // 0: the default
+
+    ExpectOptions() {
+        IaExpectOptions c{};
+        detail::check(ia_expect_options_default(&c), "ia_expect_options_default");
+        xi_normalization = static_cast<XiNormalization>(c.xi_normalization);
+        satellites_times_centrals = c.satellites_times_centrals != 0;
+        n_threads = c.n_threads;
+    }
+    IaExpectOptions to_c() const {
+        IaExpectOptions c{};
+        c.xi_normalization = static_cast<int>(xi_normalization);
+        c.satellites_times_centrals = satellites_times_centrals ? 1 : 0;
+        c.n_threads = n_threads;
+        return c;
+    }
+};
+
+// expect_batch's result: the expected means, n x 3 x n_bins row-major, and n expected galaxy numbers.
+class Expectation {
+   public:
+    Expectation(std::size_t n, std::size_t n_bins, std::vector<double> mean, std::vector<double> n_galaxies)
+        : n_(n), n_bins_(n_bins), mean_(std::move(mean)), n_galaxies_(std::move(n_galaxies)) {}
+    std::size_t n() const noexcept { return n_; }
+    std::size_t n_bins() const noexcept { return n_bins_; }
+    const std::vector<double> &mean() const noexcept { return mean_; }
+    const std::vector<double> &n_galaxies() const noexcept { return n_galaxies_; }
+    double mean(std::size_t i, std::size_t s, std::size_t b) const { return mean_[(i * 3 + s) * n_bins_ + b]; }
+    double n_galaxies(std::size_t i) const { return n_galaxies_[i]; }
+
+   private:
+    std::size_t n_, n_bins_;
+    std::vector<double> mean_, n_galaxies_;
+};
+
+// expect_jacobian's result: d mean / d params, n x 3 x n_bins x 7 row-major (NaN where a bin has no pairs).
+class ExpectJacobian {
+   public:
+    ExpectJacobian(std::size_t n, std::size_t n_bins, std::vector<double> jacobian)
+        : n_(n), n_bins_(n_bins), jac_(std::move(jacobian)) {}
+    std::size_t n() const noexcept { return n_; }
+    std::size_t n_bins() const noexcept { return n_bins_; }
+    const std::vector<double> &jacobian() const noexcept { return jac_; }
+    double jacobian(std::size_t i, std::size_t s, std::size_t b, std::size_t k) const {
+        return jac_[((i * 3 + s) * n_bins_ + b) * n_params + k];
+    }
+
+   private:
+    std::size_t n_, n_bins_;
+    std::vector<double> jac_;
+};
+
+// expect_parts's result: n x 5 x 3 x n_bins row-major (point, part in Part order, statistic, bin).
+// The xi parts add up to 1 + xi; the omega and eta parts add up to omega and eta.
+class ExpectParts {
+   public:
+    ExpectParts(std::size_t n, std::size_t n_bins, std::vector<double> parts)
+        : n_(n), n_bins_(n_bins), parts_(std::move(parts)) {}
+    std::size_t n() const noexcept { return n_; }
+    std::size_t n_bins() const noexcept { return n_bins_; }
+    const std::vector<double> &parts() const noexcept { return parts_; }
+    double parts(std::size_t i, Part p, std::size_t s, std::size_t b) const {
+        return parts_[((i * n_parts + static_cast<std::size_t>(p)) * 3 + s) * n_bins_ + b];
+    }
+    // One part of every point, copied out: n x 3 x n_bins row-major (the layout of Expectation::mean).
+    std::vector<double> part(Part p) const {
+        std::vector<double> out;
+        out.reserve(n_ * 3 * n_bins_);
+        for (std::size_t i = 0; i < n_; i++) {
+            const auto from = parts_.begin() +
+                              static_cast<std::ptrdiff_t>((i * n_parts + static_cast<std::size_t>(p)) * 3 * n_bins_);
+            out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(3 * n_bins_));
+        }
+        return out;
+    }
+
+   private:
+    std::size_t n_, n_bins_;
+    std::vector<double> parts_;
+};
+
+// A table of a halo catalogue's pair sums (IaTable), from which any model point's expected xi,
+// omega and eta follow in milliseconds: noise-free, the mean over realisations of simulate on the
+// same halos, with its parts and exact Jacobian. Immutable; several threads may use one at once.
+class Table {
+   public:
+    Table() noexcept = default;
+    explicit Table(IaTable *owned) noexcept : h_(owned) {}
+    Table(const Table &) = delete;
+    Table &operator=(const Table &) = delete;
+    Table(Table &&) noexcept = default;
+    Table &operator=(Table &&) noexcept = default;
+    ~Table() = default;  // ia_table_free, through the handle
+
+    // A table written by save or `iaemu tabulate` (.npz). A file that is not an iaemu table
+    // (corrupt, truncated, another .npz) throws InvalidArgumentError; a missing one IoError.
+    static Table load(const std::string &path) {
+        IaTable *out = nullptr;
+        detail::check(ia_table_load(path.c_str(), &out), "ia_table_load");
+        return Table(out);
+    }
+    // Tabulates halos (seconds to minutes); the table lives on after the halos are freed. With
+    // the default options and the same edges it is the table `iaemu tabulate` makes.
+    static Table build(const Halos &halos, const TableOptions &options) {
+        const IaTableOptions c = options.to_c();
+        IaTable *out = nullptr;
+        detail::check(ia_table_build(halos.get(), &c, &out), "ia_table_build");
+        return Table(out);
+    }
+    static Table build(const Halos &halos) {
+        IaTable *out = nullptr;
+        detail::check(ia_table_build(halos.get(), nullptr, &out), "ia_table_build");
+        return Table(out);
+    }
+
+    bool valid() const noexcept { return h_.get() != nullptr; }
+    explicit operator bool() const noexcept { return valid(); }
+    IaTable *get() const noexcept { return h_.get(); }
+    IaTable *release() noexcept { return h_.release(); }
+    void reset() { h_.reset("ia_table_free"); }
+
+    // .npz, written to a temporary file, then renamed.
+    void save(const std::string &path) const { detail::check(ia_table_save(h_.get(), path.c_str()), "ia_table_save"); }
+    TableInfo info() const {
+        TableInfo out{};
+        detail::check(ia_table_info(h_.get(), &out), "ia_table_info");
+        return out;
+    }
+    std::size_t n_bins() const { return info().n_bins; }
+    std::vector<double> r_edges() const {
+        std::vector<double> out(n_bins() + 1);
+        detail::check(ia_table_r_edges(h_.get(), out.data(), out.size()), "ia_table_r_edges");
+        return out;
+    }
+
+    // params: n x 7 row-major. An invalid point (NaN, |mu_cen| or |mu_sat| above 1, sigma_logM
+    // <= 0, fewer than 2 galaxies on average, ...) throws InvalidArgumentError naming the row;
+    // every point is checked before any work. Without options: the defaults (C NULL).
+    Expectation expect_batch(View<double> params, const ExpectOptions &options) const {
+        const IaExpectOptions c = options.to_c();
+        return expect_batch_c(params, &c);
+    }
+    Expectation expect_batch(View<double> params) const { return expect_batch_c(params, nullptr); }
+    // One point (7 values): a batch of one.
+    Expectation expect(View<double> params, const ExpectOptions &options) const {
+        detail::check_params(params, "iaemu::Table::expect");
+        return expect_batch(params, options);
+    }
+    Expectation expect(View<double> params) const {
+        detail::check_params(params, "iaemu::Table::expect");
+        return expect_batch(params);
+    }
+    // The exact derivatives of expect_batch's means with respect to the 7 parameters.
+    ExpectJacobian expect_jacobian(View<double> params, const ExpectOptions &options) const {
+        const IaExpectOptions c = options.to_c();
+        return expect_jacobian_c(params, &c);
+    }
+    ExpectJacobian expect_jacobian(View<double> params) const { return expect_jacobian_c(params, nullptr); }
+    // The central/satellite and 1-halo/2-halo parts of expect_batch's means.
+    ExpectParts expect_parts(View<double> params, const ExpectOptions &options) const {
+        const IaExpectOptions c = options.to_c();
+        return expect_parts_c(params, &c);
+    }
+    ExpectParts expect_parts(View<double> params) const { return expect_parts_c(params, nullptr); }
+
+   private:
+    static std::size_t rows(View<double> params, const char *function) {
+        if (params.empty() || params.size() % n_params != 0)
+            detail::invalid(std::string(function) + ": params holds " + std::to_string(params.size()) +
+                            " values, expected a positive multiple of 7 (n x 7, row-major)");
+        return params.size() / n_params;
+    }
+    Expectation expect_batch_c(View<double> params, const IaExpectOptions *c) const {
+        const std::size_t n = rows(params, "iaemu::Table::expect_batch");
+        const std::size_t nb = n_bins();
+        std::vector<double> mean(n * 3 * nb), n_gal(n);
+        detail::check(ia_expect_batch(h_.get(), params.data(), n, c, mean.data(), mean.size(), n_gal.data()),
+                      "ia_expect_batch");
+        return Expectation(n, nb, std::move(mean), std::move(n_gal));
+    }
+    ExpectJacobian expect_jacobian_c(View<double> params, const IaExpectOptions *c) const {
+        const std::size_t n = rows(params, "iaemu::Table::expect_jacobian");
+        const std::size_t nb = n_bins();
+        std::vector<double> jac(n * 3 * nb * n_params);
+        detail::check(ia_expect_jacobian(h_.get(), params.data(), n, c, jac.data(), jac.size()),
+                      "ia_expect_jacobian");
+        return ExpectJacobian(n, nb, std::move(jac));
+    }
+    ExpectParts expect_parts_c(View<double> params, const IaExpectOptions *c) const {
+        const std::size_t n = rows(params, "iaemu::Table::expect_parts");
+        const std::size_t nb = n_bins();
+        std::vector<double> parts(n * n_parts * 3 * nb);
+        detail::check(ia_expect_parts(h_.get(), params.data(), n, c, parts.data(), parts.size()),
+                      "ia_expect_parts");
+        return ExpectParts(n, nb, std::move(parts));
+    }
+    detail::Handle<IaTable, ia_table_free> h_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -128,6 +128,23 @@ void compare(const std::string &name, const std::vector<double> &got, const std:
     numbers += got.size();
 }
 
+// Bitwise comparison (NaN equal to NaN), for numbers the binding and the command line compute with
+// the same code from the same table; counts the numbers.
+void compare_exact(const std::string &name, const std::vector<double> &got, const std::vector<double> &want) {
+    CHECK(got.size() == want.size(), name << ": " << got.size() << " values, reference has " << want.size());
+    if (got.size() != want.size()) return;
+    int bad = 0;
+    for (std::size_t k = 0; k < got.size(); k++) {
+        const bool same = (std::isnan(got[k]) && std::isnan(want[k])) || got[k] == want[k];
+        if (!same && bad++ < 5) {
+            failures++;
+            std::cerr.precision(17);
+            std::cerr << "FAIL " << name << "[" << k << "]: " << got[k] << " != " << want[k] << " (bitwise)\n";
+        }
+    }
+    numbers += got.size();
+}
+
 std::vector<double> slice(const std::vector<double> &v, std::size_t from, std::size_t n) {
     return std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(from),
                                v.begin() + static_cast<std::ptrdiff_t>(from + n));
@@ -158,6 +175,7 @@ static_assert(move_only<iaemu::Emulator>(), "Emulator");
 static_assert(move_only<iaemu::Halos>(), "Halos");
 static_assert(move_only<iaemu::Galaxies>(), "Galaxies");
 static_assert(move_only<iaemu::CorrResult>(), "CorrResult");
+static_assert(move_only<iaemu::Table>(), "Table");
 static_assert(std::is_base_of<std::runtime_error, iaemu::Error>::value, "Error");
 
 struct CallbackFailure : std::runtime_error {
@@ -165,6 +183,225 @@ struct CallbackFailure : std::runtime_error {
 };
 
 }  // namespace
+
+// Tables and expected correlations against bindings/reference-expect.sh (in REFDIR too): the
+// table of a 50 Mpc/h universe with 3 bins, evaluated at the two reference points. work: a folder
+// for files written.
+void test_tables(const std::string &ref, const std::string &work, const std::vector<double> &params) {
+    const std::string counts = ref + "/expect_counts.txt";
+    const std::vector<double> edges = read_numbers(ref + "/expect_r_edges.txt");
+    const std::vector<double> mean_ref = read_numbers(ref + "/expect_mean.txt");          // 2 x 3 x 3
+    const std::vector<double> ngal_ref = read_numbers(ref + "/expect_n_galaxies.txt");    // 2
+    const std::vector<double> parts_ref = read_numbers(ref + "/expect_parts.txt");        // 2 x 5 x 3 x 3
+    const std::vector<double> jac_ref = read_numbers(ref + "/expect_jacobian.txt");       // 2 x 3 x 3 x 7
+    const std::size_t nb = 3;
+
+    iaemu::Table table = iaemu::Table::load(ref + "/table.npz");
+    const iaemu::TableInfo info = table.info();
+    CHECK(info.n_bins == nb && table.n_bins() == nb && info.n_bins == read_count(counts, "n_bins"), "table n_bins");
+    CHECK(info.n_hosts == read_count(counts, "n_hosts"), "table n_hosts " << info.n_hosts);
+    CHECK(info.n_subhalos == read_count(counts, "n_subhalos"), "table n_subhalos " << info.n_subhalos);
+    CHECK(info.satellites == IA_SATELLITES_SUBHALOS, "table satellites " << info.satellites);
+    CHECK(info.box_size[0] == 50 && info.box_size[1] == 50 && info.box_size[2] == 50 && info.size_bytes > 0,
+          "table box and size");
+    numbers += 3;
+    compare_exact("table r_edges", table.r_edges(), edges);
+
+    // Expected means and galaxy numbers, default options (C NULL and the filled struct alike).
+    const iaemu::Expectation e = table.expect_batch(params);
+    CHECK(e.n() == 2 && e.n_bins() == nb && e.mean().size() == 2 * 3 * nb && e.n_galaxies().size() == 2,
+          "expectation sizes");
+    compare_exact("expect mean", e.mean(), mean_ref);
+    compare_exact("expect n_galaxies", e.n_galaxies(), ngal_ref);
+    CHECK(e.mean(1, 2, 1) == e.mean()[(1 * 3 + 2) * nb + 1] && e.n_galaxies(1) == e.n_galaxies()[1],
+          "expectation accessors");
+    const iaemu::ExpectOptions defaults;
+    CHECK(defaults.xi_normalization == iaemu::XiNormalization::NSquared && !defaults.satellites_times_centrals &&
+              defaults.n_threads == 0,
+          "expect defaults");
+    CHECK(table.expect_batch(params, defaults).mean() == e.mean(), "default options: same numbers");
+    iaemu::ExpectOptions one_thread;
+    one_thread.n_threads = 1;
+    CHECK(table.expect_batch(params, one_thread).mean() == e.mean(), "one thread: same numbers");
+    {
+        // One point: a batch of one, that point's row.
+        const iaemu::Expectation one = table.expect(iaemu::View<double>(params.data() + 7, 7));
+        compare_exact("expect one point", one.mean(), slice(e.mean(), 3 * nb, 3 * nb));
+#if defined(__cpp_lib_span)
+        const iaemu::Expectation viaspan = table.expect_batch(std::span<const double>(params));
+        CHECK(viaspan.mean() == e.mean(), "std::span: same numbers");
+#endif
+    }
+
+    // The parts, each against the reference, and their sums.
+    const iaemu::ExpectParts parts = table.expect_parts(params);
+    CHECK(parts.n() == 2 && parts.n_bins() == nb && parts.parts().size() == 2 * iaemu::n_parts * 3 * nb,
+          "parts sizes");
+    compare_exact("expect parts", parts.parts(), parts_ref);
+    CHECK(parts.parts(1, iaemu::Part::SatSat1h, 2, 1) == parts.parts()[((1 * 5 + 3) * 3 + 2) * nb + 1],
+          "parts accessor");
+    {
+        const std::vector<double> cs1 = parts.part(iaemu::Part::CenSat1h);
+        CHECK(cs1.size() == 2 * 3 * nb, "part size");
+        compare_exact("part cen_sat_1h of point 1", slice(cs1, 3 * nb, 3 * nb),
+                      slice(parts_ref, (1 * 5 + 1) * 3 * nb, 3 * nb));
+        bool ok = true;
+        for (std::size_t i = 0; i < 2; i++)
+            for (std::size_t s = 0; s < 3; s++)
+                for (std::size_t b = 0; b < nb; b++) {
+                    double sum = 0;
+                    for (std::size_t p = 0; p < iaemu::n_parts; p++)
+                        sum += parts.parts(i, static_cast<iaemu::Part>(p), s, b);
+                    const double want = s == 0 ? 1 + e.mean(i, s, b) : e.mean(i, s, b);
+                    ok = ok && std::fabs(sum - want) <= 1e-12 * std::fabs(want) + 1e-15;
+                }
+        CHECK(ok, "parts add up to 1 + xi, omega, eta");
+    }
+
+    // The Jacobian.
+    const iaemu::ExpectJacobian jac = table.expect_jacobian(params);
+    CHECK(jac.n() == 2 && jac.n_bins() == nb, "jacobian sizes");
+    compare_exact("expect jacobian", jac.jacobian(), jac_ref);
+    CHECK(jac.jacobian(1, 2, 1, 4) == jac.jacobian()[((1 * 3 + 2) * nb + 1) * 7 + 4], "jacobian accessor");
+    CHECK(jac.jacobian(0, 0, 0, 0) == 0 && jac.jacobian(0, 1, 0, 0) != 0, "mu_cen moves omega, not xi");
+
+    // Other options: as the command line's --normalization n-n-minus1 --satellites-times-centrals.
+    {
+        iaemu::ExpectOptions o;
+        o.xi_normalization = iaemu::XiNormalization::NNMinus1;
+        o.satellites_times_centrals = true;
+        const iaemu::Expectation eo = table.expect_batch(params, o);
+        compare_exact("expect with options", eo.mean(), read_numbers(ref + "/expect_options_mean.txt"));
+        compare_exact("n_galaxies with options", eo.n_galaxies(),
+                      read_numbers(ref + "/expect_options_n_galaxies.txt"));
+        CHECK(table.expect_parts(params, o).n() == 2 && table.expect_jacobian(params, o).n() == 2,
+              "parts and jacobian with options");
+    }
+
+    // Built by the binding on the same halos, edges and thread count: the command line's table.
+    {
+        const iaemu::TableOptions d;
+        CHECK(d.r_edges.empty() && d.satellites == iaemu::Satellites::Auto && d.min_host_particles == 300 &&
+                  d.mass_bin_dex == 0.2 && d.draws_per_mass_bin == (std::uint64_t{1} << 21) &&
+                  d.tracers_two_halo == 2 && d.seed == 1 && d.n_threads == 0,
+              "table option defaults");
+        iaemu::Halos halos = iaemu::Halos::load(ref + "/expect-halos.npz");
+        iaemu::TableOptions opt;
+        opt.r_edges = edges;
+        opt.n_threads = 2;
+        iaemu::Table built = iaemu::Table::build(halos, opt);
+        halos.reset();  // the table lives on its own
+        compare_exact("built table: expect", built.expect_batch(params).mean(), mean_ref);
+        compare_exact("built table: jacobian", built.expect_jacobian(params).jacobian(), jac_ref);
+        const std::string copy = work + "/table-copy.npz";
+        built.save(copy);
+        iaemu::Table back = iaemu::Table::load(copy);
+        CHECK(back.info().n_hosts == info.n_hosts && back.r_edges() == edges, "saved and read back: info");
+        compare_exact("saved and read back: parts", back.expect_parts(params).parts(), parts_ref);
+
+        iaemu::Halos again = iaemu::Halos::load(ref + "/expect-halos.npz");
+        iaemu::TableOptions nfw;
+        nfw.r_edges = {0.5, 2, 8};
+        nfw.satellites = iaemu::Satellites::Nfw;
+        nfw.mass_bin_dex = 0.5;
+        nfw.draws_per_mass_bin = 1 << 12;
+        nfw.tracers_two_halo = 1;
+        nfw.n_threads = 2;
+        const iaemu::Table t2 = iaemu::Table::build(again, nfw);
+        CHECK(t2.info().satellites == IA_SATELLITES_NFW && t2.n_bins() == 2, "NFW table");
+        CHECK(std::isfinite(t2.expect(iaemu::View<double>(params.data(), 7)).mean(0, 1, 1)), "NFW table expects");
+        iaemu::TableOptions wide;
+        wide.mass_bin_dex = 5;
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([&] { iaemu::Table::build(again, wide); },
+                                                                         "mass_bin_dex 5");
+        CHECK(contains(m, "ia_table_build") && contains(m, "mass_bin_dex"), "mass_bin_dex message: " << m);
+        again.reset();
+        expect_throw<iaemu::InvalidArgumentError>([&] { iaemu::Table::build(again); }, "build from freed halos");
+    }
+
+    // Errors: a NaN parameter, with the library's message, from each evaluation.
+    {
+        std::vector<double> bad = params;
+        bad[7 + 1] = std::nan("");  // mu_sat of point 1
+        try {
+            table.expect_batch(bad);
+            CHECK(false, "NaN parameter: nothing thrown");
+        } catch (const iaemu::Error &e) {
+            const std::string lib = ia_last_error_message();
+            CHECK(e.code() == IA_ERR_INVALID_ARGUMENT && e.status() == iaemu::Status::InvalidArgument &&
+                      dynamic_cast<const iaemu::InvalidArgumentError *>(&e) != nullptr,
+                  "expect NaN code " << e.code());
+            CHECK(!lib.empty() && e.what() == lib, "expect NaN message '" << e.what() << "' vs '" << lib << "'");
+            CHECK(contains(e.what(), "ia_expect_batch") && contains(e.what(), "row 1") &&
+                      contains(e.what(), "mu_sat") && contains(e.what(), "NaN"),
+                  "expect NaN message: " << e.what());
+        }
+        std::string m = expect_throw<iaemu::InvalidArgumentError>([&] { table.expect_jacobian(bad); }, "NaN jacobian");
+        CHECK(contains(m, "ia_expect_jacobian") && contains(m, "mu_sat"), "jacobian NaN message: " << m);
+        m = expect_throw<iaemu::InvalidArgumentError>([&] { table.expect_parts(bad); }, "NaN parts");
+        CHECK(contains(m, "ia_expect_parts") && contains(m, "mu_sat"), "parts NaN message: " << m);
+        // Too few galaxies on average: refused by the library.
+        std::vector<double> empty(params.begin(), params.begin() + 7);
+        empty[2] = empty[5] = 16.0;
+        m = expect_throw<iaemu::InvalidArgumentError>([&] { table.expect(empty); }, "too few galaxies");
+        CHECK(contains(m, "at least 2"), "too few galaxies message: " << m);
+        // Wrong lengths, caught by the wrapper.
+        m = expect_throw<iaemu::InvalidArgumentError>(
+            [&] { table.expect_batch(std::vector<double>{1, 2, 3, 4, 5, 6}); }, "six values");
+        CHECK(contains(m, "iaemu::Table::expect_batch") && contains(m, "multiple of 7"), "wrapper message: " << m);
+        m = expect_throw<iaemu::InvalidArgumentError>([&] { table.expect(params); }, "two points to expect");
+        CHECK(contains(m, "iaemu::Table::expect") && contains(m, "expected 7"), "wrapper message: " << m);
+        iaemu::ExpectOptions many;
+        many.n_threads = 5000;
+        expect_throw<iaemu::InvalidArgumentError>([&] { table.expect_batch(params, many); }, "5000 threads");
+    }
+
+    // Errors: files that are not tables, a missing one, a bad save path.
+    {
+        const std::string corrupt = work + "/corrupt-table.npz";
+        {
+            std::ofstream f(corrupt, std::ios::binary);
+            for (int k = 0; k < 100; k++) f << "not a table ";
+        }
+        std::ifstream in(ref + "/table.npz", std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string truncated = work + "/truncated-table.npz";
+        std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+        for (const std::string &path : {corrupt, truncated, ref + "/expect-halos.npz"}) {
+            try {
+                iaemu::Table::load(path);
+                CHECK(false, path << ": nothing thrown");
+            } catch (const iaemu::InvalidArgumentError &e) {
+                CHECK(e.code() == IA_ERR_INVALID_ARGUMENT && e.what() == std::string(ia_last_error_message()),
+                      "corrupt table code/message: " << e.what());
+                CHECK(contains(e.what(), "ia_table_load") && contains(e.what(), "not an iaemu table") &&
+                          contains(e.what(), path),
+                      "corrupt table message: " << e.what());
+            } catch (const std::exception &e) {
+                CHECK(false, path << ": wrong exception: " << e.what());
+            }
+        }
+        const std::string m =
+            expect_throw<iaemu::IoError>([&] { iaemu::Table::load(work + "/no-such-table.npz"); }, "missing table");
+        CHECK(contains(m, "ia_table_load") && contains(m, "no-such-table"), "missing table message: " << m);
+        expect_throw<iaemu::InvalidArgumentError>([&] { table.save(work + "/table.txt"); }, "save not .npz");
+        expect_throw<iaemu::IoError>([&] { table.save(work + "/no/such/folder/table.npz"); }, "save, no folder");
+    }
+
+    // Moved-from and reset handles.
+    {
+        iaemu::Table moved = std::move(table);
+        CHECK(!table.valid() && moved.valid(), "table moved");
+        const std::string m = expect_throw<iaemu::InvalidArgumentError>([&] { table.expect_batch(params); },
+                                                                         "moved-from table");
+        CHECK(contains(m, "NULL"), "moved-from table message: " << m);
+        CHECK(moved.expect_batch(params).mean() == e.mean(), "moved-to table");
+        moved.reset();
+        CHECK(!moved.valid(), "table reset");
+        moved.reset();  // again: nothing to free
+        expect_throw<iaemu::InvalidArgumentError>([&] { moved.info(); }, "reset table");
+    }
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -471,6 +708,9 @@ int main(int argc, char **argv) {
         iaemu::set_memory_budget(0);
         CHECK(emu.predict(p0, 1, 0).mean().size() == 3 * nb, "prediction after the budget is restored");
     }
+
+    // --- tables and expected correlations ------------------------------------------------------
+    test_tables(ref, argc >= 4 ? argv[3] : ref, params);
 
     // --- moved-from and freed handles ------------------------------------------------------------
     {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The C++ binding's test: writes the Rust reference (bindings/reference.sh), a small training
+# The C++ binding's test: writes the Rust reference (bindings/reference.sh and, for tables and
+# expected correlations, bindings/reference-expect.sh), a small training
 # dataset (`iaemu generate`, 48 points, about 2 s), builds test.cpp and example.cpp with
 # g++ -std=c++17 -Wall -Wextra -Werror -pedantic (and -std=c++20, which exercises the std::span
 # inputs, when g++ supports it), runs the tests against the library and the example, then the
@@ -21,6 +22,7 @@ flags=(-Wall -Wextra -Werror -pedantic -O1 -Iinclude -Ibindings/cpp)
 link=(-L"$libabs" -liaemu -Wl,-rpath,"$libabs")
 
 bash bindings/reference.sh "$lib" "$out/ref"
+bash bindings/reference-expect.sh "$lib" "$out/ref"  # tables and expected correlations, same folder
 rm -rf "$out/data"
 "$lib/iaemu" generate --design lhs --n 48 --realizations 2 --halos "$out/ref/halos.hdf5" --out "$out/data" \
     >"$out/generate.log" 2>&1 || { cat "$out/generate.log" >&2; exit 1; }

@@ -1,7 +1,9 @@
 """Cobaya components for iaemu (SAMPLERS.md).
 
 IAEmulatorTheory, a cobaya.theory.Theory: the 7 iaemu parameters in, the emulator's xi, omega
-and eta with their aleatoric and epistemic variances out. IAGaussianLikelihood, a
+and eta with their aleatoric and epistemic variances out; or, given a table (table_path: a file
+of `iaemu tabulate` or iaemu.Table.save) instead of an emulator model, the expected (noise-free)
+xi, omega and eta of iaemu.Table.expect, with zero variances. IAGaussianLikelihood, a
 cobaya.likelihood.Likelihood: a Gaussian log-likelihood of a data vector (an .npz mock, see
 examples/make_mock.py) given those predictions.
 
@@ -45,12 +47,20 @@ PRODUCTS = (
 
 
 class IAEmulatorTheory(Theory):
-    """The iaemu emulator as a Cobaya theory.
+    """The iaemu emulator, or a table of expected correlations, as a Cobaya theory.
 
     Input parameters: the 7 of iaemu.PARAM_NAMES (mu_cen, mu_sat, logMmin, sigma_logM, logM0,
     logM1, alpha), each to be given in `params` (sampled, fixed or derived from others).
     Options:
       model_path           .safetensors model file; null: the model built into the library
+      table_path           a table (.npz from `iaemu tabulate` or iaemu.Table.save) instead of
+                           an emulator model: the products are then the expected (noise-free)
+                           xi, omega and eta of iaemu.Table.expect (the mean over realisations
+                           of simulate on the tabulated halos, default options), the aleatoric
+                           and epistemic variances zero and ia_flags 0; an invalid point (|mu|
+                           above 1, sigma_logM <= 0, fewer than 2 galaxies on average, ...)
+                           gets zero likelihood. mc_passes, seed, device and
+                           allow_extrapolation do not apply. Not together with model_path.
       mc_passes            Monte Carlo dropout passes per point (1: plain, no epistemic variance)
       seed                 Monte Carlo seed. Fixed for the run, so every point sees the same
                            dropout masks and the predictions are a smooth, deterministic
@@ -67,6 +77,7 @@ class IAEmulatorTheory(Theory):
     """
 
     model_path: str | None = None
+    table_path: str | None = None
     mc_passes: int = 20
     seed: int = 0
     device: str | None = None
@@ -80,6 +91,10 @@ class IAEmulatorTheory(Theory):
             raise LoggedError(self.log, "threads must be 0 (the default) or positive, got %r", self.threads)
         if int(self.threads) > 0:
             iaemu.set_num_threads(int(self.threads))
+        self._emulator = self._table = None
+        if self.table_path is not None:
+            self._initialize_table()
+            return
         path = self.model_path
         if path is not None:
             path = os.path.expanduser(str(path))
@@ -98,14 +113,37 @@ class IAEmulatorTheory(Theory):
             int(self.mc_passes), int(self.seed),
         )
 
+    def _initialize_table(self):
+        if self.model_path is not None:
+            raise LoggedError(self.log, "give model_path (an emulator) or table_path (a table), not both")
+        path = os.path.expanduser(str(self.table_path))
+        try:
+            self._table = iaemu.Table(path)
+        except iaemu.IAEmuError as e:
+            raise LoggedError(self.log, "loading the iaemu table failed: %s", e) from e
+        self._r_edges = self._table.r_edges
+        self._r_mid = self._table.r_mid
+        self._domain = None
+        info = self._table.info
+        self.log.info(
+            "iaemu %s, table %s: %d hosts (%s satellites), %d bins; expected correlations, zero variances",
+            iaemu.version(), path, info.n_hosts, info.satellites, info.n_bins,
+        )
+
     @property
-    def emulator(self) -> "iaemu.Emulator":
-        """The loaded iaemu.Emulator."""
+    def emulator(self) -> "iaemu.Emulator | None":
+        """The loaded iaemu.Emulator (None with a table)."""
         return self._emulator
 
     @property
-    def domain(self) -> tuple:
-        """(domain_min, domain_max) of the model, 7 values each in PARAM_NAMES order."""
+    def table(self) -> "iaemu.Table | None":
+        """The loaded iaemu.Table (None with an emulator)."""
+        return self._table
+
+    @property
+    def domain(self) -> tuple | None:
+        """(domain_min, domain_max) of the model, 7 values each in PARAM_NAMES order (None with
+        a table, which has no training domain)."""
         return self._domain
 
     def get_can_support_params(self):
@@ -136,6 +174,8 @@ class IAEmulatorTheory(Theory):
 
     def calculate(self, state, want_derived=True, **params_values_dict):
         point = np.array([params_values_dict[p] for p in PARAM_NAMES], dtype=np.float64)
+        if self._table is not None:
+            return self._calculate_table(state, point)
         try:
             pred = self._emulator.predict(point, mc_passes=int(self.mc_passes), seed=int(self.seed))
         except iaemu.OutOfDomainError as e:
@@ -151,14 +191,33 @@ class IAEmulatorTheory(Theory):
         state["ia_flags"] = int(pred.flags[0])
         return True
 
+    def _calculate_table(self, state, point):
+        try:
+            e = self._table.expect(point)
+        except iaemu.InvalidArgumentError as err:
+            # A point the model cannot populate (|mu| above 1, sigma_logM <= 0, too few
+            # galaxies, ...): zero likelihood.
+            self.log.debug("point refused by the table: %s", err)
+            return False
+        zeros = np.zeros(self._r_mid.size)
+        for s, name in enumerate(STATISTICS):
+            state[f"ia_{name}"] = e.mean[0, s].copy()
+            state[f"ia_{name}_aleatoric_var"] = zeros.copy()
+            state[f"ia_{name}_epistemic_var"] = zeros.copy()
+        state["ia_r"] = self._r_mid.copy()
+        state["ia_r_edges"] = self._r_edges.copy()
+        state["ia_flags"] = 0
+        return True
+
     def get_version(self):
         return iaemu.version()
 
     def close(self, *args):
-        emu = getattr(self, "_emulator", None)
-        if emu is not None:
-            emu.close()
-            self._emulator = None
+        for name in ("_emulator", "_table"):
+            handle = getattr(self, name, None)
+            if handle is not None:
+                handle.close()
+                setattr(self, name, None)
 
 
 class IAGaussianLikelihood(Likelihood):
@@ -175,7 +234,8 @@ class IAGaussianLikelihood(Likelihood):
       use_epistemic   add the emulator's epistemic variance (default true)
       use_data_var    add the data file's variance (default true)
     Bins where the data are not finite (an empty bin) are left out. The data file's r must
-    match the emulator's bin centres (checked at the first evaluation).
+    match the emulator's (or the table's) bin centres (checked at the first evaluation). With a
+    table theory the model variances are zero: keep use_data_var.
     """
 
     data_file: str | None = None
@@ -243,7 +303,7 @@ class IAGaussianLikelihood(Likelihood):
             r = np.asarray(get("ia_r"))
             if r.shape != self._r.shape or not np.allclose(r, self._r, rtol=1e-9, atol=0):
                 raise LoggedError(
-                    self.log, "data_file bins (r = %s) differ from the emulator's (r = %s)", self._r, r
+                    self.log, "data_file bins (r = %s) differ from the theory's (r = %s)", self._r, r
                 )
             self._checked_r = True
         mean = np.stack([get(f"ia_{s}") for s in STATISTICS])

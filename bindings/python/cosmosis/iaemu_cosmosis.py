@@ -1,6 +1,8 @@
 """CosmoSIS module for iaemu (SAMPLERS.md): the emulator's xi, omega and eta with their
-aleatoric and epistemic variances for the 7 iaemu parameters, and optionally a Gaussian
-log-likelihood of a mock data vector (examples/make_mock.py).
+aleatoric and epistemic variances for the 7 iaemu parameters, or, given a table (table_path)
+instead of an emulator model, the expected (noise-free) xi, omega and eta of iaemu.Table.expect
+with zero variances; and optionally a Gaussian log-likelihood of a mock data vector
+(examples/make_mock.py).
 
 Needs the iaemu Python package importable (PYTHONPATH=<repo>/bindings/python). In a pipeline
 ini:
@@ -9,6 +11,12 @@ ini:
     file = bindings/python/cosmosis/iaemu_cosmosis.py
     ; all optional:
     model_path =                       ; .safetensors file; empty: the model built into the library
+    table_path =                       ; a table (.npz of `iaemu tabulate` or iaemu.Table.save)
+                                       ; instead of a model: expected correlations, zero
+                                       ; variances, flags 0; a point the table refuses (|mu|
+                                       ; above 1, too few galaxies, ...) fails. The emulator
+                                       ; options (device, mc_passes, seed, allow_extrapolation)
+                                       ; do not apply. Not together with model_path.
     device = auto                      ; auto, cpu, cuda, cuda:N
     mc_passes = 20                     ; Monte Carlo dropout passes (1: plain, zero epistemic)
     seed = 0                           ; Monte Carlo seed, fixed: smooth, deterministic predictions
@@ -29,7 +37,8 @@ ini:
 
 Writes to output_section: r (bin centres, Mpc/h), r_edges, xi, omega, eta,
 xi_aleatoric_var, omega_aleatoric_var, eta_aleatoric_var, xi_epistemic_var, ...,
-flags (int: bit k set when parameter k is outside the training domain). With data_file also
+flags (int: bit k set when parameter k is outside the training domain); with a table the
+variances are zero and flags 0. With data_file also
 likelihoods/<like_name>_like (log-likelihood), and to data_vector: <like_name>_chi2,
 <like_name>_n (points used), <like_name>_theory, <like_name>_data, <like_name>_variance (the
 points used, in the order statistic then bin).
@@ -93,16 +102,20 @@ def _to_str(value) -> str:
 
 
 class _Config:
-    """What setup() returns: the loaded emulator and the parsed options."""
+    """What setup() returns: the loaded emulator (or table) and the parsed options."""
 
     def __init__(self):
         self.emulator = None
+        self.table = None
         self.data = None
 
     def close(self):
         if self.emulator is not None:
             self.emulator.close()
             self.emulator = None
+        if self.table is not None:
+            self.table.close()
+            self.table = None
 
 
 def setup(options):
@@ -122,11 +135,21 @@ def setup(options):
         iaemu.set_num_threads(threads)
     c.input_section = _opt(options, "input_section", "iaemu_parameters", _to_str).strip()
     c.output_section = _opt(options, "output_section", "iaemu", _to_str).strip()
-    c.emulator = iaemu.Emulator(os.path.expanduser(model_path) if model_path else None, device)
+    table_path = _opt(options, "table_path", "", _to_str).strip()
+    if table_path and model_path:
+        raise ValueError("iaemu: give model_path (an emulator) or table_path (a table), not both")
+    if table_path:
+        c.table = iaemu.Table(os.path.expanduser(table_path))
+    else:
+        c.emulator = iaemu.Emulator(os.path.expanduser(model_path) if model_path else None, device)
     try:
-        c.emulator.allow_extrapolation = _opt(options, "allow_extrapolation", False, _to_bool)
-        c.r_edges = c.emulator.r_edges
-        c.r = c.emulator.r_mid
+        if c.table is not None:
+            c.r_edges = c.table.r_edges
+            c.r = c.table.r_mid
+        else:
+            c.emulator.allow_extrapolation = _opt(options, "allow_extrapolation", False, _to_bool)
+            c.r_edges = c.emulator.r_edges
+            c.r = c.emulator.r_mid
 
         data_file = _opt(options, "data_file", "", _to_str).strip()
         if data_file:
@@ -143,7 +166,8 @@ def setup(options):
             c.like_name = _opt(options, "like_name", "iaemu", _to_str).strip()
             data = load_data_vector(data_file)
             if data["r"].shape != c.r.shape or not np.allclose(data["r"], c.r, rtol=1e-9, atol=0):
-                raise ValueError(f"iaemu: {data_file} bins (r = {data['r']}) differ from the emulator's (r = {c.r})")
+                what = "table" if c.table is not None else "emulator"
+                raise ValueError(f"iaemu: {data_file} bins (r = {data['r']}) differ from the {what}'s (r = {c.r})")
             rows = [STATISTICS.index(s) for s in c.stats]
             mask = np.zeros((3, c.r.size), dtype=bool)
             mask[rows] = (c.r >= c.r_min) & (c.r <= c.r_max)
@@ -181,15 +205,32 @@ def likelihood(config, pred_mean, pred_ale, pred_epi):
     return loglike, chi2, model, v
 
 
+def _predict(c, point):
+    """The emulator's prediction of one point, or the table's expectation as a Prediction with
+    zero variances and flags; None for a point that fails (written to stderr)."""
+    if c.table is not None:
+        try:
+            e = c.table.expect(point)
+        except iaemu.InvalidArgumentError as err:
+            # A point the model cannot populate (|mu| above 1, too few galaxies, ...).
+            sys.stderr.write(f"iaemu: {err}\n")
+            return None
+        zeros = np.zeros_like(e.mean)
+        return iaemu.Prediction(e.mean, zeros, zeros.copy(), np.zeros(1, dtype=np.uint32))
+    try:
+        return c.emulator.predict(point, mc_passes=c.mc_passes, seed=c.seed)
+    except iaemu.OutOfDomainError as e:
+        # Outside the training domain without allow_extrapolation.
+        sys.stderr.write(f"iaemu: {e}\n")
+        return None
+
+
 def execute(block, config):
     c = config
     point = read_params(block, c.input_section)
-    try:
-        pred = c.emulator.predict(point, mc_passes=c.mc_passes, seed=c.seed)
-    except iaemu.OutOfDomainError as e:
-        # Outside the training domain without allow_extrapolation: the point fails, which
-        # CosmoSIS samplers treat as zero likelihood.
-        sys.stderr.write(f"iaemu: {e}\n")
+    pred = _predict(c, point)
+    if pred is None:
+        # The point fails, which CosmoSIS samplers treat as zero likelihood.
         return 1
     out = c.output_section
     block[out, "r"] = c.r

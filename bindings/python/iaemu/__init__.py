@@ -1,5 +1,6 @@
-"""iaemu from Python: galaxy intrinsic-alignment correlation functions, simulation and the
-neural-network emulator, through the library's C ABI (ctypes + NumPy, no compile step).
+"""iaemu from Python: galaxy intrinsic-alignment correlation functions, simulation, expected
+(noise-free) correlations from tables and the neural-network emulator, through the library's
+C ABI (ctypes + NumPy, no compile step).
 
 Library lookup: $IAEMU_LIB (path to libiaemu.so), else the project's build
 (<repo>/target/release/libiaemu.so relative to this package), else ctypes.util.find_library.
@@ -17,7 +18,13 @@ from ctypes import byref, c_char_p
 from . import _lib
 from ._lib import (
     IA_N_PARAMS,
+    IA_N_PARTS,
     IA_N_STATISTICS,
+    IA_PART_CEN_CEN_2H,
+    IA_PART_CEN_SAT_1H,
+    IA_PART_CEN_SAT_2H,
+    IA_PART_SAT_SAT_1H,
+    IA_PART_SAT_SAT_2H,
     IA_SATELLITES_AUTO,
     IA_SATELLITES_NFW,
     IA_SATELLITES_SUBHALOS,
@@ -28,6 +35,7 @@ from ._lib import (
 )
 from .corr import CorrResult, correlate, cross_correlate, default_r_edges
 from .emulator import Emulator, EmulatorInfo, Jacobian, Prediction
+from .expect import PART_NAMES, Expectation, Parts, Table, TableInfo
 from .errors import (
     IAEmuError,
     IaIOError,
@@ -78,12 +86,13 @@ def _param_names() -> tuple:
 PARAM_NAMES = _param_names()
 
 __all__ = [
-    "CorrResult", "Emulator", "EmulatorInfo", "Galaxies", "Halos", "IAEmuError", "IaIOError",
-    "InternalError", "InvalidArgumentError", "Jacobian", "LIB_PATH", "N_PARAMS", "N_STATISTICS",
-    "OutOfDomainError", "OutOfMemoryError", "PARAM_NAMES", "Prediction", "STATISTICS",
-    "SimulationResult", "TrainEpoch", "UnsupportedError", "correlate", "cross_correlate",
-    "default_r_edges", "last_error_message", "set_memory_budget", "set_num_threads", "simulate",
+    "CorrResult", "Emulator", "EmulatorInfo", "Expectation", "Galaxies", "Halos", "IAEmuError",
+    "IaIOError", "InternalError", "InvalidArgumentError", "Jacobian", "LIB_PATH", "N_PARAMS",
+    "N_STATISTICS", "OutOfDomainError", "OutOfMemoryError", "PARAM_NAMES", "PART_NAMES", "Parts",
+    "Prediction", "STATISTICS", "SimulationResult", "Table", "TableInfo", "TrainEpoch",
+    "UnsupportedError", "correlate", "cross_correlate", "default_r_edges", "last_error_message", "set_memory_budget", "set_num_threads", "simulate",
     "train", "version",
     "IA_SATELLITES_AUTO", "IA_SATELLITES_NFW", "IA_SATELLITES_SUBHALOS", "IA_XI_N_N_MINUS_1",
-    "IA_XI_N_SQUARED",
+    "IA_XI_N_SQUARED", "IA_N_PARTS", "IA_PART_CEN_CEN_2H", "IA_PART_CEN_SAT_1H",
+    "IA_PART_CEN_SAT_2H", "IA_PART_SAT_SAT_1H", "IA_PART_SAT_SAT_2H",
 ]

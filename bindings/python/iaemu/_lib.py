@@ -50,6 +50,12 @@ IA_GAL_ORIENTATIONS = 2
 IA_SATELLITES_AUTO = 0
 IA_SATELLITES_SUBHALOS = 1
 IA_SATELLITES_NFW = 2
+IA_PART_CEN_CEN_2H = 0
+IA_PART_CEN_SAT_1H = 1
+IA_PART_CEN_SAT_2H = 2
+IA_PART_SAT_SAT_1H = 3
+IA_PART_SAT_SAT_2H = 4
+IA_N_PARTS = 5
 
 
 class IaCorrOptions(Structure):
@@ -160,6 +166,39 @@ class IaSimulateOptions(Structure):
     ]
 
 
+class IaTableOptions(Structure):
+    _fields_ = [
+        ("r_edges", POINTER(c_double)),
+        ("n_edges", c_size_t),
+        ("satellites", c_int),
+        ("min_host_particles", c_double),
+        ("mass_bin_dex", c_double),
+        ("draws_per_mass_bin", c_uint64),
+        ("tracers_two_halo", c_uint32),
+        ("seed", c_uint64),
+        ("n_threads", c_uint32),
+    ]
+
+
+class IaExpectOptions(Structure):
+    _fields_ = [
+        ("xi_normalization", c_int),
+        ("satellites_times_centrals", c_int),
+        ("n_threads", c_uint32),
+    ]
+
+
+class IaTableInfo(Structure):
+    _fields_ = [
+        ("n_bins", c_size_t),
+        ("satellites", c_int),
+        ("n_hosts", c_size_t),
+        ("n_subhalos", c_size_t),
+        ("box_size", c_double * 3),
+        ("size_bytes", c_size_t),
+    ]
+
+
 P_DOUBLE = POINTER(c_double)
 P_U32 = POINTER(c_uint32)
 P_U64 = POINTER(c_uint64)
@@ -218,6 +257,19 @@ _SIGNATURES = {
         c_int,
         [HANDLE, P_DOUBLE, c_uint32, c_uint64, POINTER(IaSimulateOptions), P_DOUBLE, P_DOUBLE, c_size_t],
     ),
+    "ia_table_options_default": (c_int, [POINTER(IaTableOptions)]),
+    "ia_expect_options_default": (c_int, [POINTER(IaExpectOptions)]),
+    "ia_table_build": (c_int, [HANDLE, POINTER(IaTableOptions), POINTER(HANDLE)]),
+    "ia_table_load": (c_int, [c_char_p, POINTER(HANDLE)]),
+    "ia_table_save": (c_int, [HANDLE, c_char_p]),
+    "ia_table_info": (c_int, [HANDLE, POINTER(IaTableInfo)]),
+    "ia_table_r_edges": (c_int, [HANDLE, P_DOUBLE, c_size_t]),
+    "ia_table_free": (c_int, [HANDLE]),
+    "ia_expect_batch": (
+        c_int, [HANDLE, P_DOUBLE, c_size_t, POINTER(IaExpectOptions), P_DOUBLE, c_size_t, P_DOUBLE],
+    ),
+    "ia_expect_jacobian": (c_int, [HANDLE, P_DOUBLE, c_size_t, POINTER(IaExpectOptions), P_DOUBLE, c_size_t]),
+    "ia_expect_parts": (c_int, [HANDLE, P_DOUBLE, c_size_t, POINTER(IaExpectOptions), P_DOUBLE, c_size_t]),
 }
 
 

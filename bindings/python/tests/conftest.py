@@ -33,3 +33,29 @@ def one_thread():
     iaemu.set_num_threads(1)
     yield
     iaemu.set_num_threads(0)
+
+
+@pytest.fixture(scope="session")
+def table_mock(tmp_path_factory):
+    """For the samplers' table tests (test_cobaya.py, test_cosmosis.py): the table of the
+    60 Mpc/h synthetic universe on the 32 grid, seed 1 (the universe of bindings/reference.sh),
+    with the 20 default bins, built on 2 threads (about 8 s on 2 cores), and a mock data vector
+    simulated on the same halos at (mu_cen, mu_sat) = (0.5, 0.2), the other five at the -20
+    point (examples/make_mock.py, 16 realisations, seed 1). The table's expectation is the mean
+    over realisations of that simulation, so the mock scatters around it by its variance.
+    Returns (table path, mock path, mock arrays)."""
+    import importlib.util
+
+    import iaemu  # as the test modules set it up (library path, sys.path)
+
+    d = tmp_path_factory.mktemp("table-mock")
+    spec = importlib.util.spec_from_file_location(
+        "make_mock", Path(__file__).resolve().parents[1] / "examples" / "make_mock.py")
+    make_mock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_mock)
+    with iaemu.Halos.synthetic(box_size=60, grid=32, seed=1, threads=2) as halos:
+        with iaemu.Table.build(halos, threads=2) as table:
+            table.save(d / "table.npz")
+    arrays = make_mock.make_mock(d / "mock.npz", dict(mu_cen=0.5, mu_sat=0.2), box_size=60.0, grid=32,
+                                 halo_seed=1, seed=1, n_realizations=16, threads=2)
+    return d / "table.npz", d / "mock.npz", arrays

@@ -231,3 +231,92 @@ def test_mcmc_chain_recovers_truth(info, workdir):
     accepted_fraction = n / w.sum() if w.sum() else 0
     print("mcmc posterior: " + "; ".join(report) + f"; {n} samples, weight sum {df['weight'].sum():.0f}")
     assert 0 < accepted_fraction <= 1
+
+
+# ---- a table instead of an emulator model: expected correlations, a noise-free likelihood ----
+
+
+@pytest.fixture(scope="module")
+def table_info(info, table_mock, workdir):
+    """examples/cobaya_mu.yaml with the theory on the table of tests/conftest.py's table_mock
+    instead of the emulator, and the likelihood on that fixture's mock."""
+    t = copy.deepcopy(info)
+    t["theory"][THEORY] = {"table_path": str(table_mock[0]), "threads": 1, "stop_at_error": True}
+    t["likelihood"][LIKE]["data_file"] = str(table_mock[1])
+    t["output"] = str(workdir / "chains" / "iaemu_mu_table")
+    return t
+
+
+@pytest.fixture(scope="module")
+def table(table_mock):
+    with iaemu.Table(table_mock[0]) as t:
+        yield t
+
+
+def test_table_theory_matches_table_and_likelihood_by_hand(table_info, table_mock, table):
+    model = get_model(model_info(table_info))
+    theory = model.theory[THEORY]
+    assert theory.table is not None and theory.emulator is None and theory.domain is None
+    data = table_mock[2]
+    same(data["r"], table.r_mid, rtol=0, what="mock r")
+    for mu_cen, mu_sat in [(0.5, 0.2), (-0.3, 0.7), (0.9, -0.9)]:
+        loglikes, _ = model.loglikes({"mu_cen": mu_cen, "mu_sat": mu_sat})
+        e = table.expect(full_point(mu_cen, mu_sat))
+        get = theory.get_result
+        for s, name in enumerate(iaemu_cobaya.STATISTICS):
+            # Exactly the library's expectation; no model variance.
+            same(get(f"ia_{name}"), e.mean[0, s], rtol=0, what=name)
+            assert not get(f"ia_{name}_aleatoric_var").any() and not get(f"ia_{name}_epistemic_var").any()
+        same(get("ia_r"), table.r_mid, rtol=0, what="r")
+        same(get("ia_r_edges"), table.r_edges, rtol=0, what="r_edges")
+        assert get("ia_flags") == 0
+        v = data["var"]
+        expected = np.sum(-0.5 * ((data["mean"] - e.mean[0]) ** 2 / v + np.log(2 * np.pi * v)))
+        same(loglikes[0], expected, rtol=1e-12, what="loglike")
+    model.close()
+
+
+def test_table_theory_refuses_invalid_points(table_info):
+    # |mu_cen| above 1: the table refuses the point, which gets zero likelihood.
+    params = copy.deepcopy(table_info["params"])
+    params["mu_cen"]["prior"] = {"min": -2.0, "max": 2.0}
+    model = get_model(model_info(table_info, {("params", "mu_cen"): params["mu_cen"]}))
+    assert model.loglikes({"mu_cen": 1.5, "mu_sat": 0.2})[0][0] == -np.inf
+    assert np.isfinite(model.loglikes({"mu_cen": 0.5, "mu_sat": 0.2})[0][0])
+    model.close()
+
+
+def test_table_theory_errors(table_info, table_mock):
+    theory = table_info["theory"][THEORY]
+    with pytest.raises(LoggedError):  # an emulator and a table
+        get_model(model_info(table_info, {("theory", THEORY): {**theory, "model_path": str(table_mock[0])}}))
+    with pytest.raises(LoggedError):  # a file that is not a table (the library's message is logged)
+        get_model(model_info(table_info, {("theory", THEORY): {**theory, "table_path": str(table_mock[1])}}))
+
+
+# Cobaya 3.6.2 with pandas 3 warns inside its own mcmc bookkeeping; not ours.
+@pytest.mark.filterwarnings("ignore:Setting a value on a DataFrame via .at")
+def test_mcmc_chain_with_table_recovers_truth(table_info, workdir):
+    """The chain of test_mcmc_chain_recovers_truth with the table's noise-free expectation as the
+    theory (about 1 ms a point): the mock is a simulation on the tabulated halos, so the
+    posterior lies around the truth within its width."""
+    from cobaya.run import run
+
+    updated, sampler = run(copy.deepcopy(table_info))
+    df = sampler.products()["sample"].data
+    n = len(df)
+    assert n == MAX_SAMPLES, n
+    assert (workdir / "chains" / "iaemu_mu_table.1.txt").exists()
+    assert np.all(np.isfinite(df["minuslogpost"]))
+    tail = df.iloc[n // 3:]
+    w = tail["weight"].to_numpy()
+    report = []
+    for name, truth in TRUTH.items():
+        x = tail[name].to_numpy()
+        mean = np.average(x, weights=w)
+        sd = np.sqrt(np.average((x - mean) ** 2, weights=w))
+        report.append(f"{name}: {mean:.3f} +- {sd:.3f} (truth {truth})")
+        assert 0.005 < sd < 0.3, (name, sd)
+        assert abs(mean - truth) < 0.15, (name, mean, truth)
+        assert abs(mean - truth) < 3 * sd, (name, mean, sd, truth)
+    print("mcmc posterior with the table: " + "; ".join(report) + f"; {n} samples")

@@ -284,8 +284,8 @@ def test_pipeline(mock, workdir, emulator):
     assert pipeline.run_results([0.995, 0.0]).post == -np.inf
 
 
-def _cosmosis_cmd(mock, workdir, sampler, extra=()):
-    over = pipeline_override(mock, workdir, sampler)
+def _cosmosis_cmd(mock, workdir, sampler, extra=(), changes=None):
+    over = {**pipeline_override(mock, workdir, sampler), **(changes or {})}
     script = VENV_BIN / "cosmosis"  # the command; else its entry point under this Python
     cmd = [str(script)] if script.exists() else [sys.executable, "-c", "import sys, cosmosis.main; sys.exit(cosmosis.main.main())"]
     args = cmd + [str(EXAMPLES / "cosmosis_pipeline.ini"), "-p"]
@@ -320,3 +320,81 @@ def test_cosmosis_command_emcee(mock, workdir):
     assert np.all((chain[:, :2] > PRIOR[0]) & (chain[:, :2] < PRIOR[1]))
     assert np.all(np.isfinite(chain[:, 3]))
     assert np.ptp(chain[:, 0]) > 0 and np.ptp(chain[:, 1]) > 0  # the walkers moved
+
+
+# ---- a table instead of an emulator model: expected correlations, a noise-free likelihood ----
+
+
+@pytest.fixture(scope="module")
+def table(table_mock):
+    with iaemu.Table(table_mock[0]) as t:
+        yield t
+
+
+@pytest.mark.parametrize("kind", BLOCKS)
+def test_module_with_table(kind, table_mock, table):
+    """table_path instead of a model: the outputs are Table.expect's, the variances zero, the
+    likelihood that of the data variance alone (tests/conftest.py's table_mock)."""
+    options = make_options(kind, {"table_path": str(table_mock[0]), "threads": 1, "data_file": str(table_mock[1]),
+                                  "use_data_var": "T"})
+    config = mod.setup(options)
+    data = table_mock[2]
+    try:
+        assert config.emulator is None and config.table is not None
+        for mu_cen, mu_sat in [(0.5, 0.2), (-0.7, 0.4)]:
+            block = new_block(kind)
+            put_params(block, mu_cen, mu_sat)
+            assert mod.execute(block, config) == 0
+            e = table.expect(full_point(mu_cen, mu_sat))
+            for s, name in enumerate(mod.STATISTICS):
+                same(block["iaemu", name], e.mean[0, s], rtol=0, what=name)
+                assert not np.any(block["iaemu", name + "_aleatoric_var"]), name
+                assert not np.any(block["iaemu", name + "_epistemic_var"]), name
+            same(block["iaemu", "r"], table.r_mid, rtol=0, what="r")
+            same(block["iaemu", "r_edges"], table.r_edges, rtol=0, what="r_edges")
+            assert block["iaemu", "flags"] == 0
+            v = data["var"]
+            d = data["mean"] - e.mean[0]
+            same(block["likelihoods", "iaemu_like"], np.sum(-0.5 * (d * d / v + np.log(2 * np.pi * v))),
+                 what="loglike")
+            same(block["data_vector", "iaemu_chi2"], np.sum(d * d / v), what="chi2")
+            assert block["data_vector", "iaemu_n"] == 60
+        # A point the table refuses (|mu_cen| above 1): the point fails.
+        block = new_block(kind)
+        put_params(block, 1.5, 0.2)
+        assert mod.execute(block, config) == 1
+        assert not block.has_value("likelihoods", "iaemu_like")
+    finally:
+        assert mod.cleanup(config) == 0
+    assert config.table is None
+
+
+def test_module_table_errors(table_mock, workdir):
+    with pytest.raises(ValueError, match="not both"):
+        mod.setup(make_options("stand-in", {"table_path": str(table_mock[0]), "model_path": "m.safetensors"}))
+    with pytest.raises(iaemu.InvalidArgumentError, match="not an iaemu table"):
+        mod.setup(make_options("stand-in", {"table_path": str(table_mock[1])}))  # the mock, not a table
+    with pytest.raises(iaemu.IaIOError):
+        mod.setup(make_options("stand-in", {"table_path": str(workdir / "no-such-table.npz")}))
+
+
+@needs_cosmosis
+def test_cosmosis_command_emcee_with_table(mock, table_mock, table, workdir):
+    """The example pipeline with table_path (and the table's mock) instead of the emulator: the
+    chain's posteriors are those of the table's expectation."""
+    chain_file = workdir / "chain-table.txt"
+    run = _cosmosis_cmd(mock, workdir, "emcee", ["emcee.walkers=8", "emcee.samples=30", "emcee.nsteps=10"],
+                        changes={("iaemu", "table_path"): str(table_mock[0]),
+                                 ("iaemu", "data_file"): str(table_mock[1]),
+                                 ("output", "filename"): str(chain_file)})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    chain = np.loadtxt(chain_file)
+    assert chain.shape == (8 * 30, 4), chain.shape  # mu_cen, mu_sat, prior, post
+    assert np.all((chain[:, :2] > PRIOR[0]) & (chain[:, :2] < PRIOR[1]))
+    assert np.all(np.isfinite(chain[:, 3]))
+    assert np.ptp(chain[:, 0]) > 0 and np.ptp(chain[:, 1]) > 0  # the walkers moved
+    data = table_mock[2]
+    for mu_cen, mu_sat, prior, post in chain[-5:]:
+        d = data["mean"] - table.expect(full_point(mu_cen, mu_sat)).mean[0]
+        like = np.sum(-0.5 * (d * d / data["var"] + np.log(2 * np.pi * data["var"])))
+        same(post, prior + like, rtol=1e-6, what="posterior from the table")  # as printed in the chain file
