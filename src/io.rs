@@ -236,3 +236,15 @@ pub fn write_galaxies(path: &Path, g: &crate::hod::GalaxyCatalog) -> Result<()> 
         }),
     }
 }
+
+/// FNV-1a 64 of a sequence of 8-byte words, each taken little-endian: the fingerprint of
+/// datasets and of the halo catalogues behind expectation tables.
+pub(crate) fn fnv1a(words: impl IntoIterator<Item = u64>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for w in words {
+        for b in w.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}

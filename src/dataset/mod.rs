@@ -750,12 +750,6 @@ impl Data {
 
     /// FNV-1a hash of the parameters and means: tells whether a model was trained on this data.
     pub fn fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for x in self.params.iter().chain(self.mean.iter()) {
-            for b in x.to_le_bytes() {
-                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h
+        crate::io::fnv1a(self.params.iter().chain(self.mean.iter()).map(|x| x.to_bits()))
     }
 }

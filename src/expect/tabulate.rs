@@ -573,17 +573,7 @@ fn offset_moments(offsets: impl Iterator<Item = [f64; 3]>, e2: &[f64]) -> Vec<[f
 /// FNV-1a 64 over the columns that fix a table: ids, host ids, masses, radii, concentrations,
 /// positions, major axes, and the box.
 pub(crate) fn fingerprint(halos: &HaloCatalog) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: [u8; 8]| {
-        for b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for v in halos.id().iter().chain(halos.upid()) {
-        eat(v.to_le_bytes());
-    }
-    for c in [
+    let columns = [
         Column::Mvir,
         Column::Mpeak,
         Column::Rvir,
@@ -594,13 +584,9 @@ pub(crate) fn fingerprint(halos: &HaloCatalog) -> String {
         Column::AxisAX,
         Column::AxisAY,
         Column::AxisAZ,
-    ] {
-        for v in halos.col(c) {
-            eat(v.to_bits().to_le_bytes());
-        }
-    }
-    for v in halos.box_size() {
-        eat(v.to_bits().to_le_bytes());
-    }
-    format!("{h:016x}")
+    ];
+    let ids = halos.id().iter().chain(halos.upid()).map(|&v| v as u64);
+    let values = columns.into_iter().flat_map(|c| halos.col(c).iter().map(|v| v.to_bits()));
+    let sides = halos.box_size().map(f64::to_bits);
+    format!("{:016x}", crate::io::fnv1a(ids.chain(values).chain(sides)))
 }
