@@ -76,6 +76,28 @@ pub struct ModelArgs {
     pub threads: Option<usize>,
 }
 
+/// The halos a table of expected correlations is made of, its bins and satellite model
+/// (`tabulate`, `expect`).
+#[derive(Args)]
+pub struct TableArgs {
+    /// Halo catalogue (halotools HDF5, Rockstar/hlist ASCII, .npz); default: the synthetic
+    /// universe with its default settings. (`expect` tabulates it and does not keep the table.)
+    #[arg(long)]
+    pub halos: Option<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16; with
+    /// a table given to `expect`, those of the table).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub edges: Option<Vec<f64>>,
+    /// Satellite positions: auto (subhalos when present), subhalos, or nfw.
+    #[arg(long, value_enum, default_value_t = Satellites::Auto)]
+    pub satellites: Satellites,
+    /// Threads (default: IAEMU_NUM_THREADS, else all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Satellites {
     Auto,

@@ -55,7 +55,7 @@ fn points(params: &[String]) -> Result<Vec<HodParams>> {
 fn table(flags: &Flags, request: &Request) -> Result<Table> {
     if let Some(path) = &flags.table {
         let t = Table::load(path)?;
-        if let Some(edges) = &request.edges {
+        if let Some(edges) = &request.source.edges {
             if edges.as_slice() != t.r_edges() {
                 return Err(Error::invalid(format!(
                     "{}: the table holds the bin edges {:?}, not --edges {:?}: tabulate again with these edges",
@@ -65,7 +65,7 @@ fn table(flags: &Flags, request: &Request) -> Result<Table> {
                 )));
             }
         }
-        let asked = request.satellites.model();
+        let asked = request.source.satellites.model();
         if asked != iaemu::hod::SatelliteModel::Auto && asked != t.satellites() {
             return Err(Error::invalid(format!(
                 "{}: the table holds {:?} satellites, not {asked:?}",
@@ -76,7 +76,7 @@ fn table(flags: &Flags, request: &Request) -> Result<Table> {
         eprintln!("{}: table of {} hosts ({:?} satellites)", path.display(), t.meta().n_hosts, t.satellites());
         return Ok(t);
     }
-    if request.halos.is_some() {
+    if request.source.halos.is_some() {
         let halos = request.catalogue()?;
         return tabulate::build(&halos, &request.options());
     }
@@ -113,7 +113,7 @@ pub fn run(flags: Flags, request: Request) -> Result<()> {
         satellites_times_centrals: flags.satellites_times_centrals,
     };
     let start = Instant::now();
-    let results = table.expect_batch(&points, &options, flags.jacobian, request.threads)?;
+    let results = table.expect_batch(&points, &options, flags.jacobian, request.source.threads)?;
     let elapsed = start.elapsed().as_secs_f64();
     eprintln!("{} point(s) in {:.2} ms", points.len(), elapsed * 1e3);
     if let Some(png) = &flags.plot {

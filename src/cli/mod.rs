@@ -19,7 +19,7 @@ mod simulate;
 mod tabulate;
 mod train;
 
-use args::{parse_box, EmulatorArgs, LoadArgs, MeasureArgs, MockArgs, ModelArgs, Norm, Satellites, UniverseArgs};
+use args::{parse_box, EmulatorArgs, LoadArgs, MeasureArgs, MockArgs, ModelArgs, Norm, TableArgs, UniverseArgs};
 use clap::Subcommand;
 use iaemu::dataset::Design;
 use iaemu::{io, Result};
@@ -72,27 +72,14 @@ pub enum Command {
     /// Tabulate a halo catalogue's pair sums once (docs/science.md section 11), so that `expect`
     /// gives any model point's expected xi, omega and eta in milliseconds.
     Tabulate {
-        /// Halo catalogue (halotools HDF5, Rockstar/hlist ASCII, .npz); default: the synthetic
-        /// universe with its default settings.
-        #[arg(long)]
-        halos: Option<PathBuf>,
         #[command(flatten)]
-        load: LoadArgs,
-        /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16).
-        #[arg(long, value_delimiter = ',', num_args = 1..)]
-        edges: Option<Vec<f64>>,
-        /// Satellite positions: auto (subhalos when present), subhalos, or nfw.
-        #[arg(long, value_enum, default_value_t = Satellites::Auto)]
-        satellites: Satellites,
+        source: TableArgs,
         /// Width of the host-mass bins, dex.
         #[arg(long, default_value_t = 0.2)]
         mass_bin_dex: f64,
         /// Seed of the random satellite positions averaged over.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Threads (default: IAEMU_NUM_THREADS, else all cores).
-        #[arg(long)]
-        threads: Option<usize>,
         /// Output table, .npz.
         #[arg(long)]
         out: PathBuf,
@@ -109,18 +96,8 @@ pub enum Command {
         /// Table made by `tabulate`.
         #[arg(long, conflicts_with = "halos")]
         table: Option<PathBuf>,
-        /// Halo catalogue to tabulate first (the table is not kept: see `tabulate`).
-        #[arg(long)]
-        halos: Option<PathBuf>,
         #[command(flatten)]
-        load: LoadArgs,
-        /// Bin edges in Mpc/h, comma separated (default: 20 log bins from 0.1 to 16; with
-        /// --table, those of the table).
-        #[arg(long, value_delimiter = ',', num_args = 1..)]
-        edges: Option<Vec<f64>>,
-        /// Satellite positions: auto (subhalos when present), subhalos, or nfw.
-        #[arg(long, value_enum, default_value_t = Satellites::Auto)]
-        satellites: Satellites,
+        source: TableArgs,
         /// Satellites multiplied by the mean central number.
         #[arg(long)]
         satellites_times_centrals: bool,
@@ -133,9 +110,6 @@ pub enum Command {
         /// Also the parts: cen-cen 2-halo, cen-sat 1- and 2-halo, sat-sat 1- and 2-halo.
         #[arg(long)]
         parts: bool,
-        /// Threads (default: IAEMU_NUM_THREADS, else all cores).
-        #[arg(long)]
-        threads: Option<usize>,
         /// Write the result as JSON here instead of printing tables.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -344,34 +318,22 @@ pub fn run(command: Command) -> Result<()> {
             plot,
         } => simulate::run(model, realizations, edges, out, plot),
         Command::Populate { model, out } => populate::run(model, out),
-        Command::Tabulate { halos, load, edges, satellites, mass_bin_dex, seed, threads, out } => {
-            let request = tabulate::Request { halos: halos.as_deref(), load: &load, edges, satellites, mass_bin_dex, seed, threads };
-            tabulate::run(request, out)
+        Command::Tabulate { source, mass_bin_dex, seed, out } => {
+            tabulate::run(tabulate::Request { source: &source, mass_bin_dex, seed }, out)
         }
         Command::Expect {
             params,
             table,
-            halos,
-            load,
-            edges,
-            satellites,
+            source,
             satellites_times_centrals,
             normalization,
             jacobian,
             parts,
-            threads,
             out,
             plot,
         } => {
-            let request = tabulate::Request {
-                halos: halos.as_deref(),
-                load: &load,
-                edges,
-                satellites,
-                mass_bin_dex: iaemu::expect::TableOptions::default().mass_bin_dex,
-                seed: iaemu::expect::TableOptions::default().seed,
-                threads,
-            };
+            let defaults = iaemu::expect::TableOptions::default();
+            let request = tabulate::Request { source: &source, mass_bin_dex: defaults.mass_bin_dex, seed: defaults.seed };
             let flags = expect::Flags { params, table, satellites_times_centrals, normalization, jacobian, parts, out, plot };
             expect::run(flags, request)
         }

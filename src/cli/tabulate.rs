@@ -1,44 +1,40 @@
 //! `iaemu tabulate`: a halo catalogue's pair sums for expected correlations, written once.
 
-use super::args::{load_halos, LoadArgs, Satellites};
+use super::args::{load_halos, TableArgs};
 use super::common::{progress_bar, synthesize};
 use iaemu::expect::{Table, TableOptions};
 use iaemu::halos::{HaloCatalog, SyntheticUniverse};
 use iaemu::{corr, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// What a table is made of and for, from the flags of `tabulate` and `expect`.
 pub struct Request<'a> {
-    pub halos: Option<&'a Path>,
-    pub load: &'a LoadArgs,
-    pub edges: Option<Vec<f64>>,
-    pub satellites: Satellites,
+    pub source: &'a TableArgs,
     pub mass_bin_dex: f64,
     pub seed: u64,
-    pub threads: Option<usize>,
 }
 
 impl Request<'_> {
     pub fn options(&self) -> TableOptions {
         TableOptions {
-            r_edges: self.edges.clone().unwrap_or_else(corr::default_r_edges),
-            satellites: self.satellites.model(),
+            r_edges: self.source.edges.clone().unwrap_or_else(corr::default_r_edges),
+            satellites: self.source.satellites.model(),
             mass_bin_dex: self.mass_bin_dex,
             seed: self.seed,
-            threads: self.threads,
+            threads: self.source.threads,
             ..TableOptions::default()
         }
     }
 
     pub fn catalogue(&self) -> Result<HaloCatalog> {
-        match self.halos {
+        match &self.source.halos {
             Some(path) => {
-                let h = load_halos(path, self.load)?;
+                let h = load_halos(path, &self.source.load)?;
                 eprintln!("{}: {} halos ({} hosts)", path.display(), h.len(), h.n_hosts());
                 Ok(h)
             }
-            None => synthesize(&SyntheticUniverse { threads: self.threads, ..Default::default() }),
+            None => synthesize(&SyntheticUniverse { threads: self.source.threads, ..Default::default() }),
         }
     }
 }
