@@ -1186,11 +1186,10 @@ int ia_expect_parts(const struct IaTable *table,
  * receives a new handle.
  *
  * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL `out_halos`, a NULL, empty or
- * non-UTF-8 `path`, an ASCII or `.npz` file without its box size, particle mass or redshift,
- * or a box size or particle mass not finite and positive, or a redshift not finite and >= 0;
+ * non-UTF-8 `path`, a file (any format) without its box size, particle mass or redshift, or
+ * a box size or particle mass not finite and positive, or a redshift not finite and >= 0;
  * `IA_ERR_IO` for a missing or unreadable file, an empty file, an unknown format, a corrupt or
- * truncated file, a missing required column, non-finite values, duplicate ids or no halos, and
- * for a halotools HDF5 file without its `Lbox`, `particle_mass` or `redshift`.
+ * truncated file, a missing required column, non-finite values, duplicate ids or no halos.
  *
  * Threads: any thread, several at once; HDF5 files are read one at a time in the process (the
  * HDF5 library's lock).
