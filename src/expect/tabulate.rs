@@ -186,7 +186,7 @@ fn build(
         }
     }
     // Random positions per host of each mass bin.
-    let hosts_in = |a: usize| host_counts[a * SUB_BINS..(a + 1) * SUB_BINS].iter().sum::<f64>().max(1.0);
+    let hosts_in = |a: usize| row_count(&host_counts, a).max(1.0);
     let t2_of: Vec<usize> = (0..n_mass)
         .map(|a| {
             let upper = 10f64.powf(log_m_lo + (a + 1) as f64 * dex);
@@ -220,12 +220,11 @@ fn build(
         excess_counts[excess[a][&n_sub[k]] * SUB_BINS + q] += 1.0;
         excess_mean[excess[a][&n_sub[k]]] += hosts.log_m[k];
     }
-    let row_total = |counts: &[f64], row: usize| counts[row * SUB_BINS..(row + 1) * SUB_BINS].iter().sum::<f64>();
     for (row, m) in rank_mean.iter_mut().enumerate() {
-        *m /= row_total(&rank_counts, row).max(1.0);
+        *m /= row_count(&rank_counts, row).max(1.0);
     }
     for (row, m) in excess_mean.iter_mut().enumerate() {
-        *m /= row_total(&excess_counts, row).max(1.0);
+        *m /= row_count(&excess_counts, row).max(1.0);
     }
     let row_len = nb * MARKS_1H;
     crate::memory::ensure(
@@ -549,6 +548,11 @@ fn add_pair(
         [2.0 * w, w * gi, w * gj, 2.0 * w * (c * c - third)]
     };
     add_marks(row, bin, marks, x);
+}
+
+/// The hosts of row `row` of per-(row, sub-bin) counts.
+fn row_count(counts: &[f64], row: usize) -> f64 {
+    counts[row * SUB_BINS..(row + 1) * SUB_BINS].iter().sum()
 }
 
 /// Per bin, the count of `offsets` whose length falls in it and the sums of their unit
