@@ -9,7 +9,7 @@
 //! - [`mock`]: a toy clustered, aligned galaxy catalogue for tests and trying `correlate`;
 //! - [`plot`]: PNG plots of simulated and predicted curves and of evaluations;
 //! - [`io`]: galaxy catalogue files (NumPy `.npy`, CSV);
-//! - [`threads`]: the thread count of parallel work;
+//! - [`threads`]: the thread count of parallel work; [`shard`]: work shared among processes;
 //! - [`memory`]: the memory budget of a call;
 //! - `emulator` (feature `emulator`): the neural-network emulator in LibTorch through `tch`:
 //!   training, Monte Carlo dropout prediction, the Jacobian, model files, metrics;
@@ -33,6 +33,7 @@ pub mod memory;
 pub mod mock;
 pub mod plot;
 mod random;
+pub mod shard;
 pub mod threads;
 
 pub use error::{Error, Result};

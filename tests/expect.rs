@@ -326,3 +326,118 @@ fn bad_input_is_refused_with_a_reason() {
     let e = t.expect(&params([0.0, 0.0, 18.0, 0.1, 17.0, 18.0, 1.0]), &Default::default(), false).unwrap_err().to_string();
     assert!(e.contains("galaxies") && e.contains("at least 2"), "{e}");
 }
+
+/// Expectations (means, parts and Jacobian) of two tables at two points agree to `tol`
+/// relative to each statistic's largest value (the 2-halo sums are kept in f32: two tables
+/// whose f64 sums were added in another order may round one of them to the next f32).
+fn assert_same_expectations(a: &Table, b: &Table, tol: f64, what: &str) {
+    let points = [params([0.8, 0.8, 12.02, 0.26, 11.38, 13.31, 1.06]), params([-0.4, 0.9, 11.6, 0.5, 11.2, 12.6, 0.8])];
+    for (i, p) in points.iter().enumerate() {
+        let (x, y) = (a.expect(p, &ExpectOptions::default(), true).unwrap(), b.expect(p, &ExpectOptions::default(), true).unwrap());
+        assert!((x.n_galaxies - y.n_galaxies).abs() <= 1e-12 * x.n_galaxies, "{what}, point {i}: E[N] {} vs {}", x.n_galaxies, y.n_galaxies);
+        let pairs = [
+            ("xi", &x.xi, &y.xi),
+            ("omega", &x.omega, &y.omega),
+            ("eta", &x.eta, &y.eta),
+            ("xi 1-halo cen-sat", &x.parts.cen_sat_1h.xi, &y.parts.cen_sat_1h.xi),
+            ("omega 2-halo sat-sat", &x.parts.sat_sat_2h.omega, &y.parts.sat_sat_2h.omega),
+        ];
+        for (name, u, v) in pairs {
+            let scale = u.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (b, (s, t)) in u.iter().zip(v.iter()).enumerate() {
+                assert!((s - t).abs() <= tol * scale, "{what}, point {i}, {name} bin {b}: {s} vs {t}");
+            }
+        }
+        let (ja, jb) = (x.jacobian.unwrap(), y.jacobian.unwrap());
+        let scale = ja.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (s, t) in ja.iter().zip(&jb) {
+            assert!((s - t).abs() <= tol * scale, "{what}, point {i}, Jacobian: {s} vs {t}");
+        }
+    }
+}
+
+#[test]
+fn shards_merge_into_the_one_process_table() {
+    use iaemu::expect::TableShard;
+    use iaemu::shard::Shard;
+    let halos = SyntheticUniverse { box_size: 60.0, grid: 16, seed: 9, ..Default::default() }.generate().unwrap();
+    let opts = TableOptions { r_edges: vec![0.1, 0.3, 1.0, 3.0, 10.0], draws_per_mass_bin: 1 << 14, threads: Some(2), ..Default::default() };
+    let whole = Table::build(&halos, &opts, None).unwrap();
+    let dir = std::env::temp_dir().join(format!("iaemu-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("table.npz");
+    let mut paths = Vec::new();
+    for index in [2, 0, 1] {
+        let shard = Shard { index, count: 3 };
+        let part = TableShard::build(&halos, &TableOptions { threads: Some(1), ..opts.clone() }, shard, None).unwrap();
+        let path = TableShard::path_for(&out, shard);
+        assert_eq!(path.file_name().unwrap().to_str().unwrap(), format!("table.shard-{index}-of-3.npz"));
+        part.save(&path).unwrap();
+        assert_eq!(TableShard::load(&path).unwrap(), part, "a shard read back differs");
+        paths.push(path);
+    }
+    let merged = Table::merge(&paths).unwrap();
+    assert_eq!(merged.meta(), whole.meta());
+    assert_same_expectations(&merged, &whole, 1e-6, "merged shards against one process");
+
+    // What merge refuses: a missing or repeated shard, a shard of another tabulation, a whole
+    // table; a shard is not a table.
+    let e = Table::merge(&paths[..2]).unwrap_err().to_string();
+    assert!(e.contains("shard 1/3 is missing"), "{e}");
+    let e = Table::merge(&[paths[0].clone(), paths[1].clone(), paths[0].clone()]).unwrap_err().to_string();
+    assert!(e.contains("given twice"), "{e}");
+    let other = dir.join("other.npz");
+    TableShard::build(&halos, &TableOptions { seed: 2, ..opts.clone() }, Shard { index: 1, count: 3 }, None).unwrap().save(&other).unwrap();
+    let e = Table::merge(&[paths[1].clone(), paths[0].clone(), other.clone()]).unwrap_err().to_string();
+    assert!(e.contains("different tabulations"), "{e}");
+    whole.save(&out).unwrap();
+    let e = Table::merge(&[out.clone()]).unwrap_err().to_string();
+    assert!(e.contains("not a shard"), "{e}");
+    let e = Table::load(&paths[0]).unwrap_err().to_string();
+    assert!(e.contains("shard 2/3") && e.contains("tabulate merge"), "{e}");
+    assert!(Table::merge(&[]).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn mpirun_tabulates_shards_that_merge_into_the_table() {
+    use std::process::Command;
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: mpirun is absent (apt-get install openmpi-bin; scripts/test.sh does)");
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("expect-mpi");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let halos = dir.join("halos.npz");
+    let halo_args = ["halos", "synth", "--box", "60", "--grid", "16", "--seed", "9", "--out", halos.to_str().unwrap()];
+    let run = |cmd: &mut Command| {
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(Command::new(env!("CARGO_BIN_EXE_iaemu")).args(halo_args));
+    let table = |out: &std::path::Path| {
+        let mut a: Vec<String> = ["tabulate", "--halos", halos.to_str().unwrap(), "--edges", "0.1,0.5,2,8", "--threads", "1", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.push(out.to_str().unwrap().to_string());
+        a
+    };
+    run(Command::new(env!("CARGO_BIN_EXE_iaemu")).args(table(&dir.join("one.npz"))));
+    run(Command::new("mpirun")
+        .args(["-np", "2", "--oversubscribe"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .arg(env!("CARGO_BIN_EXE_iaemu"))
+        .args(table(&dir.join("t.npz")))
+        .args(["--shard", "auto"]));
+    let shards = [dir.join("t.shard-0-of-2.npz"), dir.join("t.shard-1-of-2.npz")];
+    run(Command::new(env!("CARGO_BIN_EXE_iaemu"))
+        .args(["tabulate", "merge", shards[1].to_str().unwrap(), shards[0].to_str().unwrap(), "--out"])
+        .arg(dir.join("merged.npz")));
+    let (one, merged) = (Table::load(&dir.join("one.npz")).unwrap(), Table::load(&dir.join("merged.npz")).unwrap());
+    assert_eq!(one.meta(), merged.meta());
+    assert_same_expectations(&merged, &one, 1e-6, "mpirun -np 2 shards merged against one process");
+    std::fs::remove_dir_all(&dir).ok();
+}

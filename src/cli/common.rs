@@ -2,7 +2,7 @@
 //! and measuring and reporting correlations.
 
 use super::args::MeasureArgs;
-use super::{Command, HalosCommand};
+use super::{Command, HalosCommand, TabulateMerge};
 use iaemu::corr::{self, Correlation, CorrelationOptions};
 use iaemu::halos::{HaloCatalog, SyntheticUniverse};
 use iaemu::{Error, Result};
@@ -24,10 +24,11 @@ pub fn output_files(command: &Command) -> Vec<&Path> {
         }
         Command::Mock { out, .. }
         | Command::Populate { out, .. }
-        | Command::Train { out, .. }
-        | Command::Tabulate { out, .. } => {
+        | Command::Train { out, .. } => {
             vec![Some(out)]
         }
+        Command::Tabulate { merge: Some(TabulateMerge::Merge { out, .. }), .. } => vec![Some(out)],
+        Command::Tabulate { out, .. } => vec![opt(out)],
         Command::Halos {
             command: HalosCommand::Synth { out, .. },
         } => vec![Some(out)],

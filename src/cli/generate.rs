@@ -24,11 +24,7 @@ pub fn run(
     threads: Option<usize>,
     out: PathBuf,
 ) -> Result<()> {
-    let shard = match shard.as_deref() {
-        None => Shard::WHOLE,
-        Some("auto") => Shard::from_launcher()?,
-        Some(s) => Shard::parse(s)?,
-    };
+    let shard = Shard::from_flag(shard.as_deref())?;
     let halos = match &halos_file {
         Some(path) => load_halos(path, &load)?,
         None => synthesize(&SyntheticUniverse {

@@ -32,6 +32,21 @@ pub enum Truth {
     Expected,
 }
 
+/// `iaemu tabulate merge`.
+#[derive(Subcommand)]
+pub enum TabulateMerge {
+    /// Add the shard files of one sharded `tabulate` run into one table, checking that they
+    /// belong together and that none is missing.
+    Merge {
+        /// Shard files (OUT-stem.shard-k-of-n.npz).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output table, .npz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Measure xi, omega and eta of a galaxy catalogue in a periodic box.
@@ -70,19 +85,27 @@ pub enum Command {
         out: PathBuf,
     },
     /// Tabulate a halo catalogue's pair sums once (docs/science.md section 11), so that `expect`
-    /// gives any model point's expected xi, omega and eta in milliseconds.
+    /// gives any model point's expected xi, omega and eta in milliseconds. Sharded runs
+    /// (--shard k/n, or auto under mpirun or SLURM) write OUT's stem.shard-k-of-n.npz; join them
+    /// with `iaemu tabulate merge`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Tabulate {
+        #[command(subcommand)]
+        merge: Option<TabulateMerge>,
         #[command(flatten)]
         source: TableArgs,
+        /// This process's shard: k/n, or auto (the rank and size from mpirun or SLURM).
+        #[arg(long)]
+        shard: Option<String>,
         /// Width of the host-mass bins, dex.
         #[arg(long, default_value_t = 0.2)]
         mass_bin_dex: f64,
         /// Seed of the random satellite positions averaged over.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Output table, .npz.
-        #[arg(long)]
-        out: PathBuf,
+        /// Output table, .npz (required; optional to clap only so that `merge` parses).
+        #[arg(long, required = true)]
+        out: Option<PathBuf>,
     },
     /// Expected (noise-free) xi, omega and eta of model points from a table (docs/science.md
     /// section 11): the mean over realisations of `simulate` on the same halos, with its parts
@@ -318,8 +341,10 @@ pub fn run(command: Command) -> Result<()> {
             plot,
         } => simulate::run(model, realizations, edges, out, plot),
         Command::Populate { model, out } => populate::run(model, out),
-        Command::Tabulate { source, mass_bin_dex, seed, out } => {
-            tabulate::run(tabulate::Request { source: &source, mass_bin_dex, seed }, out)
+        Command::Tabulate { merge: Some(TabulateMerge::Merge { shards, out }), .. } => tabulate::merge(&shards, out),
+        Command::Tabulate { merge: None, source, shard, mass_bin_dex, seed, out } => {
+            let out = out.ok_or_else(|| iaemu::Error::invalid("tabulate: --out TABLE is required"))?;
+            tabulate::run(tabulate::Request { source: &source, mass_bin_dex, seed }, shard.as_deref(), out)
         }
         Command::Expect {
             params,

@@ -2,7 +2,8 @@
 
 use super::args::{load_halos, TableArgs};
 use super::common::{progress_bar, synthesize};
-use iaemu::expect::{Table, TableOptions};
+use iaemu::expect::{Table, TableOptions, TableShard};
+use iaemu::shard::Shard;
 use iaemu::halos::{HaloCatalog, SyntheticUniverse};
 use iaemu::{corr, Result};
 use std::path::PathBuf;
@@ -39,8 +40,12 @@ impl Request<'_> {
     }
 }
 
-/// Tabulates with a progress bar on a terminal (a line per stage otherwise).
-pub fn build(halos: &HaloCatalog, options: &TableOptions) -> Result<Table> {
+/// Tabulates (the whole table, or a shard's share) with a progress bar on a terminal (a line
+/// per stage otherwise).
+pub fn build_with_progress<T>(
+    what: &str,
+    tabulate: impl FnOnce(&(dyn Fn(&str, usize, usize) + Sync)) -> Result<T>,
+) -> Result<T> {
     let start = Instant::now();
     let bar = progress_bar("{msg:>13} {bar:40} {percent:>3}% {elapsed} (eta {eta})");
     let stage = std::sync::Mutex::new(String::new());
@@ -54,18 +59,24 @@ pub fn build(halos: &HaloCatalog, options: &TableOptions) -> Result<Table> {
                     b.set_length(total as u64);
                     b.reset();
                 }
-                None => eprintln!("tabulating: {name} ({:.1} s)", start.elapsed().as_secs_f64()),
+                None => eprintln!("tabulating{what}: {name} ({:.1} s)", start.elapsed().as_secs_f64()),
             }
         }
         if let Some(b) = &bar {
             b.set_position(done as u64);
         }
     };
-    let table = Table::build(halos, options, Some(&report));
+    let result = tabulate(&report);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let table = table?;
+    result
+}
+
+/// Tabulates the whole table, reporting progress and then its size.
+pub fn build(halos: &HaloCatalog, options: &TableOptions) -> Result<Table> {
+    let start = Instant::now();
+    let table = build_with_progress("", |report| Table::build(halos, options, Some(report)))?;
     let m = table.meta();
     eprintln!(
         "tabulated {} hosts and {} subhalos ({:?} satellites) in {:.1} s: {:.1} MB",
@@ -78,11 +89,41 @@ pub fn build(halos: &HaloCatalog, options: &TableOptions) -> Result<Table> {
     Ok(table)
 }
 
-pub fn run(request: Request, out: PathBuf) -> Result<()> {
+pub fn run(request: Request, shard: Option<&str>, out: PathBuf) -> Result<()> {
     iaemu::io::check_output(&out, &["npz"], "write a table as .npz")?;
+    let shard = Shard::from_flag(shard)?;
     let halos = request.catalogue()?;
-    let table = build(&halos, &request.options())?;
+    if shard == Shard::WHOLE {
+        let table = build(&halos, &request.options())?;
+        table.save(&out)?;
+        eprintln!("wrote {}", out.display());
+        return Ok(());
+    }
+    let start = Instant::now();
+    let what = format!(" shard {}/{}", shard.index, shard.count);
+    let part = build_with_progress(&what, |report| TableShard::build(&halos, &request.options(), shard, Some(report)))?;
+    let path = TableShard::path_for(&out, shard);
+    part.save(&path)?;
+    eprintln!(
+        "tabulated{what} of {} hosts in {:.1} s; wrote {} (join the shards with `iaemu tabulate merge`)",
+        part.meta().n_hosts,
+        start.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// `iaemu tabulate merge`: the shards' sums added into one table.
+pub fn merge(shards: &[PathBuf], out: PathBuf) -> Result<()> {
+    iaemu::io::check_output(&out, &["npz"], "write a table as .npz")?;
+    let table = Table::merge(shards)?;
     table.save(&out)?;
-    eprintln!("wrote {}", out.display());
+    eprintln!(
+        "merged {} shards into {} ({} hosts, {:.1} MB)",
+        shards.len(),
+        out.display(),
+        table.meta().n_hosts,
+        table.size_bytes() as f64 / 1e6
+    );
     Ok(())
 }

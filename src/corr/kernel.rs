@@ -14,6 +14,7 @@
 
 use super::grid::{Grid, Prepared};
 use super::{BinSums, PairTotals, Plan};
+use crate::shard::Shard;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -588,12 +589,16 @@ pub(crate) const CATEGORY_MARKS: usize = 7;
 /// (unit orientations). Layout: `((cat_i * n_cat + cat_j) * n_bins + bin) * 7 + mark`. The same grid, neighbour
 /// segments, z windows and distance selection as [`count_pairs`]; chunks of cells are dealt
 /// to the threads in a fixed interleaving and their tables added in order, so the sums depend
-/// on the thread count only through rounding. `progress(done, total)` counts chunks.
+/// on the thread count only through rounding. Only the pairs whose first member lies in the
+/// `shard`'s chunks are counted (chunk number modulo the shard count; [`Shard::WHOLE`]: all),
+/// so the shards of one set of objects add up to the whole. `progress(done, total)` counts
+/// the shard's chunks.
 pub(crate) fn count_category_pairs(
     plan: &Plan,
     grid: &Grid,
     a: &Prepared,
     c: &Categories,
+    shard: Shard,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Vec<f64>> {
     let ctx = Ctx {
@@ -611,8 +616,9 @@ pub(crate) fn count_category_pairs(
         r_max: plan.r_max(),
     };
     let len = c.n_cat * c.n_cat * ctx.n_bins * CATEGORY_MARKS;
-    let n_chunks = grid.n_cells().div_ceil(CHUNK_CELLS);
-    let workers = rayon::current_num_threads().clamp(1, n_chunks.max(1));
+    let mine: Vec<usize> = (0..grid.n_cells().div_ceil(CHUNK_CELLS)).filter(|&k| shard.takes(k)).collect();
+    let n_chunks = mine.len();
+    let workers = rayon::current_num_threads().min(n_chunks).max(1);
     crate::memory::ensure(
         &format!("a pair table of {} categories on {workers} threads", c.n_cat),
         (workers * len * 8) as f64,
@@ -623,7 +629,7 @@ pub(crate) fn count_category_pairs(
         .map(|worker| {
             let mut table = vec![0.0; len];
             let mut scratch = Scratch::default();
-            for chunk in (worker..n_chunks).step_by(workers) {
+            for &chunk in mine.iter().skip(worker).step_by(workers) {
                 let cells = chunk * CHUNK_CELLS..((chunk + 1) * CHUNK_CELLS).min(grid.n_cells());
                 if grid.min_image {
                     category_chunk::<true>(&ctx, c, cells, &mut scratch, &mut table);

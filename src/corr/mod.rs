@@ -231,8 +231,9 @@ pub fn check_options(options: &CorrelationOptions) -> Result<()> {
 
 /// Pair sums of `objects` by category, for the two-halo table of [`crate::expect`] (see
 /// `kernel::count_category_pairs` for the marks and layout); `cat`, `host` and `x` are per
-/// object, in the order given. Options are checked as for [`correlate`] (the jackknife is
-/// ignored).
+/// object, in the order given; only pairs whose first object lies in the `shard`'s share of
+/// the grid's cells. Options are checked as for [`correlate`] (the jackknife is ignored).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn category_pair_sums(
     objects: &Galaxies,
     cat: &[u32],
@@ -240,6 +241,7 @@ pub(crate) fn category_pair_sums(
     x: &[f64],
     n_cat: usize,
     options: &CorrelationOptions,
+    shard: crate::shard::Shard,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Vec<f64>> {
     let plan = Plan::new(options)?;
@@ -259,7 +261,7 @@ pub(crate) fn category_pair_sums(
         let host: Vec<u32> = a.order.iter().map(|&i| host[i]).collect();
         let x: Vec<f64> = a.order.iter().map(|&i| x[i]).collect();
         let c = kernel::Categories { cat: &cat, host: &host, x: &x, n_cat };
-        kernel::count_category_pairs(&plan, &grid, &a, &c, progress)
+        kernel::count_category_pairs(&plan, &grid, &a, &c, shard, progress)
     })?
 }
 

@@ -19,10 +19,8 @@
 //! Point i of the design is simulated with a seed drawn from (seed, i), so a dataset does not
 //! depend on chunking, sharding or thread counts: a sharded run merged is the same as one run.
 //!
-//! Sharding: `Shard { index, count }` takes the chunks whose number is `index` modulo `count`.
-//! [`Shard::from_launcher`] reads the rank and size that MPI (`mpirun`: OpenMPI or MPICH) or
-//! SLURM (job arrays, `srun`) give each process, so those launchers run shards without any
-//! scheduler of ours.
+//! Sharding ([`Shard`]): a shard takes the chunks whose number is its index modulo the shard
+//! count; under MPI or SLURM each process finds its own ([`Shard::from_launcher`]).
 
 pub mod design;
 
@@ -35,6 +33,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 pub use design::Design;
+pub use crate::shard::Shard;
 
 use crate::halos::HaloCatalog;
 use crate::hod::{self, HodParams, PopulateOptions, SimulateOptions, PARAM_NAMES};
@@ -44,68 +43,6 @@ use crate::{Error, Result};
 
 /// Format tag of `meta.json`.
 pub const FORMAT: &str = "iaemu-dataset-1";
-
-/// One shard of a run: chunks `c` with `c % count == index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
-
-    /// `k/n` with 0 <= k < n.
-    pub fn parse(s: &str) -> Result<Shard> {
-        let bad = || Error::invalid(format!("shard {s:?}: write k/n with 0 <= k < n, or auto"));
-        let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (
-            k.trim().parse().map_err(|_| bad())?,
-            n.trim().parse().map_err(|_| bad())?,
-        );
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// The rank and size a launcher gives this process: OpenMPI (`OMPI_COMM_WORLD_RANK`,
-    /// `OMPI_COMM_WORLD_SIZE`), MPICH and Intel MPI (`PMI_RANK`, `PMI_SIZE`), a SLURM job array
-    /// (`SLURM_ARRAY_TASK_ID` from `SLURM_ARRAY_TASK_MIN` to `SLURM_ARRAY_TASK_MAX`), or `srun`
-    /// (`SLURM_PROCID`, `SLURM_NTASKS`).
-    pub fn from_launcher() -> Result<Shard> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-        };
-        let pairs = [
-            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
-            ("PMI_RANK", "PMI_SIZE"),
-        ];
-        for (rank, size) in pairs {
-            if let (Some(index), Some(count)) = (var(rank), var(size)) {
-                return Shard::parse(&format!("{index}/{count}"));
-            }
-        }
-        if let (Some(id), Some(min), Some(max)) = (
-            var("SLURM_ARRAY_TASK_ID"),
-            var("SLURM_ARRAY_TASK_MIN"),
-            var("SLURM_ARRAY_TASK_MAX"),
-        ) {
-            if id >= min && max >= min {
-                return Shard::parse(&format!("{}/{}", id - min, max - min + 1));
-            }
-        }
-        if let (Some(index), Some(count)) = (var("SLURM_PROCID"), var("SLURM_NTASKS")) {
-            return Shard::parse(&format!("{index}/{count}"));
-        }
-        Err(Error::invalid(
-            "--shard auto: no MPI (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or SLURM \
-             (SLURM_ARRAY_TASK_ID/MIN/MAX, SLURM_PROCID/NTASKS) rank found in the environment",
-        ))
-    }
-}
 
 /// Everything that defines a dataset (what `meta.json` records and a re-run must match).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,7 +259,7 @@ pub fn generate(
     }
     let n_chunks = plan.n_points.div_ceil(plan.chunk);
     let mine: Vec<usize> = (0..n_chunks)
-        .filter(|c| c % shard.count == shard.index)
+        .filter(|&c| shard.takes(c))
         .collect();
     let todo: Vec<usize> = mine
         .iter()
@@ -650,7 +587,7 @@ impl Data {
         let plan = &meta.plan;
         let nb = plan.r_edges.len() - 1;
         let chunks: Vec<usize> = (0..plan.n_points.div_ceil(plan.chunk))
-            .filter(|c| c % meta.shard.count == meta.shard.index)
+            .filter(|&c| meta.shard.takes(c))
             .collect();
         let mut parts = Vec::with_capacity(chunks.len());
         for c in chunks {

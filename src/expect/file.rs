@@ -1,13 +1,15 @@
 //! A [`Table`] as one `.npz` file: its metadata as JSON text (array `meta`, bytes) and one
-//! array per part. Reading checks the format version and that every part has the size and
+//! array per part (a shard's file: the same, with `shard` in the metadata and its 2-halo sums
+//! in f64). Reading checks the format version and that every part has the size and
 //! values the metadata implies, so a corrupt or foreign file is an error naming the problem.
 
 use std::path::Path;
 
-use ndarray::{Array1, Ix1, OwnedRepr};
+use ndarray::{Array1, ArrayView1, Ix1, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use super::{Table, TableMeta, FORMAT_VERSION, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, SUB_BINS};
+use crate::shard::Shard;
 use crate::{Error, Result};
 
 const FLOAT_PARTS: [&str; 11] = [
@@ -30,6 +32,11 @@ const NONE: u64 = u64::MAX;
 impl Table {
     /// Writes the table to `path` (`.npz`), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.write(path, TwoHalo::Whole(&self.two_halo))
+    }
+
+    /// Writes the table with the 2-halo sums given (the table's own, or a shard's in f64).
+    pub(super) fn write(&self, path: &Path, two_halo: TwoHalo) -> Result<()> {
         crate::io::check_output(path, &["npz"], "write a table as .npz")?;
         let shown = path.display().to_string();
         let fail = |e: String| Error::io(format!("cannot write {shown}: {e}"));
@@ -41,7 +48,11 @@ impl Table {
             for (name, v) in FLOAT_PARTS.iter().zip(self.float_parts()) {
                 npz.add_array(*name, &Array1::from(v)).map_err(|e| fail(e.to_string()))?;
             }
-            npz.add_array("two_halo", &ndarray::ArrayView1::from(&self.two_halo)).map_err(|e| fail(e.to_string()))?;
+            match two_halo {
+                TwoHalo::Whole(v) => npz.add_array("two_halo", &ArrayView1::from(v)),
+                TwoHalo::Share(v) => npz.add_array("two_halo", &ArrayView1::from(v)),
+            }
+            .map_err(|e| fail(e.to_string()))?;
             for (name, v) in INDEX_PARTS.iter().zip([&self.rank_start, &self.excess_start, &self.excess_n, &self.category]) {
                 let v: Vec<u64> = v.iter().map(|&x| if x == usize::MAX { NONE } else { x as u64 }).collect();
                 npz.add_array(*name, &Array1::from(v)).map_err(|e| fail(e.to_string()))?;
@@ -68,8 +79,26 @@ impl Table {
     }
 
     /// Reads a table written by [`Table::save`]. Errors: a missing or unreadable file, another
-    /// format version, missing parts, or parts whose sizes or values do not fit the metadata.
+    /// format version, a shard's file, missing parts, or parts whose sizes or values do not fit
+    /// the metadata.
     pub fn load(path: &Path) -> Result<Table> {
+        match Table::read(path)? {
+            (table, None) => Ok(table),
+            (table, Some(_)) => {
+                let s = table.meta.shard.unwrap_or(Shard::WHOLE);
+                Err(Error::invalid(format!(
+                    "{}: shard {}/{} of a table, not a whole one: join the shards with `iaemu tabulate merge`",
+                    path.display(),
+                    s.index,
+                    s.count
+                )))
+            }
+        }
+    }
+
+    /// Reads a table's file or a shard's (then with its 2-halo sums in f64 apart, the table's
+    /// own left empty), checking it as [`Table::load`] says.
+    pub(super) fn read(path: &Path) -> Result<(Table, Option<Vec<f64>>)> {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}: {e}")))?;
         let bad = |what: String| Error::invalid(format!("{shown}: not an iaemu table ({what})"));
@@ -113,12 +142,22 @@ impl Table {
         };
         let (rank_start, excess_start, excess_n, category) =
             (index("rank_start")?, index("excess_start")?, index("excess_n")?, index("category")?);
-        let two_halo = npz
-            .by_name::<OwnedRepr<f32>, Ix1>("two_halo")
-            .map_err(|e| bad(format!("no readable array `two_halo`: {e}")))?
-            .to_vec();
+        let no_two_halo = |e| bad(format!("no readable array `two_halo` of {}: {e}", if meta.shard.is_some() { "f64" } else { "f32" }));
+        let (two_halo, share) = match meta.shard {
+            None => (npz.by_name::<OwnedRepr<f32>, Ix1>("two_halo").map_err(no_two_halo)?.to_vec(), None),
+            Some(_) => (Vec::new(), Some(npz.by_name::<OwnedRepr<f64>, Ix1>("two_halo").map_err(no_two_halo)?.to_vec())),
+        };
+        let n_two_halo = share.as_ref().map_or(two_halo.len(), Vec::len);
         if let Some(i) = two_halo.iter().position(|x| !x.is_finite()) {
             return Err(bad(format!("`two_halo`[{i}] is {}", two_halo[i])));
+        }
+        if let Some(i) = share.iter().flatten().position(|x| !x.is_finite()) {
+            return Err(bad(format!("`two_halo`[{i}] is not finite")));
+        }
+        if let Some(s) = meta.shard {
+            if s.count == 0 || s.index >= s.count {
+                return Err(bad(format!("shard {}/{} in its metadata", s.index, s.count)));
+            }
         }
         let [host_counts, node_log_m, rank_counts, excess_counts, cen_sub, sub_sub, cen_rnd, sub_rnd, rnd_rnd, log_m_lo, n_mass]: [Vec<f64>; 11] =
             f.try_into().map_err(|_| bad("parts".into()))?;
@@ -159,7 +198,7 @@ impl Table {
             ("cen_rnd", cen_rnd.len(), n_excess * row),
             ("sub_rnd", sub_rnd.len(), n_excess * row),
             ("rnd_rnd", rnd_rnd.len(), n_excess * row),
-            ("two_halo", two_halo.len(), nb * MARKS_2H * n_cat * n_cat),
+            ("two_halo", n_two_halo, nb * MARKS_2H * n_cat * n_cat),
         ];
         for (name, got, want) in sizes {
             if got != want {
@@ -177,7 +216,7 @@ impl Table {
         if max_slot > 10_000_000 {
             return Err(bad(format!("a host with {max_slot} subhalos")));
         }
-        Ok(Table {
+        let table = Table {
             meta,
             log_m_lo,
             n_mass,
@@ -195,6 +234,13 @@ impl Table {
             rnd_rnd,
             category,
             two_halo,
-        })
+        };
+        Ok((table, share))
     }
+}
+
+/// The 2-halo sums a file holds: a table's (f32) or a shard's (f64, added before rounding).
+pub(super) enum TwoHalo<'a> {
+    Whole(&'a [f32]),
+    Share(&'a [f64]),
 }

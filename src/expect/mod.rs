@@ -16,11 +16,13 @@ mod evaluate;
 mod file;
 mod nfw_pairs;
 pub mod occupation;
+mod shard;
 mod tabulate;
 
 use serde::{Deserialize, Serialize};
 
 pub use evaluate::{ExpectOptions, Expectation, Parts, Statistics, MAX_MEAN_SATELLITES};
+pub use shard::TableShard;
 pub use tabulate::{default_table_options, TableOptions};
 
 use crate::hod::SatelliteModel;
@@ -82,6 +84,9 @@ pub struct TableMeta {
     /// Hosts that take galaxies, and their subhalos.
     pub n_hosts: usize,
     pub n_subhalos: usize,
+    /// The share of the pair sums a shard's file holds ([`TableShard`]); none in a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Pair sums of one halo catalogue for one bin set and satellite model, from which any model

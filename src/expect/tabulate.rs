@@ -13,6 +13,7 @@ use crate::halos::{Column, HaloCatalog, HOST_MIN_PARTICLES};
 use crate::hod::watson::unit_or_random;
 use crate::hod::{min_image, PopulateOptions, PreparedHalos, SatelliteModel, OFFSET_BINS};
 use crate::random::stream;
+use crate::shard::Shard;
 use crate::{Error, Result};
 
 /// Settings of [`Table::build`].
@@ -122,22 +123,37 @@ impl Table {
     /// Tabulates `halos` (docs/science.md section 11). `progress(stage, done, total)` reports
     /// the two stages, "1-halo pairs" (hosts) and "2-halo pairs" (cell chunks), from worker
     /// threads. Errors: invalid options, bins the box cannot hold, no host above the mass cut,
-    /// or a table beyond the memory budget.
+    /// or a table beyond the memory budget. (A share of the work: [`TableShard::build`].)
     pub fn build(
         halos: &HaloCatalog,
         options: &TableOptions,
         progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
     ) -> Result<Table> {
-        options.validate(halos.box_size())?;
-        crate::threads::install(options.threads, || build(halos, options, progress))?
+        let (mut table, two_halo) = build(halos, options, Shard::WHOLE, progress)?;
+        table.two_halo = two_halo.iter().map(|&v| v as f32).collect();
+        Ok(table)
     }
 }
 
-fn build(
+/// The table of `halos` with the `shard`'s share of the pair sums (its blocks of hosts in the
+/// 1-halo sums, its chunks of grid cells as first objects in the 2-halo sums) and everything
+/// else whole; the 2-halo sums in f64, apart (the table's `two_halo` is left empty).
+pub(super) fn build(
     halos: &HaloCatalog,
     options: &TableOptions,
+    shard: Shard,
     progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
-) -> Result<Table> {
+) -> Result<(Table, Vec<f64>)> {
+    options.validate(halos.box_size())?;
+    crate::threads::install(options.threads, || build_in_pool(halos, options, shard, progress))?
+}
+
+fn build_in_pool(
+    halos: &HaloCatalog,
+    options: &TableOptions,
+    shard: Shard,
+    progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
+) -> Result<(Table, Vec<f64>)> {
     let populate = PopulateOptions {
         satellites: options.satellites,
         satellites_times_centrals: false,
@@ -254,8 +270,9 @@ fn build(
 
     // 1-halo sums: blocks of hosts dealt to the workers in a fixed interleaving.
     let e2: Vec<f64> = options.r_edges.iter().map(|r| r * r).collect();
-    let n_blocks = n_hosts.div_ceil(HOST_BLOCK);
-    let workers = rayon::current_num_threads().clamp(1, n_blocks);
+    let blocks: Vec<usize> = (0..n_hosts.div_ceil(HOST_BLOCK)).filter(|&b| shard.takes(b)).collect();
+    let n_mine = blocks.iter().map(|&b| ((b + 1) * HOST_BLOCK).min(n_hosts) - b * HOST_BLOCK).sum::<usize>();
+    let workers = rayon::current_num_threads().min(blocks.len()).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let nfw = NfwPairs::new();
     let moments: Vec<Vec<[f64; 7]>> =
@@ -276,7 +293,7 @@ fn build(
                 vec![0.0; n_excess * row_len],
             ];
             let [cen_sub, sub_sub, cen_rnd, sub_rnd, rnd_rnd] = &mut sums;
-            for block in (worker..n_blocks).step_by(workers) {
+            for &block in blocks.iter().skip(worker).step_by(workers) {
                 for k in block * HOST_BLOCK..((block + 1) * HOST_BLOCK).min(n_hosts) {
                     let mut r = stream(options.seed, PURPOSE_ONE_HALO, k as u64);
                     let o = objects(k, &mut r);
@@ -343,8 +360,9 @@ fn build(
                     }
                 }
                 if let Some(p) = progress {
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    p("1-halo pairs", (n * HOST_BLOCK).min(n_hosts), n_hosts);
+                    let n = ((block + 1) * HOST_BLOCK).min(n_hosts) - block * HOST_BLOCK;
+                    let n = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+                    p("1-halo pairs", n, n_mine);
                 }
             }
             sums
@@ -452,16 +470,17 @@ fn build(
         &x,
         n_cat,
         &options.correlation(l),
+        shard,
         report.as_ref().map(|f| f as &(dyn Fn(usize, usize) + Sync)),
     )?;
     // [cat_i][cat_j][bin][mark] -> [bin][mark][cat_i][cat_j], the order the evaluation reads.
-    let mut two_halo = vec![0.0f32; raw.len()];
+    let mut two_halo = vec![0.0; raw.len()];
     for ci in 0..n_cat {
         for cj in 0..n_cat {
             for b in 0..nb {
                 for m in 0..MARKS_2H {
                     two_halo[((b * MARKS_2H + m) * n_cat + ci) * n_cat + cj] =
-                        raw[((ci * n_cat + cj) * nb + b) * MARKS_2H + m] as f32;
+                        raw[((ci * n_cat + cj) * nb + b) * MARKS_2H + m];
                 }
             }
         }
@@ -471,7 +490,7 @@ fn build(
     resolved.threads = None;
     resolved.satellites = if hosts.use_subhalos { SatelliteModel::Subhalos } else { SatelliteModel::Nfw };
     let provenance = &halos.meta().provenance;
-    Ok(Table {
+    let table = Table {
         meta: TableMeta {
             format_version: FORMAT_VERSION,
             options: resolved,
@@ -483,6 +502,7 @@ fn build(
             halos_fingerprint: fingerprint(halos),
             n_hosts,
             n_subhalos: hosts.subs.len(),
+            shard: None,
         },
         log_m_lo,
         n_mass,
@@ -499,8 +519,9 @@ fn build(
         sub_rnd,
         rnd_rnd,
         category,
-        two_halo,
-    })
+        two_halo: Vec::new(),
+    };
+    Ok((table, two_halo))
 }
 
 /// Adds the four marks of bin `bin` to a row of 1-halo sums, and the same times `x` (the
