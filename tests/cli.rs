@@ -501,7 +501,7 @@ fn train_then_evaluate_on_a_small_dataset() {
     let (_, halos) = small_halos(&dir);
     let data = dir.join("data");
     let _ = std::fs::remove_dir_all(&data);
-    let o = iaemu(&["generate", "--design", "lhs", "--n", "40", "--realizations", "2", "--halos", halos.to_str().unwrap(), "--out", data.to_str().unwrap()]);
+    let o = iaemu(&["generate", "--design", "lhs", "--n", "40", "--realizations", "2", "--expected", "--halos", halos.to_str().unwrap(), "--out", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg = dir.join("config.json");
     std::fs::write(&cfg, r#"{"model": {"encoder": [16, 16]}, "train": {"max_epochs": 4, "batch_size": 8}}"#).unwrap();
@@ -524,6 +524,21 @@ fn train_then_evaluate_on_a_small_dataset() {
     assert!(dir.join("ev-examples.png").exists() && png.exists());
     let o = iaemu(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--all", "--mc", "2"]);
     assert!(o.status.success() && stderr(&o).contains("40 curves x 2 passes"), "{}", stderr(&o));
+    // Against the expected correlations, on the model's own test split: the same curves and
+    // predictions, other truths; the errors also in one-realisation standard deviations.
+    let against = dir.join("metrics-expected.json");
+    let o = iaemu(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--mc", "5", "--truth", "expected", "--out", against.to_str().unwrap()]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("|err|/sd1"), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&against).unwrap()).unwrap();
+    assert_eq!(e["truth"], "expected");
+    assert!(e["n_curves"].as_u64().unwrap() >= n, "the expectation has every bin where the mean has");
+    for s in ["xi", "omega", "eta"] {
+        for key in ["err_over_sd1_median", "err_over_sd1_mean", "aleatoric_over_var1_median"] {
+            assert!(e[s][key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{s}.{key}: {}", e[s][key]);
+            assert!(j[s][key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{s}.{key}: {}", j[s][key]);
+        }
+    }
+    assert_ne!(e["xi"]["err_over_sd1_mean"], j["xi"]["err_over_sd1_mean"], "another truth, other errors");
     std::fs::write(&cfg, r#"{"train": {"max_epoch": 4}}"#).unwrap();
     let o = iaemu(&["train", "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", model.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));

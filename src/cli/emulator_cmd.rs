@@ -28,18 +28,20 @@ pub fn print_metrics(m: &emulator::Metrics) {
         m.n_curves, m.mc_passes
     );
     println!(
-        "{:>6}  {:>8}  {:>14}  {:>12}  {:>11}  {:>11}  {:>13}",
-        "", "PCC", "|frac err| med", "mean", "cover 1sig", "cover 2sig", "epi < ale"
+        "{:>6}  {:>8}  {:>14}  {:>12}  {:>11}  {:>11}  {:>13}  {:>12}  {:>13}",
+        "", "PCC", "|frac err| med", "mean", "cover 1sig", "cover 2sig", "epi < ale", "|err|/sd1 med", "ale/var1 med"
     );
     for (name, s) in STATISTICS.iter().zip(m.by_statistic()) {
         println!(
-            "{name:>6}  {:>8.4}  {:>14.4}  {:>12.4}  {:>10.1}%  {:>10.1}%  {:>12.1}%",
+            "{name:>6}  {:>8.4}  {:>14.4}  {:>12.4}  {:>10.1}%  {:>10.1}%  {:>12.1}%  {:>13.3}  {:>13.3}",
             s.pcc_mean,
             s.frac_err_median,
             s.frac_err_mean,
             100.0 * s.coverage_1sigma,
             100.0 * s.coverage_2sigma,
-            100.0 * s.epistemic_below_aleatoric
+            100.0 * s.epistemic_below_aleatoric,
+            s.err_over_sd1_median,
+            s.aleatoric_over_var1_median
         );
     }
 }

@@ -27,11 +27,15 @@ pub fn run(
     truth: Truth,
 ) -> Result<()> {
     let data = dataset::Data::load(data)?;
-    let data = if truth == Truth::Expected { data.with_expected_truth()? } else { data };
+    let against = match truth {
+        Truth::Mean => dataset::Truth::Mean,
+        Truth::Expected => dataset::Truth::Expected,
+    };
+    data.truth(against)?;
     let (emu, opts) = open(a)?;
     let rows = if all { Rows::All } else { Rows::TestSplit };
     let start = Instant::now();
-    let ev = emulator::evaluate(&emu, &data, rows, &opts)?;
+    let ev = emulator::evaluate(&emu, &data, rows, &opts, against)?;
     eprintln!(
         "{} curves x {} passes in {:.2} s; {} outside the training domain",
         ev.rows.len(),

@@ -502,6 +502,15 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a model's predictions are judged against ([`Data::truth`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truth {
+    /// The mean of each point's realisations (`mean.npy`).
+    Mean,
+    /// Each point's expected correlations (`expected.npy`): the noise-free mean.
+    Expected,
+}
+
 /// A finished dataset read back: what training and evaluation use.
 #[derive(Clone, Debug)]
 pub struct Data {
@@ -663,18 +672,15 @@ impl Data {
 
     /// The same data with the expected correlations as the curves to judge against (rows
     /// whose expectation is not finite become not valid). Error: the dataset has none.
-    pub fn with_expected_truth(mut self) -> Result<Data> {
-        let e = self.expected.take().ok_or_else(|| {
-            Error::invalid("this dataset has no expected correlations (generate it with --expected)")
-        })?;
-        for (i, row) in e.outer_iter().enumerate() {
-            if !row.iter().all(|v| v.is_finite()) {
-                self.valid[i] = 0;
-            }
+    /// The curves a model is judged against: the realisation means, or the expected
+    /// correlations (an error naming `generate --expected` when the dataset has none).
+    pub fn truth(&self, truth: Truth) -> Result<&Array3<f64>> {
+        match truth {
+            Truth::Mean => Ok(&self.mean),
+            Truth::Expected => self.expected.as_ref().ok_or_else(|| {
+                Error::invalid("this dataset has no expected correlations (generate it with --expected)")
+            }),
         }
-        self.mean = e.clone();
-        self.expected = Some(e);
-        Ok(self)
     }
 
     pub fn len(&self) -> usize {

@@ -57,6 +57,21 @@ pub struct StatMetrics {
     /// Share of (curve, bin) with epistemic variance < aleatoric variance.
     #[serde(deserialize_with = "nan_as_null::f64")]
     pub epistemic_below_aleatoric: f64,
+    /// Median and mean over (curve, bin) of |pred - true| / sd1, with sd1 the standard
+    /// deviation of one realisation (the dataset's variance over realisations): the error on
+    /// the scale of the noise a single simulation has. (Absent from models saved before.)
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub err_over_sd1_median: f64,
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub err_over_sd1_mean: f64,
+    /// Median over (curve, bin) of the predicted aleatoric variance over the one-realisation
+    /// variance (1 for a variance head on the one-realisation scale).
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub aleatoric_over_var1_median: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Metrics of the three statistics.
@@ -135,9 +150,17 @@ pub fn fractional_error(s: usize, pred: &[f64], truth: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn stat_metrics(s: usize, pred: ArrayView2<f64>, ale: ArrayView2<f64>, epi: ArrayView2<f64>, truth: ArrayView2<f64>) -> StatMetrics {
+fn stat_metrics(
+    s: usize,
+    pred: ArrayView2<f64>,
+    ale: ArrayView2<f64>,
+    epi: ArrayView2<f64>,
+    truth: ArrayView2<f64>,
+    var1: ArrayView2<f64>,
+) -> StatMetrics {
     let nb = truth.ncols();
     let mut pcc = Vec::new();
+    let (mut err_sd1, mut ale_var1) = (Vec::new(), Vec::new());
     let mut per_bin: Vec<Vec<f64>> = vec![Vec::new(); nb];
     let (mut n, mut c1, mut c2, mut a1, mut a2, mut eb) = (0usize, 0, 0, 0, 0, 0);
     for i in 0..truth.nrows() {
@@ -164,6 +187,11 @@ fn stat_metrics(s: usize, pred: ArrayView2<f64>, ale: ArrayView2<f64>, epi: Arra
             a1 += (d <= va.sqrt()) as usize;
             a2 += (d <= 2.0 * va.sqrt()) as usize;
             eb += (ve < va) as usize;
+            let v1 = var1[[i, b]];
+            if v1.is_finite() && v1 > 0.0 {
+                err_sd1.push(d / v1.sqrt());
+                ale_var1.push(va / v1);
+            }
         }
     }
     let share = |k: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
@@ -180,12 +208,16 @@ fn stat_metrics(s: usize, pred: ArrayView2<f64>, ale: ArrayView2<f64>, epi: Arra
         coverage_aleatoric_1sigma: share(a1),
         coverage_aleatoric_2sigma: share(a2),
         epistemic_below_aleatoric: share(eb),
+        err_over_sd1_mean: mean(&err_sd1),
+        err_over_sd1_median: median(&mut err_sd1),
+        aleatoric_over_var1_median: median(&mut ale_var1),
     }
 }
 
-/// Metrics of predictions against true curves (n x 3 x n_bins); rows whose truth is not
-/// finite are skipped.
-pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>) -> Metrics {
+/// Metrics of predictions against true curves (n x 3 x n_bins), with the one-realisation
+/// variances `var1` (the same shape; bins where it is not positive and finite are left out of
+/// the metrics on its scale); rows whose truth is not finite are skipped.
+pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>, var1: &ndarray::Array3<f64>) -> Metrics {
     let m = |s: usize| {
         stat_metrics(
             s,
@@ -193,6 +225,7 @@ pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>) -> Metrics {
             pred.aleatoric_var.index_axis(Axis(1), s),
             pred.epistemic_var.index_axis(Axis(1), s),
             truth.index_axis(Axis(1), s),
+            var1.index_axis(Axis(1), s),
         )
     };
     Metrics {
@@ -204,5 +237,43 @@ pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>) -> Metrics {
         xi: m(0),
         omega: m(1),
         eta: m(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    /// Predictions off by a known number of one-realisation deviations, with a known
+    /// aleatoric variance, give those numbers back.
+    #[test]
+    fn errors_on_the_one_realisation_scale() {
+        let (n, nb) = (5, 4);
+        let truth = Array3::from_shape_fn((n, 3, nb), |(i, s, b)| 1.0 + (i + s * 7 + b * 3) as f64);
+        let var1 = Array3::from_shape_fn((n, 3, nb), |(i, _, b)| 0.01 * (1 + i + b) as f64);
+        // half a deviation below in one bin of each curve, one and a half above in the others
+        let mean = Array3::from_shape_fn((n, 3, nb), |(i, s, b)| {
+            let k = if b == 0 { -0.5 } else { 1.5 };
+            truth[[i, s, b]] + k * var1[[i, s, b]].sqrt()
+        });
+        let pred = Prediction {
+            mean,
+            aleatoric_var: &var1 * 2.0,
+            epistemic_var: Array3::zeros((n, 3, nb)),
+            flags: vec![0; n],
+            mc_passes: 1,
+        };
+        let mut var_missing = var1.clone();
+        var_missing[[0, 0, 1]] = f64::NAN; // left out, not counted as zero or infinite
+        for m in [compute(&pred, &truth, &var1), compute(&pred, &truth, &var_missing)] {
+            for s in m.by_statistic() {
+                assert!((s.err_over_sd1_median - 1.5).abs() < 1e-12, "{}", s.err_over_sd1_median);
+                assert!((s.aleatoric_over_var1_median - 2.0).abs() < 1e-12);
+            }
+            assert!((m.omega.err_over_sd1_mean - (0.5 + 3.0 * 1.5) / 4.0).abs() < 1e-12);
+            // within sqrt(2) sd1: the bins off by half a deviation
+            assert!((m.eta.coverage_aleatoric_1sigma - 0.25).abs() < 1e-12);
+        }
     }
 }

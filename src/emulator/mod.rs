@@ -34,7 +34,7 @@ pub use metrics::Metrics;
 pub use net::STATISTICS;
 pub use train::{train, Control, EpochReport};
 
-use crate::dataset::Data;
+use crate::dataset::{Data, Truth};
 use crate::hod::PARAM_NAMES;
 use crate::{Error, Result};
 use net::{params_tensor, to_f64, Mode, Net};
@@ -583,9 +583,12 @@ pub struct Evaluation {
     pub truth: Array3<f64>,
 }
 
-/// The metrics of `emu` on `data` (docs/science.md section 10). Rows outside the model's domain are
-/// predicted anyway (and counted in the caller's flags).
-pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions) -> Result<Evaluation> {
+/// The metrics of `emu` on `data` against its `truth` (the realisation means or the expected
+/// correlations), with the dataset's variances over realisations as the one-realisation
+/// scale (docs/science.md section 10). Rows outside the model's domain are predicted anyway
+/// (and counted in the caller's flags).
+pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions, truth: Truth) -> Result<Evaluation> {
+    let curves = data.truth(truth)?;
     if data.r_edges.len() != emu.meta.r_edges.len()
         || data.r_edges.iter().zip(&emu.meta.r_edges).any(|(a, b)| (a - b).abs() > 1e-9 * b.abs())
     {
@@ -608,9 +611,11 @@ pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions) 
     }
     let mut params = Array2::<f64>::zeros((rows.len(), PARAM_NAMES.len()));
     let mut truth = Array3::<f64>::zeros((rows.len(), 3, data.r_edges.len() - 1));
+    let mut var1 = truth.clone();
     for (j, &i) in rows.iter().enumerate() {
         params.row_mut(j).assign(&data.params.row(i));
-        truth.index_axis_mut(ndarray::Axis(0), j).assign(&data.mean.index_axis(ndarray::Axis(0), i));
+        truth.index_axis_mut(ndarray::Axis(0), j).assign(&curves.index_axis(ndarray::Axis(0), i));
+        var1.index_axis_mut(ndarray::Axis(0), j).assign(&data.var.index_axis(ndarray::Axis(0), i));
     }
     let opts = PredictOptions {
         allow_extrapolation: true,
@@ -619,7 +624,7 @@ pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions) 
     let flat: Vec<f64> = params.iter().copied().collect();
     let prediction = emu.predict(&flat, &opts)?;
     Ok(Evaluation {
-        metrics: metrics::compute(&prediction, &truth),
+        metrics: metrics::compute(&prediction, &truth, &var1),
         rows,
         prediction,
         truth,

@@ -496,7 +496,7 @@ pub fn train(
                 seed: tc.seed,
                 ..Default::default()
             };
-            let ev = super::evaluate(&emu, data, super::Rows::TestSplit, &opts)?;
+            let ev = super::evaluate(&emu, data, super::Rows::TestSplit, &opts, crate::dataset::Truth::Mean)?;
             emu.meta.metrics = Some(ev.metrics);
         }
         emu.save(out)?;
