@@ -99,7 +99,7 @@ venv_ok() {
 check_imports() {
     # run outside the repo so nothing local shadows the installed packages
     (cd / && "$VENV/bin/python" - <<'PY'
-import numpy, halotools, Corrfunc
+import numpy, halotools, Corrfunc, tabcorr
 from halotools.mock_observables import tpcf, ed_3d, ee_3d, npairs_3d
 from Corrfunc.theory import DD
 assert halotools.__version__.startswith("0.9.4"), halotools.__version__

@@ -624,6 +624,7 @@ pub(crate) fn count_category_pairs(
         (workers * len * 8) as f64,
     )?;
     let done = AtomicUsize::new(0);
+    let kernel = category_isa::variant(grid.min_image, Isa::selected()?);
     let tables: Vec<Vec<f64>> = (0..workers)
         .into_par_iter()
         .map(|worker| {
@@ -631,11 +632,7 @@ pub(crate) fn count_category_pairs(
             let mut scratch = Scratch::default();
             for &chunk in mine.iter().skip(worker).step_by(workers) {
                 let cells = chunk * CHUNK_CELLS..((chunk + 1) * CHUNK_CELLS).min(grid.n_cells());
-                if grid.min_image {
-                    category_chunk::<true>(&ctx, c, cells, &mut scratch, &mut table);
-                } else {
-                    category_chunk::<false>(&ctx, c, cells, &mut scratch, &mut table);
-                }
+                kernel(&ctx, c, cells, &mut scratch, &mut table);
                 if let Some(p) = progress {
                     p(done.fetch_add(1, Ordering::Relaxed) + 1, n_chunks);
                 }
@@ -653,7 +650,59 @@ pub(crate) fn count_category_pairs(
     Ok(total)
 }
 
+type CategoryFn = fn(&Ctx, &Categories, std::ops::Range<usize>, &mut Scratch, &mut [f64]);
+
+/// [`category_chunk`] compiled for each instruction set (the distance selection vectorises;
+/// the sums are the same on each, as nothing is contracted into FMA).
+mod category_isa {
+    use super::{category_chunk, Categories, CategoryFn, Ctx, Isa, Scratch};
+    use std::ops::Range;
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_impl<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
+        category_chunk::<MI>(ctx, c, cells, s, t)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx2<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
+        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX2 and FMA).
+        unsafe { avx2_impl::<MI>(ctx, c, cells, s, t) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    unsafe fn avx512_impl<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
+        category_chunk::<MI>(ctx, c, cells, s, t)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
+        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX-512F/VL,
+        // AVX2 and FMA).
+        unsafe { avx512_impl::<MI>(ctx, c, cells, s, t) }
+    }
+
+    /// The variant for `isa` (one this CPU supports: [`Isa::selected`] checks).
+    pub(super) fn variant(min_image: bool, isa: Isa) -> CategoryFn {
+        assert!(isa.supported(), "kernel variant {isa:?} on a CPU without it");
+        match (isa, min_image) {
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx512, true) => avx512::<true>,
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx512, false) => avx512::<false>,
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2, true) => avx2::<true>,
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2, false) => avx2::<false>,
+            (_, true) => category_chunk::<true>,
+            (_, false) => category_chunk::<false>,
+        }
+    }
+}
+
 /// The pairs of [`count_category_pairs`] with a first member in `cells`.
+#[inline(always)]
 fn category_chunk<const MI: bool>(
     ctx: &Ctx,
     c: &Categories,
