@@ -1,10 +1,15 @@
 /* The C side of the bindings' struct-layout checks (Fortran, Julia, Python): prints the size and
- * every field offset of the seven structs of include/iaemu.h the bindings mirror, one line each,
+ * every field offset of the ten structs of include/iaemu.h the bindings mirror, one line each,
  *   "IaCorrOptions.sizeof 56", "IaCorrOptions.box_size 0", ...
- * in a fixed order, and, given a halo catalogue as argument, then the field values the library
- * writes into them (the option defaults, ia_halos_info of that catalogue, ia_emulator_info of the
- * built-in model), one "value T.field[i] x" line each.
- *   layout [HALOS_FILE] */
+ * in a fixed order (IaCorrOptions, IaEmulatorInfo, IaHalosLoadOptions, IaSyntheticOptions,
+ * IaHalosInfo, IaSimulateOptions, IaTrainEpoch, then the three of tables and expected
+ * correlations: IaTableOptions, IaExpectOptions, IaTableInfo); given a halo catalogue, then the
+ * field values the library writes into them (the option defaults, ia_halos_info of that
+ * catalogue, ia_emulator_info of the built-in model) and, given a table file as well,
+ * ia_table_info of that table, one "value T.field[i] x" line each.
+ *   layout [HALOS_FILE [TABLE_FILE]]
+ * Used by bindings/fortran/test.sh (offsets, compared in this order), bindings/julia/test.sh
+ * (offsets and values, keyed) and bindings/python/tests (offsets, keyed). */
 #include "iaemu.h"
 
 #include <stddef.h>
@@ -26,8 +31,8 @@
     for (int i_ = 0; i_ < (n); i_++) printf("value %s.%s[%d] %.17g\n", #T, #f, i_, (double)(s).f[i_])
 
 int main(int argc, char **argv) {
-    if (argc > 2) {
-        fprintf(stderr, "usage: layout [HALOS_FILE]\n");
+    if (argc > 3) {
+        fprintf(stderr, "usage: layout [HALOS_FILE [TABLE_FILE]]\n");
         return 2;
     }
     SIZE(IaCorrOptions);
@@ -75,6 +80,20 @@ int main(int argc, char **argv) {
     OFF(IaTrainEpoch, best_epoch); OFF(IaTrainEpoch, learning_rate); OFF(IaTrainEpoch, seconds);
     OFF(IaTrainEpoch, eta_seconds); OFF(IaTrainEpoch, resumed);
 
+    SIZE(IaTableOptions);
+    OFF(IaTableOptions, r_edges); OFF(IaTableOptions, n_edges); OFF(IaTableOptions, satellites);
+    OFF(IaTableOptions, min_host_particles); OFF(IaTableOptions, mass_bin_dex);
+    OFF(IaTableOptions, draws_per_mass_bin); OFF(IaTableOptions, tracers_two_halo);
+    OFF(IaTableOptions, seed); OFF(IaTableOptions, n_threads);
+
+    SIZE(IaExpectOptions);
+    OFF(IaExpectOptions, xi_normalization); OFF(IaExpectOptions, satellites_times_centrals);
+    OFF(IaExpectOptions, n_threads);
+
+    SIZE(IaTableInfo);
+    OFF(IaTableInfo, n_bins); OFF(IaTableInfo, satellites); OFF(IaTableInfo, n_hosts);
+    OFF(IaTableInfo, n_subhalos); OFF(IaTableInfo, box_size); OFF(IaTableInfo, size_bytes);
+
     if (argc < 2) return 0;
 
     IaCorrOptions co;
@@ -100,6 +119,18 @@ int main(int argc, char **argv) {
     VAL(IaSimulateOptions, so, n_edges); VAL(IaSimulateOptions, so, xi_normalization);
     VAL(IaSimulateOptions, so, satellites); VAL(IaSimulateOptions, so, satellites_times_centrals);
     VAL(IaSimulateOptions, so, min_host_particles); VAL(IaSimulateOptions, so, n_threads);
+
+    IaTableOptions to;
+    TRY(ia_table_options_default(&to));
+    VAL(IaTableOptions, to, n_edges); VAL(IaTableOptions, to, satellites);
+    VAL(IaTableOptions, to, min_host_particles); VAL(IaTableOptions, to, mass_bin_dex);
+    VAL(IaTableOptions, to, draws_per_mass_bin); VAL(IaTableOptions, to, tracers_two_halo);
+    VAL(IaTableOptions, to, seed); VAL(IaTableOptions, to, n_threads);
+
+    IaExpectOptions eo;
+    TRY(ia_expect_options_default(&eo));
+    VAL(IaExpectOptions, eo, xi_normalization);
+    VAL(IaExpectOptions, eo, satellites_times_centrals); VAL(IaExpectOptions, eo, n_threads);
 
     IaHalos *halos = NULL;
     TRY(ia_halos_load(argv[1], &halos));
@@ -127,5 +158,16 @@ int main(int argc, char **argv) {
     ARR(IaEmulatorInfo, ei, coverage_1sigma, IA_N_STATISTICS);
     ARR(IaEmulatorInfo, ei, coverage_2sigma, IA_N_STATISTICS);
     TRY(ia_emulator_free(emu));
+
+    if (argc < 3) return 0;
+
+    IaTable *table = NULL;
+    TRY(ia_table_load(argv[2], &table));
+    IaTableInfo ti;
+    TRY(ia_table_info(table, &ti));
+    VAL(IaTableInfo, ti, n_bins); VAL(IaTableInfo, ti, satellites); VAL(IaTableInfo, ti, n_hosts);
+    VAL(IaTableInfo, ti, n_subhalos); ARR(IaTableInfo, ti, box_size, 3);
+    VAL(IaTableInfo, ti, size_bytes);
+    TRY(ia_table_free(table));
     return 0;
 }

@@ -1,8 +1,9 @@
 /* The C binding's check against the Rust command line: every function family (version, last
- * error, halos, galaxies, correlation, simulation, emulator, memory budget) on the inputs of
- * bindings/reference.sh, whose outputs (one number per line, C order) are read from the folder
- * given as argv[1]. Prints how many numbers agreed; exits 1 at the first disagreement.
- *   bash bindings/c/test.sh   (builds and runs this after bindings/reference.sh) */
+ * error, halos, galaxies, correlation, simulation, emulator, memory budget, tables and expected
+ * correlations) on the inputs of bindings/reference.sh and bindings/reference-expect.sh, whose
+ * outputs (one number per line, C order) are read from the folder given as argv[1] (both
+ * scripts write there). Prints how many numbers agreed; exits 1 at the first disagreement.
+ *   bash bindings/c/test.sh   (builds and runs this after the two reference scripts) */
 #include "iaemu.h"
 
 #include <math.h>
@@ -42,10 +43,11 @@ static double *read_ref(const char *name, size_t *n) {
     return v;
 }
 
-static long read_count(const char *key) {
+/* The value of a "name value" line of ref_dir/file (counts.txt, expect_counts.txt). */
+static long read_count_in(const char *file, const char *key) {
     char path[4096], name[64];
     long value;
-    snprintf(path, sizeof path, "%s/counts.txt", ref_dir);
+    snprintf(path, sizeof path, "%s/%s", ref_dir, file);
     FILE *f = fopen(path, "r");
     if (!f) fail(path);
     while (fscanf(f, "%63s %ld", name, &value) == 2) {
@@ -57,6 +59,8 @@ static long read_count(const char *key) {
     fail(key);
     return -1;
 }
+
+static long read_count(const char *key) { return read_count_in("counts.txt", key); }
 
 /* got[i] against the reference file, relative 1e-9 of the file's largest value plus 1e-300. */
 static void compare(const char *what, const double *got, size_t n, const char *ref_name) {
@@ -75,6 +79,90 @@ static void compare(const char *what, const double *got, size_t n, const char *r
     }
     n_checked += (long)n;
     free(ref);
+}
+
+/* got[i] bitwise equal to the reference file's (NaN equal to NaN): tables and expected
+ * correlations, which the command line computes with the same code from the same table. */
+static void compare_exact(const char *what, const double *got, size_t n, const char *ref_name) {
+    size_t n_ref;
+    double *ref = read_ref(ref_name, &n_ref);
+    if (n_ref != n) {
+        fprintf(stderr, "bindings/c check: %s: %zu values, %s has %zu\n", what, n, ref_name, n_ref);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(got[i] == ref[i] || (isnan(got[i]) && isnan(ref[i])))) {
+            fprintf(stderr, "bindings/c check: %s[%zu] = %.17g, Rust gives %.17g (bitwise)\n", what, i, got[i],
+                    ref[i]);
+            exit(1);
+        }
+    }
+    n_checked += (long)n;
+    free(ref);
+}
+
+/* Tables and expected correlations: the command line's table (bindings/reference-expect.sh: a
+ * 50 Mpc/h universe, 3 bins) at the two reference points, default options and
+ * n-n-minus1 + satellites-times-centrals; the error paths. */
+static void check_tables(const double *params) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/table.npz", ref_dir);
+    IaTable *table = NULL;
+    ok(ia_table_load(path, &table), "ia_table_load");
+    IaTableInfo info;
+    ok(ia_table_info(table, &info), "ia_table_info");
+    if ((long)info.n_bins != read_count_in("expect_counts.txt", "n_bins") ||
+        (long)info.n_hosts != read_count_in("expect_counts.txt", "n_hosts") ||
+        (long)info.n_subhalos != read_count_in("expect_counts.txt", "n_subhalos"))
+        fail("table counts differ from expect_counts.txt");
+    if (info.satellites != IA_SATELLITES_SUBHALOS || info.box_size[0] != 50 || info.size_bytes == 0)
+        fail("table info: satellites, box or size");
+    n_checked += 3;
+    const size_t nb = info.n_bins, n = 2;
+    double edges[16];
+    if (nb + 1 > sizeof edges / sizeof edges[0]) fail("more bins than expected");
+    ok(ia_table_r_edges(table, edges, nb + 1), "ia_table_r_edges");
+    compare_exact("ia_table_r_edges", edges, nb + 1, "expect_r_edges.txt");
+
+    double *mean = malloc(n * 3 * nb * sizeof *mean), n_gal[2];
+    double *parts = malloc(n * IA_N_PARTS * 3 * nb * sizeof *parts);
+    double *jac = malloc(n * 3 * nb * IA_N_PARAMS * sizeof *jac);
+    ok(ia_expect_batch(table, params, n, NULL, mean, n * 3 * nb, n_gal), "ia_expect_batch");
+    compare_exact("ia_expect_batch mean", mean, n * 3 * nb, "expect_mean.txt");
+    compare_exact("ia_expect_batch n_galaxies", n_gal, n, "expect_n_galaxies.txt");
+    ok(ia_expect_parts(table, params, n, NULL, parts, n * IA_N_PARTS * 3 * nb), "ia_expect_parts");
+    compare_exact("ia_expect_parts", parts, n * IA_N_PARTS * 3 * nb, "expect_parts.txt");
+    ok(ia_expect_jacobian(table, params, n, NULL, jac, n * 3 * nb * IA_N_PARAMS), "ia_expect_jacobian");
+    compare_exact("ia_expect_jacobian", jac, n * 3 * nb * IA_N_PARAMS, "expect_jacobian.txt");
+
+    IaExpectOptions eo;
+    ok(ia_expect_options_default(&eo), "ia_expect_options_default");
+    if (eo.xi_normalization != IA_XI_N_SQUARED || eo.satellites_times_centrals != 0 || eo.n_threads != 0)
+        fail("ia_expect_options_default");
+    eo.xi_normalization = IA_XI_N_N_MINUS_1;
+    eo.satellites_times_centrals = 1;
+    ok(ia_expect_batch(table, params, n, &eo, mean, n * 3 * nb, n_gal), "ia_expect_batch with options");
+    compare_exact("ia_expect_batch mean with options", mean, n * 3 * nb, "expect_options_mean.txt");
+    compare_exact("ia_expect_batch n_galaxies with options", n_gal, n, "expect_options_n_galaxies.txt");
+
+    /* Errors: a NaN parameter (row 1), an output of the wrong size, a missing file. */
+    double bad[2 * IA_N_PARAMS];
+    memcpy(bad, params, sizeof bad);
+    bad[IA_N_PARAMS + 1] = NAN;
+    if (ia_expect_batch(table, bad, n, NULL, mean, n * 3 * nb, NULL) != IA_ERR_INVALID_ARGUMENT) fail("expect: NaN accepted");
+    if (!strstr(ia_last_error_message(), "row 1") || !strstr(ia_last_error_message(), "mu_sat"))
+        fail("the expect NaN error does not name row 1 and mu_sat");
+    if (ia_expect_batch(table, params, n, NULL, mean, n * 3 * nb - 1, NULL) != IA_ERR_INVALID_ARGUMENT)
+        fail("expect: a short output was accepted");
+    if (!strstr(ia_last_error_message(), "out_len")) fail("the wrong-size error does not name out_len");
+    snprintf(path, sizeof path, "%s/no-such-table.npz", ref_dir);
+    IaTable *missing = NULL;
+    if (ia_table_load(path, &missing) != IA_ERR_IO || missing != NULL) fail("a missing table was not IA_ERR_IO");
+    if (!strstr(ia_last_error_message(), "no-such-table.npz")) fail("the missing-table error does not name the file");
+
+    ok(ia_table_free(table), "ia_table_free");
+    if (ia_table_info(table, &info) != IA_ERR_INVALID_ARGUMENT) fail("a freed table was accepted");
+    free(mean), free(parts), free(jac);
 }
 
 int main(int argc, char **argv) {
@@ -183,6 +271,8 @@ int main(int argc, char **argv) {
     ok(ia_predict_batch(emu, params, 1, 1, 0, mean, NULL, NULL, NULL), "ia_predict_batch after the budget is restored");
     ok(ia_emulator_free(emu), "ia_emulator_free");
     if (ia_emulator_info(emu, &einfo) != IA_ERR_INVALID_ARGUMENT) fail("a freed emulator was accepted");
+
+    check_tables(params);
 
     ok(ia_galaxies_free(gals), "ia_galaxies_free");
     ok(ia_halos_free(halos), "ia_halos_free");

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The C binding's test, against the library as built by the project:
-#   1. check.c calls every function family on the inputs of bindings/reference.sh and compares
-#      its numbers with the Rust command line's (and the error paths: a NaN parameter, the
-#      memory budget);
+#   1. check.c calls every function family on the inputs of bindings/reference.sh and
+#      bindings/reference-expect.sh (tables and expected correlations) and compares its numbers
+#      with the Rust command line's (and the error paths: a NaN parameter, the memory budget, a
+#      wrong-size output, a missing table);
 #   2. example.c runs, and its printed emulator numbers are compared with `iaemu predict` (same
 #      points, passes and seed) and its simulated ones with `iaemu simulate`;
 #   3. the fenced blocks of bindings/c/README.md run as written (bindings/snippets.py; scratch
@@ -15,6 +16,7 @@ cd "$root"
 lib="${1:-target/release}"
 mkdir -p target/bindings-c
 bash bindings/reference.sh "$lib" target/bindings-c/ref
+bash bindings/reference-expect.sh "$lib" target/bindings-c/ref  # tables and expected correlations, same folder
 cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/c/check.c -L"$lib" -liaemu \
     -Wl,-rpath,"$root/$lib" -lm -o target/bindings-c/check
 target/bindings-c/check target/bindings-c/ref

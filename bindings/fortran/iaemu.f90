@@ -7,11 +7,12 @@
 !   * c_ia_* : bind(C) interfaces with the C names as binding labels (the raw API; handles are
 !     type(c_ptr), arrays are passed as flat C-order memory, every function returns a status).
 !   * ia_*   : Fortran procedures over owning derived types (ia_emulator, ia_halos,
-!     ia_galaxies, ia_corr_result, each freed by its final procedure) and Fortran-shaped
-!     arrays, which map onto the C row-major arrays without copies:
+!     ia_galaxies, ia_corr_result, ia_table, each freed by its final procedure) and
+!     Fortran-shaped arrays, which map onto the C row-major arrays without copies:
 !       params(7, n)            <-> C params[n][7]
 !       mean(n_bins, 3, n)      <-> C out_mean[n][3][n_bins]            (statistic 1 xi, 2 omega, 3 eta)
 !       jac(7, n_bins, 3, n)    <-> C out_jacobian[n][3][n_bins][7]
+!       parts(n_bins, 3, 5, n)  <-> C out_parts[n][5][3][n_bins]        (part p = IA_PART_* + 1)
 !       pos(3, n)               <-> C positions[n][3]
 !       mean(n_bins, 3)         <-> C ia_simulate out_mean[3][n_bins]
 !
@@ -60,6 +61,13 @@ module iaemu
 
   integer(c_int), parameter, public :: IA_SATELLITES_AUTO = 0, IA_SATELLITES_SUBHALOS = 1, &
                                        IA_SATELLITES_NFW = 2
+
+  !> The parts of ia_expect_parts, with the header's (0-based) values: part IA_PART_X is
+  !> parts(:, :, IA_PART_X + 1, :). Centrals of different hosts, a central and a satellite of
+  !> its host, of another host, two satellites of one host, of different hosts.
+  integer, parameter, public :: IA_PART_CEN_CEN_2H = 0, IA_PART_CEN_SAT_1H = 1, &
+      IA_PART_CEN_SAT_2H = 2, IA_PART_SAT_SAT_1H = 3, IA_PART_SAT_SAT_2H = 4
+  integer, parameter, public :: IA_N_PARTS = 5
 
   ! ---------------------------------------------------------------------------------------
   ! The C structs (same field order and types; uint32_t/uint64_t map to the signed
@@ -147,6 +155,36 @@ module iaemu
     integer(c_int) :: satellites_times_centrals
     real(c_double) :: min_host_particles
     integer(c_int32_t) :: n_threads
+  end type
+
+  !> IaTableOptions: fill with ia_table_options_default, then change fields.
+  type, bind(C), public :: ia_table_options_t
+    type(c_ptr) :: r_edges           ! c_null_ptr for the default bins (or pass r_edges=)
+    integer(c_size_t) :: n_edges
+    integer(c_int) :: satellites     ! IA_SATELLITES_*
+    real(c_double) :: min_host_particles
+    real(c_double) :: mass_bin_dex
+    integer(c_int64_t) :: draws_per_mass_bin
+    integer(c_int32_t) :: tracers_two_halo
+    integer(c_int64_t) :: seed
+    integer(c_int32_t) :: n_threads
+  end type
+
+  !> IaExpectOptions: fill with ia_expect_options_default, then change fields.
+  type, bind(C), public :: ia_expect_options_t
+    integer(c_int) :: xi_normalization           ! IA_XI_N_SQUARED or IA_XI_N_N_MINUS_1
+    integer(c_int) :: satellites_times_centrals  ! non-zero: mean satellites times mean centrals
+    integer(c_int32_t) :: n_threads
+  end type
+
+  !> IaTableInfo: what a table holds.
+  type, bind(C), public :: ia_table_info_t
+    integer(c_size_t) :: n_bins
+    integer(c_int) :: satellites     ! IA_SATELLITES_SUBHALOS or IA_SATELLITES_NFW
+    integer(c_size_t) :: n_hosts
+    integer(c_size_t) :: n_subhalos
+    real(c_double) :: box_size(3)
+    integer(c_size_t) :: size_bytes
   end type
 
   !> IaTrainEpoch: one training epoch, given to the progress function of ia_train.
@@ -237,6 +275,18 @@ module iaemu
     final :: corr_result_final
   end type
 
+  type, public :: ia_table
+    private
+    type(c_ptr) :: ptr = c_null_ptr
+  contains
+    procedure :: free => ia_table_free
+    procedure :: c_handle => table_c_handle
+    procedure :: is_loaded => table_is_loaded
+    procedure, private :: table_assign
+    generic :: assignment(=) => table_assign
+    final :: table_final
+  end type
+
   ! ---------------------------------------------------------------------------------------
   ! The raw C API. Arguments documented "or NULL" are OPTIONAL here (absent = NULL).
   ! ---------------------------------------------------------------------------------------
@@ -250,7 +300,10 @@ module iaemu
             c_ia_halos_synthetic, c_ia_halos_save, c_ia_halos_info, c_ia_halos_column_f64, &
             c_ia_halos_column_i64, c_ia_halos_free, c_ia_simulate_options_default, &
             c_ia_populate, c_ia_galaxies_count, c_ia_galaxies_get, c_ia_galaxies_kind, &
-            c_ia_galaxies_free, c_ia_simulate
+            c_ia_galaxies_free, c_ia_simulate, c_ia_table_options_default, &
+            c_ia_expect_options_default, c_ia_table_build, c_ia_table_load, c_ia_table_save, &
+            c_ia_table_info, c_ia_table_r_edges, c_ia_table_free, c_ia_expect_batch, &
+            c_ia_expect_jacobian, c_ia_expect_parts
 
   interface
     function c_ia_version() bind(C, name="ia_version") result(r)
@@ -551,6 +604,100 @@ module iaemu
       integer(c_int) :: r
     end function
 
+    function c_ia_table_options_default(out_options) &
+        bind(C, name="ia_table_options_default") result(r)
+      import :: c_int, ia_table_options_t
+      type(ia_table_options_t), intent(inout) :: out_options
+      integer(c_int) :: r
+    end function
+
+    function c_ia_expect_options_default(out_options) &
+        bind(C, name="ia_expect_options_default") result(r)
+      import :: c_int, ia_expect_options_t
+      type(ia_expect_options_t), intent(inout) :: out_options
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_build(halos, options, out_table) bind(C, name="ia_table_build") result(r)
+      import :: c_int, c_ptr, ia_table_options_t
+      type(c_ptr), value :: halos
+      type(ia_table_options_t), intent(in), optional :: options
+      type(c_ptr), intent(inout) :: out_table
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_load(path, out_table) bind(C, name="ia_table_load") result(r)
+      import :: c_int, c_char, c_ptr
+      character(kind=c_char), intent(in) :: path(*)
+      type(c_ptr), intent(inout) :: out_table
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_save(table, path) bind(C, name="ia_table_save") result(r)
+      import :: c_int, c_ptr, c_char
+      type(c_ptr), value :: table
+      character(kind=c_char), intent(in) :: path(*)
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_info(table, out_info) bind(C, name="ia_table_info") result(r)
+      import :: c_int, c_ptr, ia_table_info_t
+      type(c_ptr), value :: table
+      type(ia_table_info_t), intent(inout) :: out_info
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_r_edges(table, out, len) bind(C, name="ia_table_r_edges") result(r)
+      import :: c_int, c_ptr, c_double, c_size_t
+      type(c_ptr), value :: table
+      real(c_double), intent(inout) :: out(*)
+      integer(c_size_t), value :: len
+      integer(c_int) :: r
+    end function
+
+    function c_ia_table_free(table) bind(C, name="ia_table_free") result(r)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: table
+      integer(c_int) :: r
+    end function
+
+    function c_ia_expect_batch(table, params, n, options, out_mean, out_len, out_n_galaxies) &
+        bind(C, name="ia_expect_batch") result(r)
+      import :: c_int, c_ptr, c_double, c_size_t, ia_expect_options_t
+      type(c_ptr), value :: table
+      real(c_double), intent(in) :: params(*)
+      integer(c_size_t), value :: n
+      type(ia_expect_options_t), intent(in), optional :: options
+      real(c_double), intent(inout) :: out_mean(*)
+      integer(c_size_t), value :: out_len
+      real(c_double), intent(inout), optional :: out_n_galaxies(*)
+      integer(c_int) :: r
+    end function
+
+    function c_ia_expect_jacobian(table, params, n, options, out_jacobian, out_len) &
+        bind(C, name="ia_expect_jacobian") result(r)
+      import :: c_int, c_ptr, c_double, c_size_t, ia_expect_options_t
+      type(c_ptr), value :: table
+      real(c_double), intent(in) :: params(*)
+      integer(c_size_t), value :: n
+      type(ia_expect_options_t), intent(in), optional :: options
+      real(c_double), intent(inout) :: out_jacobian(*)
+      integer(c_size_t), value :: out_len
+      integer(c_int) :: r
+    end function
+
+    function c_ia_expect_parts(table, params, n, options, out_parts, out_len) &
+        bind(C, name="ia_expect_parts") result(r)
+      import :: c_int, c_ptr, c_double, c_size_t, ia_expect_options_t
+      type(c_ptr), value :: table
+      real(c_double), intent(in) :: params(*)
+      integer(c_size_t), value :: n
+      type(ia_expect_options_t), intent(in), optional :: options
+      real(c_double), intent(inout) :: out_parts(*)
+      integer(c_size_t), value :: out_len
+      integer(c_int) :: r
+    end function
+
     ! libc, to measure the library's NUL-terminated strings.
     function c_strlen(s) bind(C, name="strlen") result(r)
       import :: c_ptr, c_size_t
@@ -572,7 +719,10 @@ module iaemu
             ia_halos_synthetic, ia_halos_save, ia_halos_info, ia_halos_column, &
             ia_halos_column_f64, ia_halos_column_i64, ia_halos_free, &
             ia_simulate_options_default, ia_populate, ia_galaxies_count, ia_galaxies_get, &
-            ia_galaxies_kind, ia_galaxies_free, ia_simulate, c_to_f_string
+            ia_galaxies_kind, ia_galaxies_free, ia_simulate, ia_table_options_default, &
+            ia_expect_options_default, ia_table_build, ia_table_load, ia_table_save, &
+            ia_table_info, ia_table_n_bins, ia_table_r_edges, ia_table_free, ia_expect_batch, &
+            ia_expect_jacobian, ia_expect_parts, c_to_f_string
 
   !> A halo column by name into an allocatable array: real(c_double) or integer(c_int64_t).
   interface ia_halos_column
@@ -1419,6 +1569,224 @@ contains
   end subroutine
 
   ! ---------------------------------------------------------------------------------------
+  ! Tables and expected correlations
+  ! ---------------------------------------------------------------------------------------
+
+  !> Defaults of ia_table_build (20 default bins, satellites IA_SATELLITES_AUTO, 300 particle
+  !> masses, 0.2 dex, 2**21 draws, 2 tracers, seed 1, default threads).
+  subroutine ia_table_options_default(options, status)
+    type(ia_table_options_t), intent(inout) :: options
+    integer, intent(out), optional :: status
+    call finish(c_ia_table_options_default(options), status)
+  end subroutine
+
+  !> Defaults of ia_expect_batch, ia_expect_jacobian and ia_expect_parts (IA_XI_N_SQUARED,
+  !> satellites_times_centrals 0, default threads).
+  subroutine ia_expect_options_default(options, status)
+    type(ia_expect_options_t), intent(inout) :: options
+    integer, intent(out), optional :: status
+    call finish(c_ia_expect_options_default(options), status)
+  end subroutine
+
+  !> Tabulates `halos` (seconds to minutes) with options (optional: the defaults); r_edges
+  !> (optional) replaces the options' bin edges. The new table replaces (and frees) what
+  !> `table` held, and lives on after `halos` is freed.
+  subroutine ia_table_build(halos, table, options, r_edges, status)
+    type(ia_halos), intent(in) :: halos
+    type(ia_table), intent(inout) :: table
+    type(ia_table_options_t), intent(in), optional :: options
+    real(c_double), intent(in), optional, target, contiguous :: r_edges(:)
+    integer, intent(out), optional :: status
+    type(ia_table_options_t) :: opt
+    type(c_ptr) :: out
+    integer(c_int) :: rc
+    if (present(options)) then
+      opt = options
+    else
+      rc = c_ia_table_options_default(opt)
+      if (rc /= IA_OK) then
+        call finish(rc, status)
+        return
+      end if
+    end if
+    if (present(r_edges)) then
+      if (.not. set_edges("ia_table_build", r_edges, opt%r_edges, opt%n_edges, status)) return
+    end if
+    out = c_null_ptr
+    rc = c_ia_table_build(halos%ptr, opt, out)
+    if (rc == IA_OK) then
+      call table_final(table)
+      table%ptr = out
+    end if
+    call finish(rc, status)
+  end subroutine
+
+  !> Reads a table written by ia_table_save or `iaemu tabulate` (.npz); replaces (and frees)
+  !> what `table` held. A file that is not an iaemu table gives IA_ERR_INVALID_ARGUMENT, a
+  !> missing one IA_ERR_IO.
+  subroutine ia_table_load(table, path, status)
+    type(ia_table), intent(inout) :: table
+    character(len=*), intent(in) :: path
+    integer, intent(out), optional :: status
+    type(c_ptr) :: out
+    integer(c_int) :: rc
+    out = c_null_ptr
+    rc = c_ia_table_load(f_to_c_string(path), out)
+    if (rc == IA_OK) then
+      call table_final(table)
+      table%ptr = out
+    end if
+    call finish(rc, status)
+  end subroutine
+
+  !> Writes the table to `path` (.npz).
+  subroutine ia_table_save(table, path, status)
+    type(ia_table), intent(in) :: table
+    character(len=*), intent(in) :: path
+    integer, intent(out), optional :: status
+    call finish(c_ia_table_save(table%ptr, f_to_c_string(path)), status)
+  end subroutine
+
+  !> What the table holds: bins, satellite model, hosts, subhalos, box, bytes.
+  subroutine ia_table_info(table, info, status)
+    type(ia_table), intent(in) :: table
+    type(ia_table_info_t), intent(inout) :: info
+    integer, intent(out), optional :: status
+    call finish(c_ia_table_info(table%ptr, info), status)
+  end subroutine
+
+  !> Number of radial bins of the table (0 on failure).
+  function ia_table_n_bins(table, status) result(n)
+    type(ia_table), intent(in) :: table
+    integer, intent(out), optional :: status
+    integer :: n
+    integer(c_int) :: rc
+    rc = table_n_bins(table, n)
+    call finish(rc, status)
+  end function
+
+  !> The table's n_bins + 1 bin edges (Mpc/h).
+  subroutine ia_table_r_edges(table, r_edges, status)
+    type(ia_table), intent(in) :: table
+    real(c_double), allocatable, intent(inout) :: r_edges(:)
+    integer, intent(out), optional :: status
+    real(c_double), allocatable :: tmp(:)
+    integer :: nb
+    integer(c_int) :: rc
+    rc = table_n_bins(table, nb)
+    if (rc /= IA_OK) then
+      call finish(rc, status)
+      return
+    end if
+    allocate (tmp(nb + 1))
+    rc = c_ia_table_r_edges(table%ptr, tmp, int(nb + 1, c_size_t))
+    if (rc == IA_OK) call move_alloc(tmp, r_edges)
+    call finish(rc, status)
+  end subroutine
+
+  !> Frees the table now (also called by its final procedure); a no-op when empty.
+  subroutine ia_table_free(table, status)
+    class(ia_table), intent(inout) :: table
+    integer, intent(out), optional :: status
+    integer(c_int) :: rc
+    rc = IA_OK
+    if (c_associated(table%ptr)) rc = c_ia_table_free(table%ptr)
+    table%ptr = c_null_ptr
+    call finish(rc, status)
+  end subroutine
+
+  integer(c_int) function table_n_bins(table, nb) result(rc)
+    type(ia_table), intent(in) :: table
+    integer, intent(out) :: nb
+    type(ia_table_info_t) :: info
+    nb = 0
+    rc = c_ia_table_info(table%ptr, info)
+    if (rc == IA_OK) nb = int(info%n_bins)
+  end function
+
+  !> Expected (noise-free) xi, omega, eta of the n points params(7, n) from the table:
+  !> mean(n_bins, 3, n), as ia_predict_batch's; n_galaxies(n) (optional) the expected galaxy
+  !> numbers. options optional (absent: the defaults).
+  subroutine ia_expect_batch(table, params, mean, n_galaxies, options, status)
+    type(ia_table), intent(in) :: table
+    real(c_double), intent(in) :: params(:, :)
+    real(c_double), allocatable, intent(inout) :: mean(:, :, :)
+    real(c_double), allocatable, intent(inout), optional :: n_galaxies(:)
+    type(ia_expect_options_t), intent(in), optional :: options
+    integer, intent(out), optional :: status
+    real(c_double), allocatable :: m(:, :, :), g(:)
+    integer :: n, nb
+    integer(c_int) :: rc
+    if (.not. params_ok("ia_expect_batch", params, status)) return
+    rc = table_n_bins(table, nb)
+    if (rc /= IA_OK) then
+      call finish(rc, status)
+      return
+    end if
+    n = size(params, 2)
+    allocate (m(nb, IA_N_STATISTICS, n))
+    if (present(n_galaxies)) allocate (g(n))
+    ! An unallocated actual argument for an OPTIONAL bind(C) dummy is passed as absent (NULL).
+    rc = c_ia_expect_batch(table%ptr, params, int(n, c_size_t), options, m, &
+                           int(size(m), c_size_t), g)
+    if (rc == IA_OK) then
+      call move_alloc(m, mean)
+      if (present(n_galaxies)) call move_alloc(g, n_galaxies)
+    end if
+    call finish(rc, status)
+  end subroutine
+
+  !> The exact derivatives of the expected correlations: jacobian(k, b, s, i) =
+  !> d mean(b, s, i) / d params(k, i), shape (7, n_bins, 3, n) as ia_predict_jacobian's; NaN
+  !> where a bin has no pairs (omega and eta).
+  subroutine ia_expect_jacobian(table, params, jacobian, options, status)
+    type(ia_table), intent(in) :: table
+    real(c_double), intent(in) :: params(:, :)
+    real(c_double), allocatable, intent(inout) :: jacobian(:, :, :, :)
+    type(ia_expect_options_t), intent(in), optional :: options
+    integer, intent(out), optional :: status
+    real(c_double), allocatable :: j(:, :, :, :)
+    integer :: n, nb
+    integer(c_int) :: rc
+    if (.not. params_ok("ia_expect_jacobian", params, status)) return
+    rc = table_n_bins(table, nb)
+    if (rc /= IA_OK) then
+      call finish(rc, status)
+      return
+    end if
+    n = size(params, 2)
+    allocate (j(IA_N_PARAMS, nb, IA_N_STATISTICS, n))
+    rc = c_ia_expect_jacobian(table%ptr, params, int(n, c_size_t), options, j, int(size(j), c_size_t))
+    if (rc == IA_OK) call move_alloc(j, jacobian)
+    call finish(rc, status)
+  end subroutine
+
+  !> The parts of the expected correlations: parts(b, s, p, i), shape (n_bins, 3, 5, n), is bin
+  !> b of statistic s of part p (p = IA_PART_* + 1) of point i. The xi parts add up to 1 + xi,
+  !> the omega and eta parts to omega and eta.
+  subroutine ia_expect_parts(table, params, parts, options, status)
+    type(ia_table), intent(in) :: table
+    real(c_double), intent(in) :: params(:, :)
+    real(c_double), allocatable, intent(inout) :: parts(:, :, :, :)
+    type(ia_expect_options_t), intent(in), optional :: options
+    integer, intent(out), optional :: status
+    real(c_double), allocatable :: p(:, :, :, :)
+    integer :: n, nb
+    integer(c_int) :: rc
+    if (.not. params_ok("ia_expect_parts", params, status)) return
+    rc = table_n_bins(table, nb)
+    if (rc /= IA_OK) then
+      call finish(rc, status)
+      return
+    end if
+    n = size(params, 2)
+    allocate (p(nb, IA_N_STATISTICS, IA_N_PARTS, n))
+    rc = c_ia_expect_parts(table%ptr, params, int(n, c_size_t), options, p, int(size(p), c_size_t))
+    if (rc == IA_OK) call move_alloc(p, parts)
+    call finish(rc, status)
+  end subroutine
+
+  ! ---------------------------------------------------------------------------------------
   ! Handle plumbing: final procedures, raw handles, refused copies
   ! ---------------------------------------------------------------------------------------
 
@@ -1463,6 +1831,16 @@ contains
     self%ptr = c_null_ptr
   end subroutine
 
+  impure elemental subroutine table_final(self)
+    type(ia_table), intent(inout) :: self
+    integer(c_int) :: rc
+    if (c_associated(self%ptr)) then
+      rc = c_ia_table_free(self%ptr)
+      if (rc /= IA_OK) continue
+    end if
+    self%ptr = c_null_ptr
+  end subroutine
+
   subroutine corr_result_take(result, ptr)
     type(ia_corr_result), intent(inout) :: result
     type(c_ptr), intent(in) :: ptr
@@ -1492,6 +1870,11 @@ contains
     p = self%ptr
   end function
 
+  type(c_ptr) function table_c_handle(self) result(p)
+    class(ia_table), intent(in) :: self
+    p = self%ptr
+  end function
+
   !> .true. while the object holds a handle.
   logical function emulator_is_loaded(self) result(l)
     class(ia_emulator), intent(in) :: self
@@ -1510,6 +1893,11 @@ contains
 
   logical function corr_result_is_loaded(self) result(l)
     class(ia_corr_result), intent(in) :: self
+    l = c_associated(self%ptr)
+  end function
+
+  logical function table_is_loaded(self) result(l)
+    class(ia_table), intent(in) :: self
     l = c_associated(self%ptr)
   end function
 
@@ -1545,6 +1933,12 @@ contains
     class(ia_corr_result), intent(inout) :: lhs
     class(ia_corr_result), intent(in) :: rhs
     call refuse_copy("ia_corr_result", c_associated(lhs%ptr), c_associated(rhs%ptr))
+  end subroutine
+
+  subroutine table_assign(lhs, rhs)
+    class(ia_table), intent(inout) :: lhs
+    class(ia_table), intent(in) :: rhs
+    call refuse_copy("ia_table", c_associated(lhs%ptr), c_associated(rhs%ptr))
   end subroutine
 
 end module iaemu

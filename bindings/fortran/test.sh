@@ -1,11 +1,12 @@
 #!/bin/bash
 # The Fortran binding's test: compiles the module, the example and the test programs with
 # gfortran -std=f2018 -Wall -Wextra -Werror against the project's library, writes the Rust
-# reference results (bindings/reference.sh) and a small training dataset, and checks every
+# reference results (bindings/reference.sh, and bindings/reference-expect.sh for tables and
+# expected correlations, into the same folder) and a small training dataset, and checks every
 # function family against them, the error paths, training with a progress function, the struct
 # layouts against the C compiler's and the final procedures; last, the fenced blocks of
 # bindings/fortran/README.md run as written (bindings/snippets.py).
-#   bash bindings/fortran/test.sh [LIBDIR]     (default target/release; 22 to 29 s)
+#   bash bindings/fortran/test.sh [LIBDIR]     (default target/release; 40 to 50 s)
 # Needs gfortran and gcc (bindings/fortran/setup.sh) and python3 (for reference.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,6 +31,7 @@ gcc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/layout.c "${link[@]}" -o "
 "$out/layout" > "$out/layout.txt"
 
 bash bindings/reference.sh "$lib" "$out/ref"
+bash bindings/reference-expect.sh "$lib" "$out/ref"  # tables and expected correlations, same folder
 # A small training dataset (24 points on a 60 Mpc/h box; about 2 s), kept between runs.
 if [ ! -f "$out/train-data/params.npy" ]; then
     { "$lib/iaemu" halos synth --box 60 --grid 32 --out "$out/train-halos.npz" &&

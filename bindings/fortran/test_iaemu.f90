@@ -1,7 +1,8 @@
 ! The Fortran binding's test (run by test.sh): every function family through the module
-! `iaemu`, its numbers compared with the Rust command line's (bindings/reference.sh), the error
-! paths through the optional status argument, the struct layouts against the C compiler's,
-! and the final procedures.
+! `iaemu`, its numbers compared with the Rust command line's (bindings/reference.sh; for tables
+! and expected correlations bindings/reference-expect.sh, in the same folder, compared
+! bitwise), the error paths through the optional status argument, the struct layouts against
+! the C compiler's, and the final procedures.
 ! Training (ia_train with a progress function) runs on the small dataset DATADIR (from
 ! `iaemu generate`, made by test.sh).
 !   test_iaemu REFDIR LAYOUT_FILE TMPDIR DATADIR
@@ -58,6 +59,7 @@ program test_iaemu
     call test_simulate(halos)
     call test_synthetic()
   end block
+  call test_tables()
   call test_emulator()
   call test_train()
   call test_finalizers()
@@ -137,6 +139,33 @@ contains
     call check(got == want, what // ": " // itoa(int(got)) // ", reference " // itoa(int(want)))
   end subroutine
 
+  ! Bitwise equality (NaN equal to NaN), for numbers the binding and the command line compute
+  ! with the same code from the same table; counts the numbers.
+  subroutine compare_exact(what, got, want)
+    character(len=*), intent(in) :: what
+    real(c_double), intent(in) :: got(:), want(:)
+    integer :: i, bad
+    if (size(got) /= size(want)) then
+      call check(.false., what // ": " // itoa(size(got)) // " values, reference has " // &
+                 itoa(size(want)))
+      return
+    end if
+    bad = 0
+    do i = 1, size(want)
+      if (ieee_is_nan(want(i)) .or. ieee_is_nan(got(i))) then
+        if (.not. (ieee_is_nan(want(i)) .and. ieee_is_nan(got(i)))) bad = bad + 1
+      else if (got(i) /= want(i)) then
+        bad = bad + 1
+        if (bad <= 3) write (output_unit, '(a, a, i0, a, es25.17, a, es25.17)') what, "(", i, &
+          "): ", got(i), " /= ", want(i)
+      end if
+    end do
+    n_checked = n_checked + size(want)
+    n_exact = n_exact + size(want) - bad
+    write (output_unit, '(a, a, i0, a)') what, ": ", size(want), " values, bitwise"
+    call check(bad == 0, what // ": " // itoa(bad) // " values differ (bitwise) from the reference")
+  end subroutine
+
   pure function itoa(i) result(s)
     integer, intent(in) :: i
     character(len=:), allocatable :: s
@@ -173,19 +202,34 @@ contains
     close (u)
   end subroutine
 
+  ! Value k (1-based) of a flat reference file.
+  real(c_double) function flat_at(name, k) result(x)
+    character(len=*), intent(in) :: name
+    integer, intent(in) :: k
+    real(c_double), allocatable :: v(:)
+    call load_flat(name, v)
+    x = v(k)
+  end function
+
   integer function count_of(name) result(n)
     character(len=*), intent(in) :: name
+    n = count_in("counts.txt", name)
+  end function
+
+  ! The value of a "name value" line of a reference file (counts.txt, expect_counts.txt).
+  integer function count_in(file, name) result(n)
+    character(len=*), intent(in) :: file, name
     character(len=32) :: key
     integer :: u, ios, value
     n = -1
-    open (newunit=u, file=ref // "/counts.txt", status="old", action="read")
+    open (newunit=u, file=ref // "/" // file, status="old", action="read")
     do
       read (u, *, iostat=ios) key, value
       if (ios /= 0) exit
       if (trim(key) == name) n = value
     end do
     close (u)
-    if (n < 0) error stop "counts.txt lacks a count"
+    if (n < 0) error stop "a reference file lacks a count"
   end function
 
   ! galaxies.npy (float64, C order, n x 6: x, y, z, ex, ey, ez) as data(6, n).
@@ -248,7 +292,8 @@ contains
   end subroutine
 
   ! -------------------------------------------------------------------------------------
-  ! bind(C) struct layouts against the C compiler's offsetof/sizeof (bindings/layout.c)
+  ! bind(C) struct layouts against the C compiler's offsetof/sizeof (bindings/layout.c, whose
+  ! lines these must equal one by one, in its order)
   ! -------------------------------------------------------------------------------------
   subroutine test_layout()
     character(len=80) :: line
@@ -259,6 +304,9 @@ contains
     type(ia_halos_info_t), target :: hi
     type(ia_simulate_options_t), target :: mo
     type(ia_train_epoch_t), target :: te
+    type(ia_table_options_t), target :: tabo
+    type(ia_expect_options_t), target :: exo
+    type(ia_table_info_t), target :: tabi
     integer :: u, ios, i
     allocate (layout_lines(0))
     call add("IaCorrOptions.sizeof", c_sizeof(co))
@@ -328,7 +376,6 @@ contains
             c_loc(mo%satellites_times_centrals))
     call at("IaSimulateOptions", "min_host_particles", c_loc(mo), c_loc(mo%min_host_particles))
     call at("IaSimulateOptions", "n_threads", c_loc(mo), c_loc(mo%n_threads))
-    ! IaTrainEpoch: printed by the C snippet in test.sh, after bindings/layout.c's lines
     call add("IaTrainEpoch.sizeof", c_sizeof(te))
     call at("IaTrainEpoch", "epoch", c_loc(te), c_loc(te%epoch))
     call at("IaTrainEpoch", "max_epochs", c_loc(te), c_loc(te%max_epochs))
@@ -340,6 +387,29 @@ contains
     call at("IaTrainEpoch", "seconds", c_loc(te), c_loc(te%seconds))
     call at("IaTrainEpoch", "eta_seconds", c_loc(te), c_loc(te%eta_seconds))
     call at("IaTrainEpoch", "resumed", c_loc(te), c_loc(te%resumed))
+    ! tables and expected correlations
+    call add("IaTableOptions.sizeof", c_sizeof(tabo))
+    call at("IaTableOptions", "r_edges", c_loc(tabo), c_loc(tabo%r_edges))
+    call at("IaTableOptions", "n_edges", c_loc(tabo), c_loc(tabo%n_edges))
+    call at("IaTableOptions", "satellites", c_loc(tabo), c_loc(tabo%satellites))
+    call at("IaTableOptions", "min_host_particles", c_loc(tabo), c_loc(tabo%min_host_particles))
+    call at("IaTableOptions", "mass_bin_dex", c_loc(tabo), c_loc(tabo%mass_bin_dex))
+    call at("IaTableOptions", "draws_per_mass_bin", c_loc(tabo), c_loc(tabo%draws_per_mass_bin))
+    call at("IaTableOptions", "tracers_two_halo", c_loc(tabo), c_loc(tabo%tracers_two_halo))
+    call at("IaTableOptions", "seed", c_loc(tabo), c_loc(tabo%seed))
+    call at("IaTableOptions", "n_threads", c_loc(tabo), c_loc(tabo%n_threads))
+    call add("IaExpectOptions.sizeof", c_sizeof(exo))
+    call at("IaExpectOptions", "xi_normalization", c_loc(exo), c_loc(exo%xi_normalization))
+    call at("IaExpectOptions", "satellites_times_centrals", c_loc(exo), &
+            c_loc(exo%satellites_times_centrals))
+    call at("IaExpectOptions", "n_threads", c_loc(exo), c_loc(exo%n_threads))
+    call add("IaTableInfo.sizeof", c_sizeof(tabi))
+    call at("IaTableInfo", "n_bins", c_loc(tabi), c_loc(tabi%n_bins))
+    call at("IaTableInfo", "satellites", c_loc(tabi), c_loc(tabi%satellites))
+    call at("IaTableInfo", "n_hosts", c_loc(tabi), c_loc(tabi%n_hosts))
+    call at("IaTableInfo", "n_subhalos", c_loc(tabi), c_loc(tabi%n_subhalos))
+    call at("IaTableInfo", "box_size", c_loc(tabi), c_loc(tabi%box_size))
+    call at("IaTableInfo", "size_bytes", c_loc(tabi), c_loc(tabi%size_bytes))
     open (newunit=u, file=layout_file, status="old", action="read")
     i = 0
     do
@@ -565,6 +635,228 @@ contains
     call ia_halos_load(back, tmp // "/synthetic.hdf5")
     call ia_halos_info(back, info)
     call check(int(info%n_halos) == n_halos_ref, "saved and reloaded catalogue")
+  end subroutine
+
+  ! -------------------------------------------------------------------------------------
+  ! Tables and expected correlations vs bindings/reference-expect.sh: the command line's table
+  ! of a 50 Mpc/h universe (3 bins, 2 threads) and one built here from the same halos, both
+  ! evaluated at the two reference points; compared bitwise (the same code on the same table)
+  ! -------------------------------------------------------------------------------------
+  subroutine test_tables()
+    type(ia_table) :: table, built, back
+    type(ia_table_info_t) :: info, info2
+    type(ia_table_options_t) :: topt
+    type(ia_expect_options_t) :: eopt
+    real(c_double), allocatable :: flat(:), params(:, :), edges(:), edges_ref(:), mean(:, :, :), &
+      ngal(:), jac(:, :, :, :), parts(:, :, :, :), m2(:, :, :), g2(:), j2(:, :, :, :), &
+      p2(:, :, :, :), kept(:, :, :), bad(:, :), out(:)
+    real(c_double) :: worst, want
+    type(c_ptr) :: raw
+    integer :: nb, st, i, s, b
+    call load_flat("params.txt", flat)
+    params = reshape(flat, [7, 2])   ! the points of reference-expect.sh (those of reference.sh)
+    call load_flat("expect_r_edges.txt", edges_ref)
+
+    ! the command line's table: info, edges
+    call ia_table_load(table, ref // "/table.npz")
+    call check(table%is_loaded(), "table loaded")
+    call ia_table_info(table, info)
+    call compare_int("table n_bins", int(info%n_bins, int64), &
+                     int(count_in("expect_counts.txt", "n_bins"), int64))
+    call compare_int("table n_hosts", int(info%n_hosts, int64), &
+                     int(count_in("expect_counts.txt", "n_hosts"), int64))
+    call compare_int("table n_subhalos", int(info%n_subhalos, int64), &
+                     int(count_in("expect_counts.txt", "n_subhalos"), int64))
+    call check(info%satellites == IA_SATELLITES_SUBHALOS, "table satellites " // itoa(int(info%satellites)))
+    call check(all(info%box_size == 50) .and. info%size_bytes > 0, "table box 50 and size")
+    nb = ia_table_n_bins(table)
+    call check(nb == 3 .and. nb == int(info%n_bins), "ia_table_n_bins " // itoa(nb))
+    call ia_table_r_edges(table, edges)
+    call compare_exact("table r_edges", edges, edges_ref)
+
+    ! expected means and galaxy numbers, default options (absent, and filled in)
+    call ia_expect_batch(table, params, mean, ngal)
+    call check(all(shape(mean) == [nb, 3, 2]) .and. size(ngal) == 2, "expect shape (3, 3, 2), n_galaxies (2)")
+    call compare_exact("expect mean", reshape(mean, [size(mean)]), read_flat("expect_mean.txt"))
+    call compare_exact("expect n_galaxies", ngal, read_flat("expect_n_galaxies.txt"))
+    call ia_expect_options_default(eopt)
+    call check(eopt%xi_normalization == IA_XI_N_SQUARED .and. eopt%satellites_times_centrals == 0 .and. &
+               eopt%n_threads == 0, "ia_expect_options_default")
+    call ia_expect_batch(table, params, m2, options=eopt)
+    call check(all(m2 == mean), "explicit default options: same numbers")
+    eopt%n_threads = 1
+    call ia_expect_batch(table, params, m2, options=eopt)
+    call check(all(m2 == mean), "one thread: same numbers")
+    call ia_expect_batch(table, params(:, 2:2), m2, g2)
+    call check(all(m2(:, :, 1) == mean(:, :, 2)) .and. g2(1) == ngal(2), "point 2 alone: its numbers")
+
+    ! the Jacobian: jac(k, b, s, i)
+    call ia_expect_jacobian(table, params, jac)
+    call check(all(shape(jac) == [7, nb, 3, 2]), "expect jacobian shape (7, 3, 3, 2)")
+    call compare_exact("expect jacobian", reshape(jac, [size(jac)]), read_flat("expect_jacobian.txt"))
+    call check(all(jac(1, :, 1, :) == 0) .and. any(jac(1, :, 2, 1) /= 0), "mu_cen moves omega, not xi")
+
+    ! the parts: parts(b, s, p, i), p = IA_PART_* + 1; they add up to 1 + xi, omega, eta
+    call ia_expect_parts(table, params, parts)
+    call check(all(shape(parts) == [nb, 3, IA_N_PARTS, 2]), "expect parts shape (3, 3, 5, 2)")
+    call compare_exact("expect parts", reshape(parts, [size(parts)]), read_flat("expect_parts.txt"))
+    worst = 0
+    do i = 1, 2
+      do s = 1, 3
+        do b = 1, nb
+          want = mean(b, s, i)
+          if (s == 1) want = want + 1
+          worst = max(worst, abs(sum(parts(b, s, :, i)) - want) / abs(want))
+        end do
+      end do
+    end do
+    call check(worst <= 1e-12_c_double, "parts add up to 1 + xi, omega, eta")
+    ! C offset ((i * 5 + p) * 3 + s) * n_bins + b of the reference is parts(b+1, s+1, p+1, i+1)
+    p2 = reshape(read_flat("expect_parts.txt"), [nb, 3, IA_N_PARTS, 2])
+    call check(parts(2, 3, IA_PART_SAT_SAT_1H + 1, 2) == p2(2, 3, 4, 2) .and. &
+               p2(2, 3, 4, 2) == flat_at("expect_parts.txt", ((1 * 5 + 3) * 3 + 2) * nb + 1 + 1), &
+               "IA_PART_SAT_SAT_1H + 1 selects sat_sat_1h, in the C order of the reference")
+
+    ! other options: the command line's --normalization n-n-minus1 --satellites-times-centrals
+    call ia_expect_options_default(eopt)
+    eopt%xi_normalization = IA_XI_N_N_MINUS_1
+    eopt%satellites_times_centrals = 1
+    call ia_expect_batch(table, params, m2, g2, options=eopt)
+    call compare_exact("expect with options", reshape(m2, [size(m2)]), read_flat("expect_options_mean.txt"))
+    call compare_exact("n_galaxies with options", g2, read_flat("expect_options_n_galaxies.txt"))
+    call check(any(m2 /= mean), "the options change the numbers")
+    call ia_expect_jacobian(table, params, j2, options=eopt)
+    call ia_expect_parts(table, params, p2, options=eopt)
+    call check(all(shape(j2) == [7, nb, 3, 2]) .and. all(shape(p2) == [nb, 3, IA_N_PARTS, 2]), &
+               "jacobian and parts with options")
+
+    ! built here from the same halos, edges and thread count: the command line's table
+    call ia_table_options_default(topt)
+    call check(.not. c_associated(topt%r_edges) .and. topt%satellites == IA_SATELLITES_AUTO .and. &
+               topt%min_host_particles == 300 .and. topt%mass_bin_dex == 0.2_c_double .and. &
+               topt%draws_per_mass_bin == 2_int64**21 .and. topt%tracers_two_halo == 2 .and. &
+               topt%seed == 1 .and. topt%n_threads == 0, "ia_table_options_default")
+    topt%n_threads = 2
+    block
+      type(ia_halos) :: halos
+      call ia_halos_load(halos, ref // "/expect-halos.npz")
+      call ia_table_build(halos, built, topt, r_edges=edges_ref)
+    end block  ! the halos are freed here; the table lives on
+    call ia_table_info(built, info2)
+    call check(info2%n_hosts == info%n_hosts .and. info2%n_subhalos == info%n_subhalos .and. &
+               info2%n_bins == info%n_bins, "built table: info")
+    call ia_expect_batch(built, params, m2, g2)
+    call compare_exact("built table: expect mean", reshape(m2, [size(m2)]), read_flat("expect_mean.txt"))
+    call compare_exact("built table: n_galaxies", g2, read_flat("expect_n_galaxies.txt"))
+    call ia_expect_jacobian(built, params, j2)
+    call compare_exact("built table: jacobian", reshape(j2, [size(j2)]), read_flat("expect_jacobian.txt"))
+
+    ! saved and read back
+    call ia_table_save(built, tmp // "/table-copy.npz")
+    call ia_table_load(back, tmp // "/table-copy.npz")
+    call ia_table_info(back, info2)
+    call ia_table_r_edges(back, edges)
+    call check(info2%n_hosts == info%n_hosts .and. all(edges == edges_ref), "saved and read back: info, edges")
+    call ia_expect_parts(back, params, p2)
+    call compare_exact("saved and read back: parts", reshape(p2, [size(p2)]), read_flat("expect_parts.txt"))
+
+    ! errors: a NaN parameter, with the library's message; outputs untouched
+    bad = params
+    bad(2, 2) = ieee_value(bad(2, 2), ieee_quiet_nan)   ! mu_sat of point 2 (C row 1)
+    allocate (kept, source=mean)
+    call ia_expect_batch(table, bad, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "expect NaN: status " // itoa(st))
+    call check(contains_text(ia_error_message(), "ia_expect_batch") .and. &
+               contains_text(ia_error_message(), "row 1") .and. contains_text(ia_error_message(), "mu_sat"), &
+               "expect NaN message: " // ia_error_message())
+    call check(ia_error_message() == ia_last_error_message(), "expect NaN: the library's message")
+    call check(all(mean == kept), "a failing expect leaves its output untouched")
+    write (output_unit, '(a)') "expect NaN parameter -> status " // itoa(st) // ": " // ia_error_message()
+    call ia_expect_jacobian(table, bad, jac, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "ia_expect_jacobian") .and. &
+               contains_text(ia_error_message(), "mu_sat"), "jacobian NaN: " // ia_error_message())
+    call ia_expect_parts(table, bad, parts, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "ia_expect_parts") .and. &
+               contains_text(ia_error_message(), "mu_sat"), "parts NaN: " // ia_error_message())
+    ! a wrong-size output, through the raw C interface (the ia_* procedures size their outputs)
+    allocate (out(2 * 3 * nb - 1))
+    st = c_ia_expect_batch(table%c_handle(), params, 2_c_size_t, out_mean=out, &
+                           out_len=int(size(out), c_size_t))
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_last_error_message(), "out_len") .and. &
+               contains_text(ia_last_error_message(), "18"), &
+               "c_ia_expect_batch, 17 values for 18: " // itoa(st) // ": " // ia_last_error_message())
+    write (output_unit, '(a)') "wrong-size output -> status " // itoa(st) // ": " // ia_last_error_message()
+    st = c_ia_expect_parts(table%c_handle(), params, 2_c_size_t, out_parts=out, &
+                           out_len=int(size(out), c_size_t))
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_last_error_message(), "out_len"), &
+               "c_ia_expect_parts, wrong size: " // ia_last_error_message())
+    st = c_ia_expect_jacobian(table%c_handle(), params, 2_c_size_t, out_jacobian=out, &
+                              out_len=int(size(out), c_size_t))
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_last_error_message(), "out_len"), &
+               "c_ia_expect_jacobian, wrong size: " // ia_last_error_message())
+    ! a wrong params shape, caught by the binding
+    call ia_expect_batch(table, params(1:6, :), mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "(7, n)") .and. &
+               all(mean == kept), "params(6, n): " // ia_error_message())
+    ! too few galaxies on average
+    bad = params(:, 1:1)
+    bad(3, 1) = 16
+    bad(6, 1) = 16
+    call ia_expect_batch(table, bad, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "at least 2"), &
+               "too few galaxies: " // ia_error_message())
+    ! files: missing, not a table; the object keeps its table
+    call ia_table_load(back, tmp // "/no-such-table.npz", status=st)
+    call check(st == IA_ERR_IO .and. contains_text(ia_error_message(), "ia_table_load") .and. &
+               contains_text(ia_error_message(), "no-such-table.npz") .and. back%is_loaded(), &
+               "missing table: " // itoa(st) // ": " // ia_error_message())
+    write (output_unit, '(a)') "missing table -> status " // itoa(st) // ": " // ia_error_message()
+    call ia_table_load(back, ref // "/expect-halos.npz", status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "not an iaemu table"), &
+               "a halo file as a table: " // itoa(st) // ": " // ia_error_message())
+    call ia_table_info(back, info2, status=st)
+    call check(st == IA_OK .and. info2%n_hosts == info%n_hosts, "the object keeps its table after failed loads")
+    call ia_table_save(table, tmp // "/table.txt", status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT, "save to .txt: " // itoa(st))
+    call ia_table_save(table, tmp // "/no/such/folder/table.npz", status=st)
+    call check(st == IA_ERR_IO, "save into a missing folder: " // itoa(st))
+    ! bad build options
+    call ia_table_options_default(topt)
+    topt%mass_bin_dex = 5
+    block
+      type(ia_halos) :: halos
+      call ia_halos_load(halos, ref // "/expect-halos.npz")
+      call ia_table_build(halos, back, topt, status=st)
+      call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "ia_table_build") .and. &
+                 contains_text(ia_error_message(), "mass_bin_dex") .and. back%is_loaded(), &
+                 "mass_bin_dex 5: " // ia_error_message())
+      call ia_table_build(halos, back, r_edges=edges_ref(1:1), status=st)
+      call check(st == IA_ERR_INVALID_ARGUMENT .and. contains_text(ia_error_message(), "r_edges"), &
+                 "one edge: " // ia_error_message())
+    end block
+
+    ! freeing: %free(), use after free, the end of a block
+    raw = table%c_handle()
+    call table%free()
+    call check(.not. table%is_loaded() .and. c_ia_table_info(raw, info2) == IA_ERR_INVALID_ARGUMENT, &
+               "%free() frees the table")
+    call ia_expect_batch(table, params, mean, status=st)
+    call check(st == IA_ERR_INVALID_ARGUMENT .and. all(mean == kept), "expect from a freed table: " // itoa(st))
+    call ia_table_free(table, status=st)
+    call check(st == IA_OK, "freeing an empty table is a no-op")
+    block
+      type(ia_table) :: t
+      call ia_table_load(t, ref // "/table.npz")
+      raw = t%c_handle()
+      call check(c_ia_table_info(raw, info2) == IA_OK, "raw table valid inside the block")
+    end block
+    call check(c_ia_table_info(raw, info2) == IA_ERR_INVALID_ARGUMENT, "ia_table finalized at the end of the block")
+    raw = back%c_handle()
+    call ia_table_load(back, ref // "/table.npz")
+    call check(c_ia_table_info(raw, info2) == IA_ERR_INVALID_ARGUMENT .and. back%is_loaded(), &
+               "loading into a used ia_table frees the old table")
+    call built%free()
+    call back%free()
   end subroutine
 
   ! -------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ transposed: C `params[n][7]` is a `7 x n` `Matrix{Float64}` (one column per poin
 
 Every failing status is thrown as an [`IAEmuError`](@ref) carrying the library's
 `ia_last_error_message()`. Handles ([`Halos`](@ref), [`Galaxies`](@ref),
-[`CorrResult`](@ref), [`Emulator`](@ref)) are freed by the garbage collector, or at once with
-`close` (safe to call twice; a closed handle cannot be used).
+[`CorrResult`](@ref), [`Emulator`](@ref), [`Table`](@ref)) are freed by the garbage collector,
+or at once with `close` (safe to call twice; a closed handle cannot be used).
 """
 module IAEmu
 
@@ -33,6 +33,8 @@ export IAEmuError, version, last_error_message, set_num_threads, set_memory_budg
        Galaxies, populate, galaxies_count, galaxies_get, positions, velocities, orientations,
        galaxies_kind, SimulateOptions, simulate,
        Emulator, EmulatorInfo, load_emulator, set_extrapolation!, predict, jacobian,
+       Table, TableInfo, TableOptions, ExpectOptions, load_table, build_table, save_table,
+       expect, parts,
        TrainEpoch, train
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +73,17 @@ const IA_SATELLITES_AUTO = Cint(0)
 const IA_SATELLITES_SUBHALOS = Cint(1)
 const IA_SATELLITES_NFW = Cint(2)
 
+# Parts of `ia_expect_parts` (0-based as in C; the part index of [`parts`](@ref) is `IA_PART_* + 1`).
+const IA_PART_CEN_CEN_2H = Cint(0)
+const IA_PART_CEN_SAT_1H = Cint(1)
+const IA_PART_CEN_SAT_2H = Cint(2)
+const IA_PART_SAT_SAT_1H = Cint(3)
+const IA_PART_SAT_SAT_2H = Cint(4)
+const IA_N_PARTS = 5
+
+"The names of the parts of [`parts`](@ref), in `IA_PART_*` order (index `IA_PART_* + 1`)."
+const PART_NAMES = ("cen_cen_2h", "cen_sat_1h", "cen_sat_2h", "sat_sat_1h", "sat_sat_2h")
+
 "Bins when no edges are given (`r_edges = NULL` in C): 20 logarithmic bins, 0.1 to 16 Mpc/h."
 const DEFAULT_N_BINS = 20
 
@@ -91,7 +104,10 @@ const FUNCTIONS = (:ia_version, :ia_last_error_message, :ia_set_num_threads,
     :ia_halos_column_i64, :ia_halos_free, :ia_populate, :ia_galaxies_count, :ia_galaxies_get,
     :ia_galaxies_kind, :ia_galaxies_free, :ia_simulate_options_default, :ia_simulate,
     :ia_emulator_load, :ia_emulator_info, :ia_emulator_r_edges, :ia_emulator_set_extrapolation,
-    :ia_predict_batch, :ia_predict_jacobian, :ia_emulator_free, :ia_train)
+    :ia_predict_batch, :ia_predict_jacobian, :ia_emulator_free, :ia_train,
+    :ia_table_options_default, :ia_expect_options_default, :ia_table_build, :ia_table_load,
+    :ia_table_save, :ia_table_info, :ia_table_r_edges, :ia_table_free, :ia_expect_batch,
+    :ia_expect_jacobian, :ia_expect_parts)
 
 "The path of the `libiaemu.so` this module uses: `ENV[\"IAEMU_LIB\"]` or the repository's target/release."
 default_library_path() = get(ENV, "IAEMU_LIB",
@@ -199,7 +215,8 @@ abstract type Handle end
 for (T, free_fn, doc) in ((:CorrResult, :ia_corr_result_free, "A correlation result (`IaCorrResult *`), from [`correlate`](@ref)."),
                           (:Halos, :ia_halos_free, "A halo catalogue (`IaHalos *`), from [`load_halos`](@ref) or [`synthetic_halos`](@ref)."),
                           (:Galaxies, :ia_galaxies_free, "Galaxies (`IaGalaxies *`), from [`populate`](@ref)."),
-                          (:Emulator, :ia_emulator_free, "An emulator model (`IaEmulator *`), from [`load_emulator`](@ref)."))
+                          (:Emulator, :ia_emulator_free, "An emulator model (`IaEmulator *`), from [`load_emulator`](@ref)."),
+                          (:Table, :ia_table_free, "A table of a halo catalogue's pair sums (`IaTable *`), from [`load_table`](@ref) or [`build_table`](@ref)."))
     @eval begin
         @doc $doc mutable struct $T <: Handle
             ptr::Ptr{Cvoid}
@@ -226,8 +243,8 @@ end
 """
     close(h)
 
-Frees a handle ([`Halos`](@ref), [`Galaxies`](@ref), [`CorrResult`](@ref), [`Emulator`](@ref))
-now, with its `ia_*_free` function. Safe to call twice: the second call does nothing. A closed
+Frees a handle ([`Halos`](@ref), [`Galaxies`](@ref), [`CorrResult`](@ref), [`Emulator`](@ref),
+[`Table`](@ref)) now, with its `ia_*_free` function. Safe to call twice: the second call does nothing. A closed
 handle cannot be used again (ArgumentError). Without `close`, the garbage collector frees it.
 """
 function Base.close(h::Handle)
@@ -862,6 +879,240 @@ function jacobian(e::Emulator, params::AbstractVecOrMat{<:Real})
         (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ptr{Float64}, Ptr{Float64}, Ptr{UInt32}),
         e, p, n, mean, jac, flags))
     (mean=mean, jacobian=jac, flags=flags)
+end
+
+# ---------------------------------------------------------------------------------------------
+# Tables and expected correlations.
+
+"""
+The C layout of `IaTableOptions` (72 bytes): the Julia mirror handed to `ia_table_build`
+([`build_table`](@ref) takes a [`TableOptions`](@ref), or its fields as keywords).
+"""
+struct IaTableOptions
+    r_edges::Ptr{Float64}
+    n_edges::Csize_t
+    satellites::Cint
+    min_host_particles::Float64
+    mass_bin_dex::Float64
+    draws_per_mass_bin::UInt64
+    tracers_two_halo::UInt32
+    seed::UInt64
+    n_threads::UInt32
+end
+
+"""
+    TableOptions(; r_edges=nothing, satellites, min_host_particles, mass_bin_dex,
+                 draws_per_mass_bin, tracers_two_halo, seed, n_threads)
+
+Settings of [`build_table`](@ref): the library's defaults (`ia_table_options_default`: the 20
+default bins, `IA_SATELLITES_AUTO`, hosts above 300 particle masses, host-mass bins of 0.2 dex,
+2^21 draws per mass bin, 2 tracers per host in the 2-halo sums, seed 1, `n_threads` 0 = the
+default) with the keywords given changed. `r_edges`: bin edges, Mpc/h (`nothing`: the default
+bins); `satellites`: `IAEmu.IA_SATELLITES_AUTO`, `IA_SATELLITES_SUBHALOS` or
+`IA_SATELLITES_NFW`. With the defaults and the same edges the table is that of `iaemu tabulate`.
+"""
+mutable struct TableOptions
+    r_edges::Union{Nothing,Vector{Float64}}
+    satellites::Int
+    min_host_particles::Float64
+    mass_bin_dex::Float64
+    draws_per_mass_bin::UInt64
+    tracers_two_halo::Int
+    seed::UInt64
+    n_threads::Int
+end
+
+function TableOptions(; kwargs...)
+    c = Ref{IaTableOptions}()
+    check(ccall(sym(:ia_table_options_default), Cint, (Ref{IaTableOptions},), c))
+    o = c[]
+    opts = TableOptions(nothing, o.satellites, o.min_host_particles, o.mass_bin_dex,
+                        o.draws_per_mass_bin, o.tracers_two_halo, o.seed, o.n_threads)
+    for (k, v) in kwargs
+        k in fieldnames(TableOptions) || throw(ArgumentError("TableOptions has no field $k"))
+        k === :r_edges && v !== nothing && (v = f64array(collect(v)))
+        setproperty!(opts, k, v)
+    end
+    opts
+end
+
+# The C struct for `o`; the caller keeps `o.r_edges` alive (GC.@preserve) during the call.
+function c_table_options(o::TableOptions)
+    e = o.r_edges
+    IaTableOptions(e === nothing ? Ptr{Float64}(C_NULL) : pointer(e), e === nothing ? 0 : length(e),
+                   o.satellites, o.min_host_particles, o.mass_bin_dex, o.draws_per_mass_bin,
+                   o.tracers_two_halo, o.seed, o.n_threads)
+end
+
+"""
+    ExpectOptions(; xi_normalization=IA_XI_N_SQUARED, satellites_times_centrals=false, n_threads=0)
+
+Settings of [`expect`](@ref), [`jacobian`](@ref)`(::Table, ...)` and [`parts`](@ref): the C
+layout of `IaExpectOptions` (12 bytes), filled with the library's defaults
+(`ia_expect_options_default`) and the fields given as keywords changed. `xi_normalization` is
+`IAEmu.IA_XI_N_SQUARED` or `IAEmu.IA_XI_N_N_MINUS_1`; `satellites_times_centrals` (stored as a
+`Cint`, 0 or 1) takes the mean satellites times the mean centrals; `n_threads` 0 is the default.
+"""
+struct ExpectOptions
+    xi_normalization::Cint
+    satellites_times_centrals::Cint
+    n_threads::UInt32
+end
+
+function ExpectOptions(; kwargs...)
+    c = Ref{ExpectOptions}()
+    check(ccall(sym(:ia_expect_options_default), Cint, (Ref{ExpectOptions},), c))
+    with_fields(c[], kwargs)
+end
+
+"""
+What [`info`](@ref) reports on a table: the C layout of `IaTableInfo` (64 bytes), fields
+n_bins, satellites (`IA_SATELLITES_SUBHALOS` or `IA_SATELLITES_NFW`: the model the table was
+built for, "auto" resolved), n_hosts (hosts that take galaxies), n_subhalos (theirs), box_size
+(3, Mpc/h), size_bytes (the memory the table holds).
+"""
+struct TableInfo
+    n_bins::Csize_t
+    satellites::Cint
+    n_hosts::Csize_t
+    n_subhalos::Csize_t
+    box_size::NTuple{3,Float64}
+    size_bytes::Csize_t
+end
+
+"""
+    load_table(path) -> Table
+
+Reads a table written by [`save_table`](@ref) or `iaemu tabulate` (`.npz`; `ia_table_load`). A
+missing file is an `IAEmuError` with status -2 (`IA_ERR_IO`), a file that is not an iaemu table
+status -1.
+"""
+load_table(path::AbstractString) =
+    make_handle(Table, out -> ccall(sym(:ia_table_load), Cint, (Cstring, Ref{Ptr{Cvoid}}), path, out))
+
+"""
+    build_table(halos; options=TableOptions(), kwargs...) -> Table
+
+Tabulates the pair sums of `halos` (`ia_table_build`; seconds to minutes): with `options` (a
+[`TableOptions`](@ref)) or with the fields of `TableOptions` as keywords (`r_edges`,
+`satellites`, `min_host_particles`, `mass_bin_dex`, `draws_per_mass_bin`, `tracers_two_halo`,
+`seed`, `n_threads`), not both. The table lives on after `halos` is closed.
+"""
+function build_table(h::Halos; options::Union{Nothing,TableOptions}=nothing, kwargs...)
+    options !== nothing && !isempty(kwargs) &&
+        throw(ArgumentError("build_table: give options or keywords, not both"))
+    o = options === nothing ? TableOptions(; kwargs...) : options
+    e = o.r_edges
+    GC.@preserve e begin
+        c = Ref(c_table_options(o))
+        make_handle(Table, out -> ccall(sym(:ia_table_build), Cint,
+                                        (Ptr{Cvoid}, Ref{IaTableOptions}, Ref{Ptr{Cvoid}}), h, c, out))
+    end
+end
+
+"Writes a table (`.npz`, complete or not at all) for [`load_table`](@ref) or `iaemu expect --table` (`ia_table_save`)."
+save_table(t::Table, path::AbstractString) =
+    check(ccall(sym(:ia_table_save), Cint, (Ptr{Cvoid}, Cstring), t, path))
+
+"Describes a table (`ia_table_info`)."
+function info(t::Table)
+    out = Ref{TableInfo}()
+    check(ccall(sym(:ia_table_info), Cint, (Ptr{Cvoid}, Ref{TableInfo}), t, out))
+    out[]
+end
+
+"Number of radial bins of a table."
+n_bins(t::Table) = Int(info(t).n_bins)
+
+"The table's `n_bins + 1` bin edges, Mpc/h (`ia_table_r_edges`)."
+function r_edges(t::Table)
+    len = n_bins(t) + 1
+    out = Vector{Float64}(undef, len)
+    check(ccall(sym(:ia_table_r_edges), Cint, (Ptr{Cvoid}, Ptr{Float64}, Csize_t), t, out, len))
+    out
+end
+
+"Bin centres of a table: the arithmetic mean of each bin's edges."
+function r_mid(t::Table)
+    e = r_edges(t)
+    (e[1:end-1] .+ e[2:end]) ./ 2
+end
+
+function expect_options(options, kwargs)
+    options !== nothing && !isempty(kwargs) &&
+        throw(ArgumentError("give options (ExpectOptions) or keywords, not both"))
+    options === nothing ? ExpectOptions(; kwargs...) : options
+end
+
+"""
+    expect(table, params; options=ExpectOptions(), kwargs...) -> (mean, n_galaxies)
+
+The expected (noise-free) xi, omega and eta of `n` points (`params`: `7 x n` matrix, or one
+7-vector for n = 1) from `table` (`ia_expect_batch`): the mean over realisations of
+[`simulate`](@ref) on the tabulated halos. `mean` is an `n_bins x 3 x n` array (`mean[b, s, i]`,
+s = 1 xi, 2 omega, 3 eta; C's n x 3 x n_bins row-major), `n_galaxies` the `n` expected galaxy
+numbers. Options: an [`ExpectOptions`](@ref), or its fields as keywords (`xi_normalization`,
+`satellites_times_centrals`, `n_threads`). An invalid point (not finite, |mu_cen| or |mu_sat|
+above 1, sigma_logM <= 0, fewer than 2 galaxies on average) throws an `IAEmuError` with status
+-1 naming its row (0-based, as in C) and parameter; every point is checked before any work.
+"""
+function expect(t::Table, params::AbstractVecOrMat{<:Real};
+                options::Union{Nothing,ExpectOptions}=nothing, kwargs...)
+    p = params_matrix(params)
+    o = Ref(expect_options(options, kwargs))
+    n = size(p, 2)
+    nb = n_bins(t)
+    mean = Array{Float64}(undef, nb, IA_N_STATISTICS, n)
+    ngal = Vector{Float64}(undef, n)
+    GC.@preserve p check(ccall(sym(:ia_expect_batch), Cint,
+        (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ref{ExpectOptions}, Ptr{Float64}, Csize_t, Ptr{Float64}),
+        t, p, n, o, mean, length(mean), ngal))
+    (mean=mean, n_galaxies=ngal)
+end
+
+"""
+    jacobian(table, params; options=ExpectOptions(), kwargs...) -> Array{Float64,4}
+
+The exact derivatives of [`expect`](@ref)'s means with respect to the 7 parameters
+(`ia_expect_jacobian`): a `7 x n_bins x 3 x n` array, `jac[k, b, s, i]` = d mean[b, s, i] /
+d params[k, i] (C's n x 3 x n_bins x 7 row-major); NaN where a bin has no pairs. Unlike the
+emulator's `jacobian`, which also returns its means, this returns the array alone. Parameters
+and options as in `expect`.
+"""
+function jacobian(t::Table, params::AbstractVecOrMat{<:Real};
+                  options::Union{Nothing,ExpectOptions}=nothing, kwargs...)
+    p = params_matrix(params)
+    o = Ref(expect_options(options, kwargs))
+    n = size(p, 2)
+    nb = n_bins(t)
+    jac = Array{Float64}(undef, IA_N_PARAMS, nb, IA_N_STATISTICS, n)
+    GC.@preserve p check(ccall(sym(:ia_expect_jacobian), Cint,
+        (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ref{ExpectOptions}, Ptr{Float64}, Csize_t),
+        t, p, n, o, jac, length(jac)))
+    jac
+end
+
+"""
+    parts(table, params; options=ExpectOptions(), kwargs...) -> Array{Float64,4}
+
+The central/satellite and 1-halo/2-halo parts of [`expect`](@ref)'s correlations
+(`ia_expect_parts`): an `n_bins x 3 x 5 x n` array, `parts[b, s, q, i]` for bin b, statistic s
+(1 xi, 2 omega, 3 eta), part q = `IA_PART_* + 1` (names in `IAEmu.PART_NAMES`: cen_cen_2h,
+cen_sat_1h, cen_sat_2h, sat_sat_1h, sat_sat_2h) and point i (C's n x 5 x 3 x n_bins row-major).
+Summed over q, the xi parts give 1 + xi, the omega and eta parts omega and eta. Parameters and
+options as in `expect`.
+"""
+function parts(t::Table, params::AbstractVecOrMat{<:Real};
+               options::Union{Nothing,ExpectOptions}=nothing, kwargs...)
+    p = params_matrix(params)
+    o = Ref(expect_options(options, kwargs))
+    n = size(p, 2)
+    nb = n_bins(t)
+    out = Array{Float64}(undef, nb, IA_N_STATISTICS, IA_N_PARTS, n)
+    GC.@preserve p check(ccall(sym(:ia_expect_parts), Cint,
+        (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ref{ExpectOptions}, Ptr{Float64}, Csize_t),
+        t, p, n, o, out, length(out)))
+    out
 end
 
 # ---------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 #   julia test.jl REF_DIR LAYOUT_TXT [DATASET_DIR WORK_DIR]
 # DATASET_DIR is a small dataset from `iaemu generate` for `train` (WORK_DIR gets the models it
 # writes); without them training is not tested.
-# REF_DIR holds the outputs of bindings/reference.sh (the Rust command line on fixed inputs);
-# LAYOUT_TXT what bindings/layout.c printed (C struct sizes, offsets and values). Every number the binding
+# REF_DIR holds the outputs of bindings/reference.sh and bindings/reference-expect.sh (the Rust
+# command line on fixed inputs); LAYOUT_TXT what bindings/layout.c printed given the reference
+# halos and table (C struct sizes, offsets and values). Every number the binding
 # computes is compared with them (relative 1e-9 plus 1e-300 absolute, NaN equal to NaN; the
 # library is deterministic, so they agree to the last bit in practice).
 include(joinpath(@__DIR__, "IAEmu.jl"))
@@ -15,6 +16,7 @@ const LAYOUT = ARGS[2]
 const DATASET = length(ARGS) >= 4 ? ARGS[3] : nothing
 const WORK = length(ARGS) >= 4 ? ARGS[4] : nothing
 const TRAIN_NOTE = Ref("train not tested: no dataset given")
+const TABLE_NOTE = Ref("tables: FAILED; ")
 const RTOL = 1e-9
 const ATOL = 1e-300
 
@@ -108,6 +110,18 @@ function flat_fields(cname, x)
     d
 end
 
+function expect_counts()
+    d = Dict{String,Int}()
+    for l in eachline(joinpath(REF, "expect_counts.txt"))
+        k, v = split(l)
+        d[k] = parse(Int, v)
+    end
+    d
+end
+
+# The error a call throws (nothing when it returns).
+caught(f) = try f(); nothing catch e; e end
+
 const PARAMS = reshape(readflat("params.txt"), 7, 2)   # C 2 x 7 -> Julia 7 x 2
 const P0 = PARAMS[:, 1]
 const C = counts()
@@ -117,7 +131,8 @@ const C = counts()
     mirrors = ("IaCorrOptions" => IAEmu.IaCorrOptions, "IaHalosLoadOptions" => IAEmu.IaHalosLoadOptions,
                "IaSyntheticOptions" => IAEmu.SyntheticOptions, "IaHalosInfo" => IAEmu.HalosInfo,
                "IaSimulateOptions" => IAEmu.IaSimulateOptions, "IaEmulatorInfo" => IAEmu.EmulatorInfo,
-               "IaTrainEpoch" => IAEmu.TrainEpoch)
+               "IaTrainEpoch" => IAEmu.TrainEpoch, "IaTableOptions" => IAEmu.IaTableOptions,
+               "IaExpectOptions" => IAEmu.ExpectOptions, "IaTableInfo" => IAEmu.TableInfo)
     halos = nothing
     galaxies = nothing
 
@@ -379,6 +394,209 @@ const C = counts()
         close(halos)
     end
 
+    # --- tables and expected correlations (bindings/reference-expect.sh: the table of a 50 Mpc/h
+    # universe with 3 bins, evaluated at the two reference points) ------------------------------
+    @testset "tables and expected correlations" begin
+        EC = expect_counts()
+        edges = readflat("expect_r_edges.txt")
+        nb = length(edges) - 1
+        mean_ref = reshape(readflat("expect_mean.txt"), nb, 3, 2)            # C 2 x 3 x nb
+        ngal_ref = readflat("expect_n_galaxies.txt")
+        parts_ref = reshape(readflat("expect_parts.txt"), nb, 3, 5, 2)       # C 2 x 5 x 3 x nb
+        jac_ref = reshape(readflat("expect_jacobian.txt"), 7, nb, 3, 2)      # C 2 x 3 x nb x 7
+        sizes, offsets, cvalues = read_layout()
+
+        # The option defaults through the Julia structs, against C.
+        c = Ref{IAEmu.IaTableOptions}()
+        @test ccall(IAEmu.sym(:ia_table_options_default), Cint, (Ref{IAEmu.IaTableOptions},), c) == 0
+        @test c[].r_edges == C_NULL
+        for (name, x) in (("IaTableOptions", c[]), ("IaExpectOptions", ExpectOptions()))
+            for (k, v) in flat_fields(name, x)
+                compare(k, [v], [cvalues[k]])
+            end
+        end
+        d = TableOptions()
+        @test d.r_edges === nothing && d.satellites == IAEmu.IA_SATELLITES_AUTO &&
+              d.min_host_particles == 300 && d.mass_bin_dex == 0.2 && d.draws_per_mass_bin == 2^21 &&
+              d.tracers_two_halo == 2 && d.seed == 1 && d.n_threads == 0
+        eo = ExpectOptions()
+        @test eo.xi_normalization == IAEmu.IA_XI_N_SQUARED && eo.satellites_times_centrals == 0 &&
+              eo.n_threads == 0
+        @test_throws ArgumentError TableOptions(no_such_field=1)
+        @test_throws ArgumentError ExpectOptions(no_such_field=1)
+
+        # The command line's table.
+        table = load_table(joinpath(REF, "table.npz"))
+        ti = info(table)
+        @test ti isa TableInfo
+        for (k, v) in flat_fields("IaTableInfo", ti)
+            compare(k, [v], [cvalues[k]])
+        end
+        compare("table n_bins", [ti.n_bins, n_bins(table)], [EC["n_bins"], nb])
+        compare("table n_hosts", [ti.n_hosts], [EC["n_hosts"]])
+        compare("table n_subhalos", [ti.n_subhalos], [EC["n_subhalos"]])
+        @test ti.satellites == IAEmu.IA_SATELLITES_SUBHALOS
+        compare("table box_size", collect(ti.box_size), [50.0, 50.0, 50.0])
+        @test ti.size_bytes > 0
+        compare("table r_edges", r_edges(table), edges)
+        compare("table r_mid", r_mid(table), (edges[1:end-1] .+ edges[2:end]) ./ 2)
+
+        # Expected means and galaxy numbers, default options.
+        e = expect(table, PARAMS)
+        @test size(e.mean) == (nb, 3, 2) && size(e.n_galaxies) == (2,)
+        compare("expect mean", e.mean, mean_ref)
+        compare("expect n_galaxies", e.n_galaxies, ngal_ref)
+        @test expect(table, PARAMS; options=ExpectOptions()).mean == e.mean
+        @test expect(table, PARAMS; n_threads=1).mean == e.mean
+        one = expect(table, PARAMS[:, 2])                 # one point as a 7-vector: n = 1
+        @test size(one.mean) == (nb, 3, 1)
+        compare("expect point 1 alone", one.mean[:, :, 1], e.mean[:, :, 2])
+        compare("expect n_galaxies point 1 alone", one.n_galaxies, e.n_galaxies[2:2])
+
+        # The Jacobian.
+        j = jacobian(table, PARAMS)
+        @test size(j) == (7, nb, 3, 2)
+        compare("expect jacobian", j, jac_ref)
+        @test j[1, 1, 1, 1] == 0 && j[1, 1, 2, 1] != 0    # mu_cen moves omega, not xi
+
+        # The parts, against the reference, and their sums (1 + xi, omega, eta).
+        pp = parts(table, PARAMS)
+        @test size(pp) == (nb, 3, 5, 2) && length(IAEmu.PART_NAMES) == IAEmu.IA_N_PARTS
+        compare("expect parts", pp, parts_ref)
+        compare("part cen_sat_1h of point 1", pp[:, :, IAEmu.IA_PART_CEN_SAT_1H + 1, 2],
+                parts_ref[:, :, 2, 2])
+        want = copy(e.mean)
+        want[:, 1, :] .+= 1
+        @test all(abs.(dropdims(sum(pp, dims=3), dims=3) .- want) .<= 1e-12 .* abs.(want) .+ 1e-15)
+
+        # Other options: as the command line's --normalization n-n-minus1
+        # --satellites-times-centrals; keywords and an ExpectOptions give the same.
+        opt = ExpectOptions(xi_normalization=IAEmu.IA_XI_N_N_MINUS_1, satellites_times_centrals=true)
+        @test opt.xi_normalization == IAEmu.IA_XI_N_N_MINUS_1 && opt.satellites_times_centrals == 1
+        eo = expect(table, PARAMS; options=opt)
+        compare("expect mean with options", eo.mean,
+                reshape(readflat("expect_options_mean.txt"), nb, 3, 2))
+        compare("expect n_galaxies with options", eo.n_galaxies, readflat("expect_options_n_galaxies.txt"))
+        @test eo.mean != e.mean
+        @test expect(table, PARAMS; xi_normalization=IAEmu.IA_XI_N_N_MINUS_1,
+                     satellites_times_centrals=true).mean == eo.mean
+        @test size(jacobian(table, PARAMS; options=opt)) == (7, nb, 3, 2)
+        @test size(parts(table, PARAMS; options=opt)) == (nb, 3, 5, 2)
+        @test_throws ArgumentError expect(table, PARAMS; options=opt, n_threads=1)
+
+        # Built here from the same halos, edges and thread count: the command line's table.
+        h = load_halos(joinpath(REF, "expect-halos.npz"))
+        built = build_table(h; r_edges=edges, n_threads=2)
+        close(h)                                          # the table lives on its own
+        bi = info(built)
+        @test (bi.n_bins, bi.n_hosts, bi.n_subhalos, bi.satellites) ==
+              (ti.n_bins, ti.n_hosts, ti.n_subhalos, ti.satellites)
+        compare("built table: r_edges", r_edges(built), edges)
+        be = expect(built, PARAMS)
+        compare("built table: expect mean", be.mean, mean_ref)
+        compare("built table: n_galaxies", be.n_galaxies, ngal_ref)
+        compare("built table: jacobian", jacobian(built, PARAMS), jac_ref)
+        compare("built table: parts", parts(built, PARAMS), parts_ref)
+        # Saved and read back.
+        path = joinpath(dirname(LAYOUT), "table-julia.npz")
+        rm(path; force=true)
+        save_table(built, path)
+        close(built)
+        back = load_table(path)
+        @test info(back) == bi
+        compare("saved and read back: r_edges", r_edges(back), edges)
+        compare("saved and read back: expect mean", expect(back, PARAMS).mean, mean_ref)
+        compare("saved and read back: parts", parts(back, PARAMS), parts_ref)
+        close(back)
+        # Another satellite model through a TableOptions, small and quick.
+        h2 = load_halos(joinpath(REF, "expect-halos.npz"))
+        nfw = TableOptions(r_edges=[0.5, 2, 8], satellites=IAEmu.IA_SATELLITES_NFW, mass_bin_dex=0.5,
+                           draws_per_mass_bin=2^12, tracers_two_halo=1, n_threads=2)
+        t2 = build_table(h2; options=nfw)
+        @test info(t2).satellites == IAEmu.IA_SATELLITES_NFW && n_bins(t2) == 2
+        @test all(isfinite, expect(t2, P0).mean[:, 1, 1])
+        close(t2)
+        @test_throws ArgumentError build_table(h2; options=nfw, n_threads=1)
+        err = caught(() -> build_table(h2; mass_bin_dex=5))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT &&
+              occursin("ia_table_build", err.message) && occursin("mass_bin_dex", err.message)
+        err = caught(() -> build_table(h2; r_edges=[1.0, 0.5, 2.0]))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT &&
+              occursin("ia_table_build", err.message)
+        println("decreasing edges: ", sprint(showerror, err))
+        close(h2)
+        @test_throws ArgumentError build_table(h2)       # a closed Halos
+
+        # Errors: a NaN parameter (mu_sat of point 1), with the library's message, from each.
+        bad = copy(PARAMS)
+        bad[2, 2] = NaN
+        err = caught(() -> expect(table, bad))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT
+        @test err isa IAEmuError && err.message == last_error_message()
+        @test err isa IAEmuError && occursin("ia_expect_batch", err.message) &&
+              occursin("row 1", err.message) && occursin("mu_sat", err.message) &&
+              occursin("NaN", err.message)
+        @test occursin("IA_ERR_INVALID_ARGUMENT", sprint(showerror, err))
+        println("NaN parameter: ", sprint(showerror, err))
+        for (f, name) in ((jacobian, "ia_expect_jacobian"), (parts, "ia_expect_parts"))
+            err = caught(() -> f(table, bad))
+            @test err isa IAEmuError && err.status == -1 && occursin(name, err.message) &&
+                  occursin("mu_sat", err.message)
+        end
+        # Too few galaxies on average: refused by the library.
+        empty = copy(P0)
+        empty[3] = empty[6] = 16.0
+        err = caught(() -> expect(table, empty))
+        @test err isa IAEmuError && err.status == -1 && occursin("at least 2", err.message)
+        err = caught(() -> expect(table, PARAMS; n_threads=5000))
+        @test err isa IAEmuError && err.status == -1
+        # Wrong sizes: caught by the wrapper (DimensionMismatch naming the shape) ...
+        err = caught(() -> expect(table, zeros(6, 2)))
+        @test err isa DimensionMismatch && occursin("7 x n", err.msg) && occursin("(6, 2)", err.msg)
+        err = caught(() -> jacobian(table, PARAMS[1:6, 1]))
+        @test err isa DimensionMismatch && occursin("7 x n", err.msg)
+        @test_throws DimensionMismatch parts(table, ones(8))
+        # ... and by the library, given wrong lengths through ccall directly.
+        st = ccall(IAEmu.sym(:ia_table_r_edges), Cint, (Ptr{Cvoid}, Ptr{Float64}, Csize_t),
+                   table, zeros(nb + 2), nb + 2)
+        @test st == IAEmu.IA_ERR_INVALID_ARGUMENT && occursin("ia_table_r_edges", last_error_message())
+        println("wrong r_edges length: ", last_error_message())
+        st = ccall(IAEmu.sym(:ia_expect_batch), Cint,
+                   (Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ptr{Cvoid}, Ptr{Float64}, Csize_t, Ptr{Float64}),
+                   table, PARAMS, 2, C_NULL, zeros(3nb), 3nb, C_NULL)
+        @test st == IAEmu.IA_ERR_INVALID_ARGUMENT && occursin("ia_expect_batch", last_error_message())
+        println("wrong out_len: ", last_error_message())
+
+        # Errors: a missing file, a file that is not a table, bad save paths.
+        err = caught(() -> load_table(joinpath(REF, "no-such-table.npz")))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_IO &&
+              occursin("ia_table_load", err.message) && occursin("no-such-table.npz", err.message)
+        println("missing table: ", sprint(showerror, err))
+        err = caught(() -> load_table(joinpath(REF, "expect-halos.npz")))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT &&
+              occursin("not an iaemu table", err.message)
+        err = caught(() -> save_table(table, joinpath(dirname(LAYOUT), "table.txt")))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_INVALID_ARGUMENT
+        err = caught(() -> save_table(table, joinpath(dirname(LAYOUT), "no", "such", "table.npz")))
+        @test err isa IAEmuError && err.status == IAEmu.IA_ERR_IO
+
+        # Handles: close twice, use after close, a freed handle given to C, finalizers.
+        raw = table.ptr
+        close(table)
+        close(table)
+        @test !isopen(table)
+        @test_throws ArgumentError expect(table, PARAMS)
+        @test_throws ArgumentError info(table)
+        st = ccall(IAEmu.sym(:ia_table_info), Cint, (Ptr{Cvoid}, Ref{TableInfo}), raw, Ref{TableInfo}())
+        @test st == IAEmu.IA_ERR_INVALID_ARGUMENT && !isempty(last_error_message())
+        for i in 1:3
+            load_table(joinpath(REF, "table.npz"))
+        end
+        GC.gc()
+        @test version() == "0.1.0"
+        TABLE_NOTE[] = "tables: the command line's and one built here identical, saved and read back; "
+    end
+
     # --- training on the small dataset of test.sh (about 1 s) ---------------------------------
     if DATASET !== nothing
         @testset "train (small dataset, stopped after epoch 2)" begin
@@ -449,4 +667,4 @@ end
 
 println("bindings/julia: $(n_checked[]) numbers checked against the Rust command line and C " *
         "(largest relative difference $(max_rel[]); one-pass prediction vs Jacobian mean " *
-        "$(round(jac_mean_rel[], sigdigits=2)) of the curve's largest value, float32); $(TRAIN_NOTE[])")
+        "$(round(jac_mean_rel[], sigdigits=2)) of the curve's largest value, float32); $(TABLE_NOTE[])$(TRAIN_NOTE[])")

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The Julia binding's test: makes the reference outputs of the Rust command line
-# (bindings/reference.sh), compiles bindings/layout.c (C struct sizes, offsets and values), then runs
-# test.jl, which checks every number IAEmu.jl gets from the library against them, and runs
-# example.jl; train is tested on a tiny dataset made here with `iaemu generate`. Last, the fenced
+# (bindings/reference.sh and, for tables and expected correlations, bindings/reference-expect.sh),
+# compiles and runs bindings/layout.c on the reference halos and table (C struct sizes, offsets
+# and values), then runs test.jl, which checks every number IAEmu.jl gets from the library against
+# them, and runs example.jl; train is tested on a tiny dataset made here with `iaemu generate`. Last, the fenced
 # blocks of bindings/julia/README.md run as written (bindings/snippets.py), outside the
 # repository root. Usage: bash bindings/julia/test.sh [LIBDIR] (default target/release; holds
 # libiaemu.so and iaemu). Needs the Julia of bindings/julia/setup.sh, cc and python3.
@@ -20,9 +21,10 @@ if [ ! -x .tools/julia/usr/bin/julia ]; then
 fi
 mkdir -p "$out"
 bash bindings/reference.sh "$lib" "$out/ref"
+bash bindings/reference-expect.sh "$lib" "$out/ref"  # tables and expected correlations, same folder
 cc -std=c11 -Wall -Wextra -Werror -Iinclude bindings/layout.c -L"$lib" -liaemu \
     -Wl,-rpath,"$lib" -o "$out/layout"
-"$out/layout" "$out/ref/halos.hdf5" > "$out/layout.txt"
+"$out/layout" "$out/ref/halos.hdf5" "$out/ref/table.npz" > "$out/layout.txt"
 # A tiny training set for train (24 points, about 2 s; kept between runs).
 if [ ! -f "$out/train-data/params.npy" ]; then
     rm -rf "$out/train-data"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-CHECKED_DIR = Path(__file__).resolve().parents[3] / "target" / "bindings-python" / "checked"
+ROOT = Path(__file__).resolve().parents[3]
+CHECKED_DIR = ROOT / "target" / "bindings-python" / "checked"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -19,6 +22,27 @@ def _write_count(request):
         CHECKED_DIR.mkdir(parents=True, exist_ok=True)
         name = request.module.__name__.rsplit(".", 1)[-1]
         (CHECKED_DIR / f"{name}.txt").write_text("".join(f"{k} {v}\n" for k, v in checked.items()))
+
+
+@pytest.fixture(scope="session")
+def c_layout(tmp_path_factory):
+    """The C compiler's struct sizes and field offsets, as bindings/layout.c prints them without
+    arguments ("IaCorrOptions.sizeof 56", "IaCorrOptions.box_size 0", ...): a dict of
+    "T.sizeof"/"T.field" to int, for the ctypes mirrors' layout tests (test_iaemu.py: all ten
+    structs; test_expect.py: the three of tables). The library is that of IAEMU_TEST_LIBDIR, as
+    in the test modules."""
+    libdir = ROOT / os.environ.get("IAEMU_TEST_LIBDIR", "target/release")
+    exe = tmp_path_factory.mktemp("layout") / "layout"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'include'}",
+                    str(ROOT / "bindings" / "layout.c"), f"-L{libdir}", "-liaemu",
+                    f"-Wl,-rpath,{libdir}", "-o", str(exe)], check=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    layout = {}
+    for line in lines:
+        key, value = line.split()
+        assert key not in layout, f"bindings/layout.c prints {key} twice"
+        layout[key] = int(value)
+    return layout
 
 
 @pytest.fixture(scope="module")

@@ -94,51 +94,27 @@ PARAMS = np.array([P0, P1])
 
 # ---- the C structs ---------------------------------------------------------------------------
 
-LAYOUT_C = r"""
-#include "iaemu.h"
-#include <stddef.h>
-#include <stdio.h>
-#define SIZE(T) printf("%s.sizeof %zu\n", #T, sizeof(T))
-#define OFF(T, f) printf("%s.%s %zu\n", #T, #f, offsetof(T, f))
-int main(void) {
-    SIZE(IaTableOptions);
-    OFF(IaTableOptions, r_edges); OFF(IaTableOptions, n_edges); OFF(IaTableOptions, satellites);
-    OFF(IaTableOptions, min_host_particles); OFF(IaTableOptions, mass_bin_dex);
-    OFF(IaTableOptions, draws_per_mass_bin); OFF(IaTableOptions, tracers_two_halo);
-    OFF(IaTableOptions, seed); OFF(IaTableOptions, n_threads);
-    SIZE(IaExpectOptions);
-    OFF(IaExpectOptions, xi_normalization); OFF(IaExpectOptions, satellites_times_centrals);
-    OFF(IaExpectOptions, n_threads);
-    SIZE(IaTableInfo);
-    OFF(IaTableInfo, n_bins); OFF(IaTableInfo, satellites); OFF(IaTableInfo, n_hosts);
-    OFF(IaTableInfo, n_subhalos); OFF(IaTableInfo, box_size); OFF(IaTableInfo, size_bytes);
-    printf("IA_N_PARTS %d\nIA_PART_CEN_CEN_2H %d\nIA_PART_CEN_SAT_1H %d\nIA_PART_CEN_SAT_2H %d\n"
-           "IA_PART_SAT_SAT_1H %d\nIA_PART_SAT_SAT_2H %d\n", IA_N_PARTS, IA_PART_CEN_CEN_2H,
-           IA_PART_CEN_SAT_1H, IA_PART_CEN_SAT_2H, IA_PART_SAT_SAT_1H, IA_PART_SAT_SAT_2H);
-    return 0;
-}
-"""
-
-
-def test_struct_layouts_and_constants_match_the_c_compiler(tmp_path):
+def test_struct_layouts_and_constants_match_the_c_compiler(c_layout):
     """The ctypes mirrors of IaTableOptions, IaExpectOptions and IaTableInfo have the C
-    compiler's size and field offsets (bindings/layout.c covers the older seven), and the
-    IA_PART_* constants the header's values."""
-    src, exe = tmp_path / "layout_expect.c", tmp_path / "layout_expect"
-    src.write_text(LAYOUT_C)
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", f"-I{ROOT / 'include'}", str(src), "-o", str(exe)],
-                   check=True)
-    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
-    c = dict(line.split() for line in lines if line)
+    compiler's size and field offsets (bindings/layout.c, through conftest.c_layout), and the
+    IA_PART_* constants the values the C preprocessor gives them from include/iaemu.h."""
+    tables = (_lib.IaTableOptions, _lib.IaExpectOptions, _lib.IaTableInfo)
+    c = {k: v for k, v in c_layout.items() if k.split(".")[0] in {T.__name__ for T in tables}}
     py = {}
-    for T in (_lib.IaTableOptions, _lib.IaExpectOptions, _lib.IaTableInfo):
+    for T in tables:
         py[f"{T.__name__}.sizeof"] = ctypes.sizeof(T)
         py.update({f"{T.__name__}.{f}": getattr(T, f).offset for f, _ in T._fields_})
-    for name in ("IA_N_PARTS", "IA_PART_CEN_CEN_2H", "IA_PART_CEN_SAT_1H", "IA_PART_CEN_SAT_2H",
-                 "IA_PART_SAT_SAT_1H", "IA_PART_SAT_SAT_2H"):
-        py[name] = getattr(iaemu, name)
-    assert py == {k: int(v) for k, v in c.items()}
+    assert py == c
     CHECKED["consistency"] += len(c)
+    # The header's macros as the compiler sees them: "#define NAME VALUE" lines.
+    macros = subprocess.run(["cc", "-dM", "-E", "-x", "c", str(ROOT / "include" / "iaemu.h")], check=True,
+                            capture_output=True, text=True).stdout
+    defines = {w[1]: w[2] for w in (line.split(None, 2) for line in macros.splitlines())
+               if len(w) == 3 and w[0] == "#define"}
+    names = ("IA_N_PARTS", "IA_PART_CEN_CEN_2H", "IA_PART_CEN_SAT_1H", "IA_PART_CEN_SAT_2H",
+             "IA_PART_SAT_SAT_1H", "IA_PART_SAT_SAT_2H")
+    assert {n: getattr(iaemu, n) for n in names} == {n: int(defines[n]) for n in names}
+    CHECKED["consistency"] += len(names)
     assert iaemu.PART_NAMES == iaemu.Parts._fields
     assert [iaemu.PART_NAMES.index(n) for n in ("cen_cen_2h", "sat_sat_2h")] == [
         iaemu.IA_PART_CEN_CEN_2H, iaemu.IA_PART_SAT_SAT_2H]
