@@ -615,24 +615,31 @@ pub(crate) fn count_category_pairs(
         n_bins: plan.n_bins(),
         r_max: plan.r_max(),
     };
+    // Each worker's table holds, per (cat_i, cat_j, bin), the marks of the pairs seen from
+    // the first object (i) and those seen from the second (j), side by side, so that all of an
+    // object's pairs land in its own category's row (a cache-resident block) rather than the
+    // second half in every other row; the halves are crossed over once at the end.
     let len = c.n_cat * c.n_cat * ctx.n_bins * CATEGORY_MARKS;
     let mine: Vec<usize> = (0..grid.n_cells().div_ceil(CHUNK_CELLS)).filter(|&k| shard.takes(k)).collect();
     let n_chunks = mine.len();
     let workers = rayon::current_num_threads().min(n_chunks).max(1);
     crate::memory::ensure(
         &format!("a pair table of {} categories on {workers} threads", c.n_cat),
-        (workers * len * 8) as f64,
+        (workers * 2 * len * 8) as f64,
     )?;
     let done = AtomicUsize::new(0);
-    let kernel = category_isa::variant(grid.min_image, Isa::selected()?);
     let tables: Vec<Vec<f64>> = (0..workers)
         .into_par_iter()
         .map(|worker| {
-            let mut table = vec![0.0; len];
+            let mut table = vec![0.0; 2 * len];
             let mut scratch = Scratch::default();
             for &chunk in mine.iter().skip(worker).step_by(workers) {
                 let cells = chunk * CHUNK_CELLS..((chunk + 1) * CHUNK_CELLS).min(grid.n_cells());
-                kernel(&ctx, c, cells, &mut scratch, &mut table);
+                if grid.min_image {
+                    category_chunk::<true>(&ctx, c, cells, &mut scratch, &mut table);
+                } else {
+                    category_chunk::<false>(&ctx, c, cells, &mut scratch, &mut table);
+                }
                 if let Some(p) = progress {
                     p(done.fetch_add(1, Ordering::Relaxed) + 1, n_chunks);
                 }
@@ -641,68 +648,29 @@ pub(crate) fn count_category_pairs(
         })
         .collect();
     let mut tables = tables.into_iter();
-    let mut total = tables.next().unwrap_or_else(|| vec![0.0; len]);
+    let mut both = tables.next().unwrap_or_else(|| vec![0.0; 2 * len]);
     for t in tables {
-        for (s, v) in total.iter_mut().zip(&t) {
+        for (s, v) in both.iter_mut().zip(&t) {
             *s += v;
+        }
+    }
+    // [cat_i][cat_j][bin]: the pairs seen from i, plus those seen from j in [cat_j][cat_i].
+    let (n_cat, block) = (c.n_cat, ctx.n_bins * CATEGORY_MARKS);
+    let mut total = vec![0.0; len];
+    for ci in 0..n_cat {
+        for cj in 0..n_cat {
+            let (own, other) = ((ci * n_cat + cj) * 2 * block, (cj * n_cat + ci) * 2 * block);
+            for (b, t) in total[(ci * n_cat + cj) * block..(ci * n_cat + cj + 1) * block].chunks_exact_mut(CATEGORY_MARKS).enumerate() {
+                for (m, v) in t.iter_mut().enumerate() {
+                    *v = both[own + b * 2 * CATEGORY_MARKS + m] + both[other + b * 2 * CATEGORY_MARKS + CATEGORY_MARKS + m];
+                }
+            }
         }
     }
     Ok(total)
 }
 
-type CategoryFn = fn(&Ctx, &Categories, std::ops::Range<usize>, &mut Scratch, &mut [f64]);
-
-/// [`category_chunk`] compiled for each instruction set (the distance selection vectorises;
-/// the sums are the same on each, as nothing is contracted into FMA).
-mod category_isa {
-    use super::{category_chunk, Categories, CategoryFn, Ctx, Isa, Scratch};
-    use std::ops::Range;
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_impl<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
-        category_chunk::<MI>(ctx, c, cells, s, t)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx2<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
-        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX2 and FMA).
-        unsafe { avx2_impl::<MI>(ctx, c, cells, s, t) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    unsafe fn avx512_impl<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
-        category_chunk::<MI>(ctx, c, cells, s, t)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx512<const MI: bool>(ctx: &Ctx, c: &Categories, cells: Range<usize>, s: &mut Scratch, t: &mut [f64]) {
-        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX-512F/VL,
-        // AVX2 and FMA).
-        unsafe { avx512_impl::<MI>(ctx, c, cells, s, t) }
-    }
-
-    /// The variant for `isa` (one this CPU supports: [`Isa::selected`] checks).
-    pub(super) fn variant(min_image: bool, isa: Isa) -> CategoryFn {
-        assert!(isa.supported(), "kernel variant {isa:?} on a CPU without it");
-        match (isa, min_image) {
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx512, true) => avx512::<true>,
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx512, false) => avx512::<false>,
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, true) => avx2::<true>,
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, false) => avx2::<false>,
-            (_, true) => category_chunk::<true>,
-            (_, false) => category_chunk::<false>,
-        }
-    }
-}
-
 /// The pairs of [`count_category_pairs`] with a first member in `cells`.
-#[inline(always)]
 fn category_chunk<const MI: bool>(
     ctx: &Ctx,
     c: &Categories,
@@ -752,12 +720,10 @@ fn category_chunk<const MI: bool>(
                     let h = w * (cos * cos - THIRD);
                     let gi = w * (pi * pi / r2 - THIRD);
                     let gj = w * (pj * pj / r2 - THIRD);
-                    let o = ((ci * n_cat + cj) * nb + bin) * CATEGORY_MARKS;
-                    for (t, v) in table[o..o + CATEGORY_MARKS].iter_mut().zip([w, gi, h, xi * w, xi * gi, xj * gi, xi * h]) {
-                        *t += v;
-                    }
-                    let o = ((cj * n_cat + ci) * nb + bin) * CATEGORY_MARKS;
-                    for (t, v) in table[o..o + CATEGORY_MARKS].iter_mut().zip([w, gj, h, xj * w, xj * gj, xi * gj, xj * h]) {
+                    // From i (to [cat_i][cat_j]), then from j (to [cat_j][cat_i], kept beside).
+                    let o = ((ci * n_cat + cj) * nb + bin) * 2 * CATEGORY_MARKS;
+                    let marks = [w, gi, h, xi * w, xi * gi, xj * gi, xi * h, w, gj, h, xj * w, xj * gj, xi * gj, xj * h];
+                    for (t, v) in table[o..o + 2 * CATEGORY_MARKS].iter_mut().zip(marks) {
                         *t += v;
                     }
                 }
