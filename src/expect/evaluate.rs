@@ -294,9 +294,13 @@ impl Table {
         //   DD = sum_A w_A sum_B w_B T0 + 2 beta_A sum_B w_B X0,
         //   W  = sum_A S_A (w_A sum_B w_B T1 + beta_A sum_B w_B X1 + w_A sum_B beta_B Y1),
         //   H  = sum_A S_A (w_A sum_B S_B w_B T2 + 2 beta_A sum_B S_B w_B X2).
+        // Categories are numbered in key order, so the centrals' come first.
         let active: Vec<usize> = (0..n_cat).filter(|&c| !(w_cat[c].0.is_zero() && w_cat[c].1.is_zero())).collect();
+        let n_cen_cat = is_cen.iter().take_while(|&&c| c).count();
+        debug_assert!(is_cen[n_cen_cat..].iter().all(|&c| !c));
         let s_of = |c: usize| if is_cen[c] { s_c } else { s_s };
         let sw: Vec<N> = (0..n_cat).map(|c| s_of(c) * w_cat[c].0).collect();
+        let (w_of, beta_of): (Vec<N>, Vec<N>) = w_cat.iter().copied().unzip();
         for b in 0..nb {
             let block = |m: usize| {
                 let start = (b * MARKS_2H + m) * n_cat * n_cat;
@@ -307,23 +311,20 @@ impl Table {
             for &i in &active {
                 let row = |m: usize| &t[m][i * n_cat..(i + 1) * n_cat];
                 let (t0, t1, t2, x0, x1, y1, x2) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6));
-                // Partner sums over centrals (side 0) and satellites (side 1).
-                let mut u = [[zero; 7]; 2];
-                for &j in &active {
-                    if t0[j] == 0.0 {
-                        continue;
-                    }
-                    let side = !is_cen[j] as usize;
-                    let (w, beta) = w_cat[j];
-                    let v = &mut u[side];
-                    v[0] += w * t0[j] as f64;
-                    v[1] += w * x0[j] as f64;
-                    v[2] += w * t1[j] as f64;
-                    v[3] += w * x1[j] as f64;
-                    v[4] += beta * y1[j] as f64;
-                    v[5] += sw[j] * t2[j] as f64;
-                    v[6] += sw[j] * x2[j] as f64;
-                }
+                // Partner sums over centrals (side 0) and satellites (side 1); categories
+                // without weight add zeros.
+                let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
+                    let (w, beta, sw) = (&w_of[j.clone()], &beta_of[j.clone()], &sw[j.clone()]);
+                    [
+                        N::dot(w, &t0[j.clone()]),
+                        N::dot(w, &x0[j.clone()]),
+                        N::dot(w, &t1[j.clone()]),
+                        N::dot(w, &x1[j.clone()]),
+                        N::dot(beta, &y1[j.clone()]),
+                        N::dot(sw, &t2[j.clone()]),
+                        N::dot(sw, &x2[j]),
+                    ]
+                });
                 let (w, beta) = w_cat[i];
                 let s_i = s_of(i);
                 let i_sat = !is_cen[i];

@@ -29,11 +29,76 @@ pub trait Num:
     fn gradient(&self) -> [f64; N_PARAMS];
     /// Zero, with a zero gradient.
     fn is_zero(&self) -> bool;
+    /// `sum_j weights[j] * row[j]` (a row of a table kept in f32), in [`LANES`] partial sums:
+    /// the values are the same for every implementation.
+    fn dot(weights: &[Self], row: &[f32]) -> Self {
+        dot_lanes(weights, row)
+    }
+}
+
+/// Lanes of [`Num::dot`] for plain numbers: independent partial sums the compiler keeps in
+/// vector registers. Lane l sums the terms j = l mod 8 in order, so the result is the same
+/// whatever the vector width.
+const LANES: usize = 8;
+
+#[inline(always)]
+fn dot_lanes<N: Num>(weights: &[N], row: &[f32]) -> N {
+    let n = weights.len().min(row.len());
+    let split = n - n % LANES;
+    let mut lanes = [N::constant(0.0); LANES];
+    for (w, t) in weights[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            lanes[l] += w[l] * t[l] as f64;
+        }
+    }
+    let (mut sum, mut tail) = (N::constant(0.0), N::constant(0.0));
+    for l in lanes {
+        sum += l;
+    }
+    for (&w, &t) in weights[split..n].iter().zip(&row[split..n]) {
+        tail += w * t as f64;
+    }
+    sum + tail
+}
+
+type DotFn = fn(&[f64], &[f32]) -> f64;
+
+/// [`dot_lanes`] compiled for the widest instruction set the correlation engine takes here
+/// ([`crate::corr::Isa::selected`], so `IAEMU_ISA` limits it too), chosen once.
+fn dot_kernel() -> DotFn {
+    static KERNEL: std::sync::OnceLock<DotFn> = std::sync::OnceLock::new();
+    *KERNEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2(w: &[f64], t: &[f32]) -> f64 {
+                dot_lanes(w, t)
+            }
+            #[target_feature(enable = "avx512f,avx512vl,avx2")]
+            unsafe fn avx512(w: &[f64], t: &[f32]) -> f64 {
+                dot_lanes(w, t)
+            }
+            use crate::corr::Isa;
+            match Isa::selected() {
+                // SAFETY: `Isa::selected` names only instruction sets this CPU runs.
+                Ok(Isa::Avx512) => |w: &[f64], t: &[f32]| unsafe { avx512(w, t) },
+                Ok(Isa::Avx2) => |w: &[f64], t: &[f32]| unsafe { avx2(w, t) },
+                _ => dot_lanes::<f64>,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            dot_lanes::<f64>
+        }
+    })
 }
 
 impl Num for f64 {
     fn constant(v: f64) -> f64 {
         v
+    }
+    fn dot(weights: &[f64], row: &[f32]) -> f64 {
+        dot_kernel()(weights, row)
     }
     fn parameter(v: f64, _: usize) -> f64 {
         v
@@ -127,6 +192,18 @@ impl Num for Dual {
     }
     fn is_zero(&self) -> bool {
         self.v == 0.0 && self.d.iter().all(|&x| x == 0.0)
+    }
+    /// The value in the lanes of `f64`'s (so a point's values are the same with and without
+    /// its Jacobian), the gradient in one pass.
+    fn dot(weights: &[Dual], row: &[f32]) -> Dual {
+        let values: Vec<f64> = weights.iter().map(|w| w.v).collect();
+        let mut d = [0.0; N_PARAMS];
+        for (w, &t) in weights.iter().zip(row) {
+            for (s, g) in d.iter_mut().zip(&w.d) {
+                *s += g * t as f64;
+            }
+        }
+        Dual { v: dot_lanes(&values, row), d }
     }
 }
 
