@@ -75,6 +75,27 @@ struct Sums<N> {
 /// over about this many terms).
 pub const MAX_MEAN_SATELLITES: f64 = 1e6;
 
+/// Points of a batch evaluated together ([`Table::expect_batch`]): each reads the 2-halo
+/// table once per block of this many, from cache for all but the first.
+const POINTS_PER_BLOCK: usize = 16;
+
+/// A point's occupation weights and 1-halo sums, before its 2-halo sums.
+struct Weighed<N> {
+    s_c: N,
+    s_s: N,
+    n_cen: N,
+    n_sat: N,
+    var_n: N,
+    /// Per pair kind and bin (the 2-halo kinds filled by `Table::add_two_halo`).
+    sums: Vec<Sums<N>>,
+    /// Per 2-halo category: mean weight, slope in log mass, and S times the mean weight.
+    w_of: Vec<N>,
+    beta_of: Vec<N>,
+    sw: Vec<N>,
+    /// Categories with a weight.
+    active: Vec<bool>,
+}
+
 /// A weight's host-weighted mean and least-squares slope in log mass over sub-bin nodes.
 #[derive(Clone, Copy)]
 struct Line<N> {
@@ -132,7 +153,11 @@ impl Table {
     }
 
     fn evaluate_checked(&self, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Result<Expectation> {
-        // The largest mean satellite number (in the heaviest hosts) bounds the Poisson sums.
+        Ok(self.evaluate_block(std::slice::from_ref(params), options, jacobian)?.remove(0))
+    }
+
+    /// The largest mean satellite number (in the heaviest hosts) bounds the Poisson sums.
+    fn check_satellites(&self, params: &HodParams, options: &ExpectOptions) -> Result<()> {
         let model = Model::<f64>::new(params, options.satellites_times_centrals);
         let heaviest = self.node_log_m.iter().zip(&self.host_counts).filter(|(_, &c)| c > 0.0).map(|(&m, _)| m).fold(f64::NEG_INFINITY, f64::max);
         let lambda = model.satellites(heaviest, model.centrals(heaviest));
@@ -142,20 +167,31 @@ impl Table {
                 params.to_array()
             )));
         }
-        let e = if jacobian {
+        Ok(())
+    }
+
+    /// Points (checked) evaluated together: each block of the 2-halo table is read once for
+    /// all of them. Each point's numbers are those it gets alone.
+    fn evaluate_block(&self, params: &[HodParams], options: &ExpectOptions, jacobian: bool) -> Result<Vec<Expectation>> {
+        for p in params {
+            self.check_satellites(p, options)?;
+        }
+        let out = if jacobian {
             self.evaluate::<Dual>(params, options, true)
         } else {
             self.evaluate::<f64>(params, options, false)
         };
-        if !(e.n_galaxies >= 2.0) {
-            return Err(Error::invalid(format!(
-                "the model point {:?} puts {:.3e} galaxies in this catalogue on average ({} hosts); at least 2 are needed",
-                params.to_array(),
-                e.n_galaxies,
-                self.meta.n_hosts
-            )));
+        for (e, p) in out.iter().zip(params) {
+            if !(e.n_galaxies >= 2.0) {
+                return Err(Error::invalid(format!(
+                    "the model point {:?} puts {:.3e} galaxies in this catalogue on average ({} hosts); at least 2 are needed",
+                    p.to_array(),
+                    e.n_galaxies,
+                    self.meta.n_hosts
+                )));
+            }
         }
-        Ok(e)
+        Ok(out)
     }
 
     /// Bytes one evaluated point holds: the statistics, their parts and the Jacobian.
@@ -179,14 +215,23 @@ impl Table {
             (params.len() * self.point_bytes(jacobian)) as f64,
         )?;
         crate::threads::install(threads, || {
-            params
-                .par_iter()
-                .map(|p| self.evaluate_checked(p, options, jacobian))
-                .collect::<Result<Vec<_>>>()
+            let blocks = params
+                .par_chunks(POINTS_PER_BLOCK)
+                .map(|block| self.evaluate_block(block, options, jacobian))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(blocks.into_iter().flatten().collect())
         })?
     }
 
-    fn evaluate<N: Num + Send + Sync>(&self, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Expectation {
+    /// Expected correlations of `params`, the 2-halo table read once for all.
+    fn evaluate<N: Num + Send + Sync>(&self, params: &[HodParams], options: &ExpectOptions, jacobian: bool) -> Vec<Expectation> {
+        let mut points: Vec<Weighed<N>> = params.iter().map(|p| self.weigh(p, options)).collect();
+        self.add_two_halo(&mut points);
+        points.into_iter().zip(params).map(|(w, p)| self.finish(w, p, options, jacobian)).collect()
+    }
+
+    /// A point's weights and 1-halo sums.
+    fn weigh<N: Num + Send + Sync>(&self, params: &HodParams, options: &ExpectOptions) -> Weighed<N> {
         let model = Model::<N>::new(params, options.satellites_times_centrals);
         let zero = N::constant(0.0);
         let (nb, n_mass, n_cat) = (self.n_bins(), self.n_mass, self.n_cat());
@@ -288,58 +333,79 @@ impl Table {
             sums[SS1 * nb + b] = Sums { dd: m(&ss, 0), w: s_s * m(&ss, 1), h: s_s * s_s * m(&ss, 3) };
         }
 
-        // 2-halo: quadratic forms in the category weights (mean w and slope beta in log mass),
-        // split by kind. With x an object's log mass less its category's mean, and marks
-        // T = sum m, X = sum x_i m, Y = sum x_j m:
-        //   DD = sum_A w_A sum_B w_B T0 + 2 beta_A sum_B w_B X0,
-        //   W  = sum_A S_A (w_A sum_B w_B T1 + beta_A sum_B w_B X1 + w_A sum_B beta_B Y1),
-        //   H  = sum_A S_A (w_A sum_B S_B w_B T2 + 2 beta_A sum_B S_B w_B X2).
-        // Categories are numbered in key order, so the centrals' come first.
-        let active: Vec<usize> = (0..n_cat).filter(|&c| !(w_cat[c].0.is_zero() && w_cat[c].1.is_zero())).collect();
-        let n_cen_cat = is_cen.iter().take_while(|&&c| c).count();
-        debug_assert!(is_cen[n_cen_cat..].iter().all(|&c| !c));
         let s_of = |c: usize| if is_cen[c] { s_c } else { s_s };
         let sw: Vec<N> = (0..n_cat).map(|c| s_of(c) * w_cat[c].0).collect();
-        let (w_of, beta_of): (Vec<N>, Vec<N>) = w_cat.iter().copied().unzip();
+        let active: Vec<bool> = w_cat.iter().map(|w| !(w.0.is_zero() && w.1.is_zero())).collect();
+        let (w_of, beta_of): (Vec<N>, Vec<N>) = w_cat.into_iter().unzip();
+        Weighed { s_c, s_s, n_cen, n_sat, var_n, sums, w_of, beta_of, sw, active }
+    }
+
+    /// The 2-halo sums of `points`: quadratic forms in the category weights (mean w and slope
+    /// beta in log mass), split by kind. With x an object's log mass less its category's mean,
+    /// and marks T = sum m, X = sum x_i m, Y = sum x_j m:
+    ///   DD = sum_A w_A sum_B w_B T0 + 2 beta_A sum_B w_B X0,
+    ///   W  = sum_A S_A (w_A sum_B w_B T1 + beta_A sum_B w_B X1 + w_A sum_B beta_B Y1),
+    ///   H  = sum_A S_A (w_A sum_B S_B w_B T2 + 2 beta_A sum_B S_B w_B X2).
+    /// Each row of the table is read once for all the points.
+    fn add_two_halo<N: Num>(&self, points: &mut [Weighed<N>]) {
+        let (nb, n_cat) = (self.n_bins(), self.n_cat());
+        // Categories are numbered in key order, so the centrals' come first.
+        let n_cen_cat = (0..KINDS * self.n_mass * RANK_GROUPS)
+            .filter(|&key| key / RANK_GROUPS < self.n_mass && self.category[key] != usize::MAX)
+            .count();
+        let zero = N::constant(0.0);
         for b in 0..nb {
             let block = |m: usize| {
                 let start = (b * MARKS_2H + m) * n_cat * n_cat;
                 &self.two_halo[start..start + n_cat * n_cat]
             };
             let t: [&[f32]; MARKS_2H] = std::array::from_fn(block);
-            let mut acc = [Sums { dd: zero, w: zero, h: zero }; 3]; // cc, cs, ss
-            for &i in &active {
+            let mut acc = vec![[Sums { dd: zero, w: zero, h: zero }; 3]; points.len()]; // cc, cs, ss
+            for i in 0..n_cat {
                 let row = |m: usize| &t[m][i * n_cat..(i + 1) * n_cat];
                 let (t0, t1, t2, x0, x1, y1, x2) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6));
-                // Partner sums over centrals (side 0) and satellites (side 1); categories
-                // without weight add zeros.
-                let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
-                    let (w, beta, sw) = (&w_of[j.clone()], &beta_of[j.clone()], &sw[j.clone()]);
-                    [
-                        N::dot(w, &t0[j.clone()]),
-                        N::dot(w, &x0[j.clone()]),
-                        N::dot(w, &t1[j.clone()]),
-                        N::dot(w, &x1[j.clone()]),
-                        N::dot(beta, &y1[j.clone()]),
-                        N::dot(sw, &t2[j.clone()]),
-                        N::dot(sw, &x2[j]),
-                    ]
-                });
-                let (w, beta) = w_cat[i];
-                let s_i = s_of(i);
-                let i_sat = !is_cen[i];
-                for (side, v) in u.iter().enumerate() {
-                    let kind = i_sat as usize + side; // 0 cc, 1 cs, 2 ss
-                    acc[kind].dd += w * v[0] + beta * v[1] * 2.0;
-                    acc[kind].w += s_i * (w * v[2] + beta * v[3] + w * v[4]);
-                    acc[kind].h += s_i * (w * v[5] + beta * v[6] * 2.0);
+                let i_sat = i >= n_cen_cat;
+                for (p, acc) in points.iter().zip(acc.iter_mut()) {
+                    if !p.active[i] {
+                        continue;
+                    }
+                    // Partner sums over centrals (side 0) and satellites (side 1); categories
+                    // without weight add zeros.
+                    let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
+                        let (w, beta, sw) = (&p.w_of[j.clone()], &p.beta_of[j.clone()], &p.sw[j.clone()]);
+                        [
+                            N::dot(w, &t0[j.clone()]),
+                            N::dot(w, &x0[j.clone()]),
+                            N::dot(w, &t1[j.clone()]),
+                            N::dot(w, &x1[j.clone()]),
+                            N::dot(beta, &y1[j.clone()]),
+                            N::dot(sw, &t2[j.clone()]),
+                            N::dot(sw, &x2[j]),
+                        ]
+                    });
+                    let (w, beta) = (p.w_of[i], p.beta_of[i]);
+                    let s_i = if i_sat { p.s_s } else { p.s_c };
+                    for (side, v) in u.iter().enumerate() {
+                        let kind = i_sat as usize + side; // 0 cc, 1 cs, 2 ss
+                        acc[kind].dd += w * v[0] + beta * v[1] * 2.0;
+                        acc[kind].w += s_i * (w * v[2] + beta * v[3] + w * v[4]);
+                        acc[kind].h += s_i * (w * v[5] + beta * v[6] * 2.0);
+                    }
                 }
             }
-            sums[CC2 * nb + b] = acc[0];
-            sums[CS2 * nb + b] = acc[1];
-            sums[SS2 * nb + b] = acc[2];
+            for (p, acc) in points.iter_mut().zip(acc) {
+                p.sums[CC2 * nb + b] = acc[0];
+                p.sums[CS2 * nb + b] = acc[1];
+                p.sums[SS2 * nb + b] = acc[2];
+            }
         }
+    }
 
+    /// The statistics, parts and Jacobian of a point with its sums.
+    fn finish<N: Num>(&self, point: Weighed<N>, params: &HodParams, options: &ExpectOptions, jacobian: bool) -> Expectation {
+        let Weighed { n_cen, n_sat, var_n, sums, .. } = point;
+        let nb = self.n_bins();
+        let zero = N::constant(0.0);
         // Ratios of expectations.
         let n_total = n_cen + n_sat;
         let mut norm = n_total * n_total + var_n;
