@@ -259,12 +259,17 @@ fn batches_threads_and_files_give_the_same_numbers() {
     let opts = |threads| TableOptions { r_edges: vec![0.1, 0.3, 1.0, 3.0, 10.0], threads: Some(threads), mass_bin_dex: 0.2, draws_per_mass_bin: 1 << 14, ..Default::default() };
     let one = Table::build(&halos, &opts(1), None).unwrap();
     let two = Table::build(&halos, &opts(2), None).unwrap();
-    let points = [params([0.3, 0.2, 12.0, 0.3, 12.0, 13.0, 1.0]), params([-1.0, 1.0, 11.5, 0.6, 11.0, 12.5, 0.7])];
+    // More points than a block of the batch evaluation (16), so blocks meet.
+    let mut points = vec![params([0.3, 0.2, 12.0, 0.3, 12.0, 13.0, 1.0]), params([-1.0, 1.0, 11.5, 0.6, 11.0, 12.5, 0.7])];
+    points.extend((0..18).map(|k| params([-0.9 + 0.1 * k as f64, 0.5, 11.6 + 0.05 * k as f64, 0.3, 11.5, 12.8 + 0.03 * k as f64, 1.0])));
     let o = ExpectOptions::default();
     let batch = one.expect_batch(&points, &o, false, Some(2)).unwrap();
+    assert_eq!(batch.len(), points.len());
+    let with_jacobian = one.expect_batch(&points, &o, true, Some(2)).unwrap();
     for (i, p) in points.iter().enumerate() {
         let single = one.expect(p, &o, false).unwrap();
         assert_eq!(single, batch[i], "point {i}: batch and single differ");
+        assert_eq!((&single.xi, &single.omega, &single.eta), (&with_jacobian[i].xi, &with_jacobian[i].omega, &with_jacobian[i].eta), "point {i}: with the Jacobian");
         let other = two.expect(p, &o, false).unwrap();
         for (a, b) in single.xi.iter().chain(&single.omega).chain(&single.eta).zip(other.xi.iter().chain(&other.omega).chain(&other.eta)) {
             assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "point {i}: 1 thread {a}, 2 threads {b}");
