@@ -66,7 +66,8 @@ fn synopses(text: &str) -> Vec<(String, String)> {
     for line in block.lines() {
         if let Some(rest) = line.strip_prefix("iaemu ") {
             let words: Vec<&str> = rest.split_whitespace().collect();
-            let name = if words[0] == "halos" { format!("halos {}", words[1]) } else { words[0].to_string() };
+            // Commands with subcommands: `halos synth`, `halos info`, `tabulate merge`.
+            let name = if words[0] == "halos" || words.get(1) == Some(&"merge") { format!("{} {}", words[0], words[1]) } else { words[0].to_string() };
             out.push((name, line.to_string()));
         } else if let Some(last) = out.last_mut() {
             last.1 += line;
