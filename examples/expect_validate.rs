@@ -6,6 +6,7 @@
 //! mean, and the largest |expectation - mean| in units of one realisation's standard deviation.
 //!
 //!     cargo run --release --example expect_validate -- [--box 100] [--realizations 2000] [--grid 32]
+//!         [--dex 0.2] [--table-seed 1] [--sim-seed 100]
 
 use std::time::Instant;
 
@@ -46,7 +47,7 @@ fn main() -> iaemu::Result<()> {
     let mut tables = Vec::new();
     for model in [SatelliteModel::Subhalos, SatelliteModel::Nfw] {
         let t = Instant::now();
-        let table = Table::build(&halos, &TableOptions { satellites: model, mass_bin_dex: arg("--dex", 0.1), seed: arg("--table-seed", 1.0) as u64, ..Default::default() }, None)?;
+        let table = Table::build(&halos, &TableOptions { satellites: model, mass_bin_dex: arg("--dex", TableOptions::default().mass_bin_dex), seed: arg("--table-seed", 1.0) as u64, ..Default::default() }, None)?;
         println!("table {model:?}: {:.1} s, {:.1} MB", t.elapsed().as_secs_f64(), table.size_bytes() as f64 / 1e6);
         tables.push(table);
     }
@@ -55,12 +56,6 @@ fn main() -> iaemu::Result<()> {
         let table = &tables[(model == SatelliteModel::Nfw) as usize];
         let options = ExpectOptions { xi_normalization: XiNormalization::NSquared, satellites_times_centrals: stc };
         let e = table.expect(&params, &options, false)?;
-        if std::env::var("EXPECT_ONLY").is_ok() {
-            println!("point {k}: xi {:?}\n omega {:?}\n eta {:?}", e.xi, e.omega, e.eta);
-            let p = &e.parts;
-            println!("parts {k}: cs1 {:?}\nparts {k}: ss1 {:?}\nparts {k}: cc2 {:?}\nparts {k}: cs2 {:?}\nparts {k}: ss2 {:?}", p.cen_sat_1h.xi, p.sat_sat_1h.xi, p.cen_cen_2h.xi, p.cen_sat_2h.xi, p.sat_sat_2h.xi);
-            continue;
-        }
         let t = Instant::now();
         let sim = simulate(
             &halos,
@@ -92,27 +87,6 @@ fn main() -> iaemu::Result<()> {
             print!(" {name}: chi2/dof {:.2} ({dof} bins), max |E - mean|/sigma1 {:.3};", chi2 / dof.max(1) as f64, worst);
         }
         println!();
-        if std::env::var("DETAIL").map(|v| v == k.to_string()).unwrap_or(false) {
-            let sim2 = simulate(&halos, &params, r, arg("--sim-seed", 100.0) as u64 + k as u64, &SimulateOptions {
-                populate: PopulateOptions { satellites: model, satellites_times_centrals: stc, ..Default::default() },
-                keep_realizations: true,
-                ..Default::default()
-            })?;
-            let reals = sim2.realizations.as_ref().unwrap();
-            let n2: f64 = sim2.n_galaxies.iter().map(|&n| (n * n) as f64).sum::<f64>() / r as f64;
-            for b in 0..e.xi.len() {
-                let dd: f64 = reals.iter().zip(&sim2.n_galaxies).map(|(c, &n)| (1.0 + c.xi[b]) * (n * n) as f64).sum::<f64>() / r as f64;
-                let w: f64 = reals.iter().map(|c| c.omega[b] * c.pairs[b] as f64).sum::<f64>() / r as f64;
-                let np: f64 = reals.iter().map(|c| c.pairs[b] as f64).sum::<f64>() / r as f64;
-                println!("  ratio-of-means bin {b}: xi {:.5e} (E {:.5e}, mean {:.5e})  omega {:.4e} (E {:.4e})", dd / n2 - 1.0, e.xi[b], sim.xi[b], w / np, e.omega[b]);
-            }
-
-            for b in 0..e.xi.len() {
-                println!("  bin {b:2} r {:.3}: xi {:.5e} {:.5e} sd {:.2e} | om {:.4e} {:.4e} sd {:.2e} | eta {:.4e} {:.4e} sd {:.2e} | parts xi cs1 {:.3e} ss1 {:.3e} cc2 {:.3e} cs2 {:.3e} ss2 {:.3e}",
-                    e.r_mid[b], e.xi[b], sim.xi[b], sim.xi_var[b].sqrt(), e.omega[b], sim.omega[b], sim.omega_var[b].sqrt(), e.eta[b], sim.eta[b], sim.eta_var[b].sqrt(),
-                    e.parts.cen_sat_1h.xi[b], e.parts.sat_sat_1h.xi[b], e.parts.cen_cen_2h.xi[b], e.parts.cen_sat_2h.xi[b], e.parts.sat_sat_2h.xi[b]);
-            }
-        }
     }
     Ok(())
 }

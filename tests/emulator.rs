@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use iaemu::dataset::Data;
+use iaemu::dataset::{Data, Truth};
 use iaemu::emulator::{self, Config, Control, Emulator, PredictOptions, Rows};
 use iaemu::Error;
 use ndarray::{Array1, Array2, Array3};
@@ -474,7 +474,7 @@ fn log_xi_masks_non_positive_xi_and_transforms_variances() {
 fn evaluation_uses_the_test_split_or_every_row() {
     let (emu, _, data) = trained();
     let o = PredictOptions { mc_passes: 5, ..Default::default() };
-    let test = emulator::evaluate(emu, data, Rows::TestSplit, &o).unwrap();
+    let test = emulator::evaluate(emu, data, Rows::TestSplit, &o, Truth::Mean).unwrap();
     assert_eq!(test.rows.len(), emu.meta().training.n_test);
     assert_eq!(test.metrics.n_curves, test.rows.len());
     let xi = &test.metrics.xi;
@@ -486,8 +486,8 @@ fn evaluation_uses_the_test_split_or_every_row() {
         assert!((0.88..1.0).contains(&s.coverage_2sigma), "{s:?}");
     }
     let other = problem(50, 99);
-    assert!(matches!(emulator::evaluate(emu, &other, Rows::TestSplit, &o), Err(Error::InvalidArgument(_))));
-    let all = emulator::evaluate(emu, &other, Rows::All, &o).unwrap();
+    assert!(matches!(emulator::evaluate(emu, &other, Rows::TestSplit, &o, Truth::Mean), Err(Error::InvalidArgument(_))));
+    let all = emulator::evaluate(emu, &other, Rows::All, &o, Truth::Mean).unwrap();
     assert_eq!(all.rows, (0..50).collect::<Vec<_>>());
 }
 
@@ -517,7 +517,8 @@ fn metrics_follow_their_definitions() {
         flags: vec![0; n],
         mc_passes: 1,
     };
-    let m = compute(&pred, &truth);
+    // One realisation's standard deviation is the 0.01 the errors were set in.
+    let m = compute(&pred, &truth, &Array3::from_elem((n, 3, NB), 0.01f64.powi(2)));
     assert_eq!(m.n_curves, n);
     for s in m.by_statistic() {
         assert!((s.coverage_1sigma - 0.5).abs() < 1e-12, "{s:?}");
@@ -526,6 +527,9 @@ fn metrics_follow_their_definitions() {
         assert!((s.coverage_aleatoric_1sigma - 0.5).abs() < 1e-12, "{s:?}");
         assert_eq!(s.epistemic_below_aleatoric, 1.0);
         assert!(s.pcc_mean > 0.99);
+        // errors of 0.5, 1.5, 2.5, 0.5 sd1: median 1, mean 1.25; aleatoric 0.75 of var1
+        assert!((s.err_over_sd1_median - 1.0).abs() < 1e-9 && (s.err_over_sd1_mean - 1.25).abs() < 1e-9, "{s:?}");
+        assert!((s.aleatoric_over_var1_median - 0.75).abs() < 1e-12, "{s:?}");
     }
     // JSON has no NaN: a metric that could not be measured is written null and read back NaN.
     let mut xi = m.xi.clone();
