@@ -2,7 +2,7 @@
 
 use super::args::{load_halos, TableArgs};
 use super::common::{progress_bar, synthesize};
-use iaemu::expect::{Table, TableOptions, TableShard};
+use iaemu::expect::{Progress, Table, TableOptions, TableShard};
 use iaemu::shard::Shard;
 use iaemu::halos::{HaloCatalog, SyntheticUniverse};
 use iaemu::{corr, Result};
@@ -44,7 +44,7 @@ impl Request<'_> {
 /// per stage otherwise).
 pub fn build_with_progress<T>(
     what: &str,
-    tabulate: impl FnOnce(&(dyn Fn(&str, usize, usize) + Sync)) -> Result<T>,
+    tabulate: impl FnOnce(Progress) -> Result<T>,
 ) -> Result<T> {
     let start = Instant::now();
     let bar = progress_bar("{msg:>13} {bar:40} {percent:>3}% {elapsed} (eta {eta})");

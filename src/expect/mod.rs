@@ -27,6 +27,10 @@ pub use tabulate::{default_table_options, TableOptions};
 
 use crate::hod::SatelliteModel;
 
+/// Reports a tabulation's progress from its worker threads: the stage ("1-halo pairs",
+/// "2-halo pairs"), the work done and the total.
+pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
+
 /// Version of the table layout and of its file.
 pub const FORMAT_VERSION: u32 = 1;
 

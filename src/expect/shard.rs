@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::TwoHalo;
-use super::{tabulate, Table, TableOptions};
+use super::{tabulate, Progress, Table, TableOptions};
 use crate::halos::HaloCatalog;
 use crate::shard::Shard;
 use crate::{Error, Result};
@@ -29,7 +29,7 @@ impl TableShard {
         halos: &HaloCatalog,
         options: &TableOptions,
         shard: Shard,
-        progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
+        progress: Option<Progress>,
     ) -> Result<TableShard> {
         let (mut table, two_halo) = tabulate::build(halos, options, shard, progress)?;
         table.meta.shard = Some(shard);

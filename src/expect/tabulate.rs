@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::nfw_pairs::{self, NfwPairs};
-use super::{category_key, rank_group, Table, TableMeta, CEN, FORMAT_VERSION, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, RND, SUB, SUB_BINS};
+use super::{category_key, rank_group, Progress, Table, TableMeta, CEN, FORMAT_VERSION, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, RND, SUB, SUB_BINS};
 use crate::corr::{self, CorrelationOptions, Galaxies, XiNormalization};
 use crate::halos::{Column, HaloCatalog, HOST_MIN_PARTICLES};
 use crate::hod::watson::unit_or_random;
@@ -127,7 +127,7 @@ impl Table {
     pub fn build(
         halos: &HaloCatalog,
         options: &TableOptions,
-        progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
+        progress: Option<Progress>,
     ) -> Result<Table> {
         let (mut table, two_halo) = build(halos, options, Shard::WHOLE, progress)?;
         table.two_halo = two_halo.iter().map(|&v| v as f32).collect();
@@ -142,7 +142,7 @@ pub(super) fn build(
     halos: &HaloCatalog,
     options: &TableOptions,
     shard: Shard,
-    progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
+    progress: Option<Progress>,
 ) -> Result<(Table, Vec<f64>)> {
     options.validate(halos.box_size())?;
     crate::threads::install(options.threads, || build_in_pool(halos, options, shard, progress))?
@@ -152,7 +152,7 @@ fn build_in_pool(
     halos: &HaloCatalog,
     options: &TableOptions,
     shard: Shard,
-    progress: Option<&(dyn Fn(&str, usize, usize) + Sync)>,
+    progress: Option<Progress>,
 ) -> Result<(Table, Vec<f64>)> {
     let populate = PopulateOptions {
         satellites: options.satellites,
