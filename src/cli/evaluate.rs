@@ -31,7 +31,6 @@ pub fn run(
         Truth::Mean => dataset::Truth::Mean,
         Truth::Expected => dataset::Truth::Expected,
     };
-    data.truth(against)?;
     let (emu, opts) = open(a)?;
     let rows = if all { Rows::All } else { Rows::TestSplit };
     let start = Instant::now();

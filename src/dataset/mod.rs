@@ -670,8 +670,6 @@ impl Data {
         })
     }
 
-    /// The same data with the expected correlations as the curves to judge against (rows
-    /// whose expectation is not finite become not valid). Error: the dataset has none.
     /// The curves a model is judged against: the realisation means, or the expected
     /// correlations (an error naming `generate --expected` when the dataset has none).
     pub fn truth(&self, truth: Truth) -> Result<&Array3<f64>> {

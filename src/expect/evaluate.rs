@@ -92,6 +92,8 @@ struct Weighed<N> {
     w_of: Vec<N>,
     beta_of: Vec<N>,
     sw: Vec<N>,
+    /// Their plain values (w, beta, sw), for [`Num::dot`].
+    values: [Vec<f64>; 3],
     /// Categories with a weight.
     active: Vec<bool>,
 }
@@ -284,11 +286,9 @@ impl Table {
             }
         }
         let mut w_cat = vec![(zero, zero); n_cat];
-        let mut is_cen = vec![false; n_cat];
         for (key, &c) in self.category.iter().enumerate() {
             if c != usize::MAX {
                 w_cat[c] = w_key[key].fit();
-                is_cen[c] = key / RANK_GROUPS < n_mass;
             }
         }
 
@@ -333,11 +333,12 @@ impl Table {
             sums[SS1 * nb + b] = Sums { dd: m(&ss, 0), w: s_s * m(&ss, 1), h: s_s * s_s * m(&ss, 3) };
         }
 
-        let s_of = |c: usize| if is_cen[c] { s_c } else { s_s };
-        let sw: Vec<N> = (0..n_cat).map(|c| s_of(c) * w_cat[c].0).collect();
+        let n_cen_cat = self.n_cen_cat();
+        let sw: Vec<N> = (0..n_cat).map(|c| if c < n_cen_cat { s_c } else { s_s } * w_cat[c].0).collect();
         let active: Vec<bool> = w_cat.iter().map(|w| !(w.0.is_zero() && w.1.is_zero())).collect();
         let (w_of, beta_of): (Vec<N>, Vec<N>) = w_cat.into_iter().unzip();
-        Weighed { s_c, s_s, n_cen, n_sat, var_n, sums, w_of, beta_of, sw, active }
+        let values = [&w_of, &beta_of, &sw].map(|v| v.iter().map(|x| x.value()).collect());
+        Weighed { s_c, s_s, n_cen, n_sat, var_n, sums, w_of, beta_of, sw, values, active }
     }
 
     /// The 2-halo sums of `points`: quadratic forms in the category weights (mean w and slope
@@ -349,10 +350,7 @@ impl Table {
     /// Each row of the table is read once for all the points.
     fn add_two_halo<N: Num>(&self, points: &mut [Weighed<N>]) {
         let (nb, n_cat) = (self.n_bins(), self.n_cat());
-        // Categories are numbered in key order, so the centrals' come first.
-        let n_cen_cat = (0..KINDS * self.n_mass * RANK_GROUPS)
-            .filter(|&key| key / RANK_GROUPS < self.n_mass && self.category[key] != usize::MAX)
-            .count();
+        let n_cen_cat = self.n_cen_cat();
         let zero = N::constant(0.0);
         for b in 0..nb {
             let block = |m: usize| {
@@ -373,14 +371,15 @@ impl Table {
                     // without weight add zeros.
                     let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
                         let (w, beta, sw) = (&p.w_of[j.clone()], &p.beta_of[j.clone()], &p.sw[j.clone()]);
+                        let [wv, bv, sv] = [0, 1, 2].map(|k| &p.values[k][j.clone()]);
                         [
-                            N::dot(w, &t0[j.clone()]),
-                            N::dot(w, &x0[j.clone()]),
-                            N::dot(w, &t1[j.clone()]),
-                            N::dot(w, &x1[j.clone()]),
-                            N::dot(beta, &y1[j.clone()]),
-                            N::dot(sw, &t2[j.clone()]),
-                            N::dot(sw, &x2[j]),
+                            N::dot(w, wv, &t0[j.clone()]),
+                            N::dot(w, wv, &x0[j.clone()]),
+                            N::dot(w, wv, &t1[j.clone()]),
+                            N::dot(w, wv, &x1[j.clone()]),
+                            N::dot(beta, bv, &y1[j.clone()]),
+                            N::dot(sw, sv, &t2[j.clone()]),
+                            N::dot(sw, sv, &x2[j]),
                         ]
                     });
                     let (w, beta) = (p.w_of[i], p.beta_of[i]);

@@ -155,9 +155,7 @@ impl Table {
             return Err(bad(format!("`two_halo`[{i}] is not finite")));
         }
         if let Some(s) = meta.shard {
-            if s.count == 0 || s.index >= s.count {
-                return Err(bad(format!("shard {}/{} in its metadata", s.index, s.count)));
-            }
+            Shard::parse(&format!("{}/{}", s.index, s.count)).map_err(|e| bad(format!("metadata: {e}")))?;
         }
         let [host_counts, node_log_m, rank_counts, excess_counts, cen_sub, sub_sub, cen_rnd, sub_rnd, rnd_rnd, log_m_lo, n_mass]: [Vec<f64>; 11] =
             f.try_into().map_err(|_| bad("parts".into()))?;

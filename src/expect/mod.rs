@@ -160,6 +160,12 @@ impl Table {
         self.category.iter().filter(|&&c| c != usize::MAX).count()
     }
 
+    /// Categories of centrals: numbered first, as categories are numbered in key order and
+    /// the centrals' keys come first ([`category_key`]).
+    fn n_cen_cat(&self) -> usize {
+        self.category[..self.n_mass * RANK_GROUPS].iter().filter(|&&c| c != usize::MAX).count()
+    }
+
     /// Bytes held.
     pub fn size_bytes(&self) -> usize {
         8 * (self.host_counts.len()

@@ -29,29 +29,27 @@ pub trait Num:
     fn gradient(&self) -> [f64; N_PARAMS];
     /// Zero, with a zero gradient.
     fn is_zero(&self) -> bool;
-    /// `sum_j weights[j] * row[j]` (a row of a table kept in f32), in [`LANES`] partial sums:
-    /// the values are the same for every implementation.
-    fn dot(weights: &[Self], row: &[f32]) -> Self {
-        dot_lanes(weights, row)
-    }
+    /// `sum_j weights[j] * row[j]` (a row of a table kept in f32), given also the weights'
+    /// plain values (`values[j] == weights[j].value()`): the value is [`dot_kernel`]'s for
+    /// every implementation, so it does not depend on whether gradients are carried.
+    fn dot(weights: &[Self], values: &[f64], row: &[f32]) -> Self;
 }
 
-/// Lanes of [`Num::dot`] for plain numbers: independent partial sums the compiler keeps in
-/// vector registers. Lane l sums the terms j = l mod 8 in order, so the result is the same
+/// Lanes of [`dot_kernel`]: independent partial sums the compiler keeps in vector registers. Lane l sums the terms j = l mod 8 in order, so the result is the same
 /// whatever the vector width.
 const LANES: usize = 8;
 
 #[inline(always)]
-fn dot_lanes<N: Num>(weights: &[N], row: &[f32]) -> N {
+fn dot_lanes(weights: &[f64], row: &[f32]) -> f64 {
     let n = weights.len().min(row.len());
     let split = n - n % LANES;
-    let mut lanes = [N::constant(0.0); LANES];
+    let mut lanes = [0.0; LANES];
     for (w, t) in weights[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
         for l in 0..LANES {
             lanes[l] += w[l] * t[l] as f64;
         }
     }
-    let (mut sum, mut tail) = (N::constant(0.0), N::constant(0.0));
+    let (mut sum, mut tail) = (0.0, 0.0);
     for l in lanes {
         sum += l;
     }
@@ -83,12 +81,12 @@ fn dot_kernel() -> DotFn {
                 // SAFETY: `Isa::selected` names only instruction sets this CPU runs.
                 Ok(Isa::Avx512) => |w: &[f64], t: &[f32]| unsafe { avx512(w, t) },
                 Ok(Isa::Avx2) => |w: &[f64], t: &[f32]| unsafe { avx2(w, t) },
-                _ => dot_lanes::<f64>,
+                _ => dot_lanes,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            dot_lanes::<f64>
+            dot_lanes
         }
     })
 }
@@ -97,8 +95,8 @@ impl Num for f64 {
     fn constant(v: f64) -> f64 {
         v
     }
-    fn dot(weights: &[f64], row: &[f32]) -> f64 {
-        dot_kernel()(weights, row)
+    fn dot(_: &[f64], values: &[f64], row: &[f32]) -> f64 {
+        dot_kernel()(values, row)
     }
     fn parameter(v: f64, _: usize) -> f64 {
         v
@@ -193,17 +191,16 @@ impl Num for Dual {
     fn is_zero(&self) -> bool {
         self.v == 0.0 && self.d.iter().all(|&x| x == 0.0)
     }
-    /// The value in the lanes of `f64`'s (so a point's values are the same with and without
-    /// its Jacobian), the gradient in one pass.
-    fn dot(weights: &[Dual], row: &[f32]) -> Dual {
-        let values: Vec<f64> = weights.iter().map(|w| w.v).collect();
+    /// The value as `f64`'s (so a point's values are the same with and without its
+    /// Jacobian), the gradient in one pass.
+    fn dot(weights: &[Dual], values: &[f64], row: &[f32]) -> Dual {
         let mut d = [0.0; N_PARAMS];
         for (w, &t) in weights.iter().zip(row) {
             for (s, g) in d.iter_mut().zip(&w.d) {
                 *s += g * t as f64;
             }
         }
-        Dual { v: dot_lanes(&values, row), d }
+        Dual { v: dot_kernel()(values, row), d }
     }
 }
 
