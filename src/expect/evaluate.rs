@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::occupation::{Dual, Model, Num, Poisson, N_PARAMS};
+use super::occupation::{Dual, Model, Num, Poisson, N_PARAMS, ROW_MARKS};
 use super::{category_key, rank_group, Table, CEN, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, RND, SUB, SUB_BINS};
 use crate::corr::{r_mid, XiNormalization};
 use crate::hod::HodParams;
@@ -92,7 +92,7 @@ struct Weighed<N> {
     w_of: Vec<N>,
     beta_of: Vec<N>,
     sw: Vec<N>,
-    /// Their plain values (w, beta, sw), for [`Num::dot`].
+    /// Their plain values (w, beta, sw), for [`Num::dots`].
     values: [Vec<f64>; 3],
     /// Categories with a weight.
     active: Vec<bool>,
@@ -303,12 +303,10 @@ impl Table {
                 return;
             }
             let sums = &table[row * nb * MARKS_1H..(row + 1) * nb * MARKS_1H];
-            for b in 0..nb {
-                for k in 0..half {
-                    let (m, mx) = (sums[b * MARKS_1H + k], sums[b * MARKS_1H + half + k]);
-                    if m != 0.0 || mx != 0.0 {
-                        acc[b * half + k] += mean * m + slope * mx;
-                    }
+            for (acc, sums) in acc.chunks_exact_mut(half).zip(sums.chunks_exact(MARKS_1H)) {
+                let (m, mx) = sums.split_at(half);
+                for ((a, &m), &mx) in acc.iter_mut().zip(m).zip(mx) {
+                    *a += mean * m + slope * mx;
                 }
             }
         };
@@ -360,8 +358,8 @@ impl Table {
             let t: [&[f32]; MARKS_2H] = std::array::from_fn(block);
             let mut acc = vec![[Sums { dd: zero, w: zero, h: zero }; 3]; points.len()]; // cc, cs, ss
             for i in 0..n_cat {
-                let row = |m: usize| &t[m][i * n_cat..(i + 1) * n_cat];
-                let (t0, t1, t2, x0, x1, y1, x2) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6));
+                // The marks in the order of [`Num::dots`]: T0, X0, T1, X1, Y1, T2, X2.
+                let rows: [&[f32]; ROW_MARKS] = [0, 3, 1, 4, 5, 2, 6].map(|m| &t[m][i * n_cat..(i + 1) * n_cat]);
                 let i_sat = i >= n_cen_cat;
                 for (p, acc) in points.iter().zip(acc.iter_mut()) {
                     if !p.active[i] {
@@ -370,17 +368,11 @@ impl Table {
                     // Partner sums over centrals (side 0) and satellites (side 1); categories
                     // without weight add zeros.
                     let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
-                        let (w, beta, sw) = (&p.w_of[j.clone()], &p.beta_of[j.clone()], &p.sw[j.clone()]);
-                        let [wv, bv, sv] = [0, 1, 2].map(|k| &p.values[k][j.clone()]);
-                        [
-                            N::dot(w, wv, &t0[j.clone()]),
-                            N::dot(w, wv, &x0[j.clone()]),
-                            N::dot(w, wv, &t1[j.clone()]),
-                            N::dot(w, wv, &x1[j.clone()]),
-                            N::dot(beta, bv, &y1[j.clone()]),
-                            N::dot(sw, sv, &t2[j.clone()]),
-                            N::dot(sw, sv, &x2[j]),
-                        ]
+                        N::dots(
+                            [&p.w_of[j.clone()], &p.beta_of[j.clone()], &p.sw[j.clone()]],
+                            [0, 1, 2].map(|k| &p.values[k][j.clone()]),
+                            rows.map(|t| &t[j.clone()]),
+                        )
                     });
                     let (w, beta) = (p.w_of[i], p.beta_of[i]);
                     let s_i = if i_sat { p.s_s } else { p.s_c };

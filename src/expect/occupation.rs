@@ -29,64 +29,91 @@ pub trait Num:
     fn gradient(&self) -> [f64; N_PARAMS];
     /// Zero, with a zero gradient.
     fn is_zero(&self) -> bool;
-    /// `sum_j weights[j] * row[j]` (a row of a table kept in f32), given also the weights'
-    /// plain values (`values[j] == weights[j].value()`): the value is [`dot_kernel`]'s for
-    /// every implementation, so it does not depend on whether gradients are carried.
-    fn dot(weights: &[Self], values: &[f64], row: &[f32]) -> Self;
+    /// The seven sums `sum_j weight_m[j] * rows[m][j]` of a 2-halo row (kept in f32), the
+    /// weights of mark m being `weights[MARK_WEIGHT[m]]` (w, beta, sw), given also their plain
+    /// values (`values[k][j] == weights[k][j].value()`): the values are [`dots_kernel`]'s for
+    /// every implementation, so they do not depend on whether gradients are carried.
+    fn dots(weights: [&[Self]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [Self; ROW_MARKS];
 }
 
-/// Lanes of [`dot_kernel`]: independent partial sums the compiler keeps in vector registers. Lane l sums the terms j = l mod 8 in order, so the result is the same
-/// whatever the vector width.
+/// Lanes of [`dots_kernel`]: independent partial sums the compiler keeps in vector registers.
+/// Lane l sums the terms j = l mod 8 in order, so the result is the same whatever the vector
+/// width.
 const LANES: usize = 8;
 
+/// Marks of a 2-halo row that [`Num::dots`] weighs: the first four by the weights `w`, the
+/// fifth by `beta`, the last two by `sw` (see `Table::add_two_halo`).
+pub const ROW_MARKS: usize = 7;
+/// Which of the three weight vectors (w, beta, sw) each mark takes.
+const MARK_WEIGHT: [usize; ROW_MARKS] = [0, 0, 0, 0, 1, 2, 2];
+
+/// The seven dot products of a row's marks with their weights in one pass over the row: per
+/// mark, lanes of j mod 8 summed in order, then the lanes in order, then the tail.
 #[inline(always)]
-fn dot_lanes(weights: &[f64], row: &[f32]) -> f64 {
-    let n = weights.len().min(row.len());
+fn dots_lanes(weights: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
+    let n = rows.iter().map(|r| r.len()).chain(weights.iter().map(|w| w.len())).min().unwrap_or(0);
     let split = n - n % LANES;
-    let mut lanes = [0.0; LANES];
-    for (w, t) in weights[..split].chunks_exact(LANES).zip(row[..split].chunks_exact(LANES)) {
-        for l in 0..LANES {
-            lanes[l] += w[l] * t[l] as f64;
+    let w: [&[[f64; LANES]]; 3] = weights.map(|w| w[..split].as_chunks::<LANES>().0);
+    let t: [&[[f32; LANES]]; ROW_MARKS] = rows.map(|r| r[..split].as_chunks::<LANES>().0);
+    let [w, beta, sw] = w;
+    let [t0, t1, t2, t3, t4, t5, t6] = t;
+    #[inline(always)]
+    fn add(lanes: [f64; LANES], w: &[f64; LANES], t: &[f32; LANES]) -> [f64; LANES] {
+        std::array::from_fn(|l| lanes[l] + w[l] * t[l] as f64)
+    }
+    let (mut l0, mut l1, mut l2, mut l3, mut l4, mut l5, mut l6) = Default::default();
+    for c in 0..split / LANES {
+        l0 = add(l0, &w[c], &t0[c]);
+        l1 = add(l1, &w[c], &t1[c]);
+        l2 = add(l2, &w[c], &t2[c]);
+        l3 = add(l3, &w[c], &t3[c]);
+        l4 = add(l4, &beta[c], &t4[c]);
+        l5 = add(l5, &sw[c], &t5[c]);
+        l6 = add(l6, &sw[c], &t6[c]);
+    }
+    let lanes = [l0, l1, l2, l3, l4, l5, l6];
+    std::array::from_fn(|m| {
+        let (mut sum, mut tail) = (0.0, 0.0);
+        for l in lanes[m] {
+            sum += l;
         }
-    }
-    let (mut sum, mut tail) = (0.0, 0.0);
-    for l in lanes {
-        sum += l;
-    }
-    for (&w, &t) in weights[split..n].iter().zip(&row[split..n]) {
-        tail += w * t as f64;
-    }
-    sum + tail
+        for (&w, &t) in weights[MARK_WEIGHT[m]][split..n].iter().zip(&rows[m][split..n]) {
+            tail += w * t as f64;
+        }
+        sum + tail
+    })
 }
 
-type DotFn = fn(&[f64], &[f32]) -> f64;
+type DotsFn = fn([&[f64]; 3], [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS];
 
-/// [`dot_lanes`] compiled for the widest instruction set the correlation engine takes here
-/// ([`crate::corr::Isa::selected`], so `IAEMU_ISA` limits it too), chosen once.
-fn dot_kernel() -> DotFn {
-    static KERNEL: std::sync::OnceLock<DotFn> = std::sync::OnceLock::new();
+/// [`dots_lanes`] compiled for the widest instruction set the correlation engine takes here
+/// ([`crate::corr::Isa::selected`], so `IAEMU_ISA` limits it too), chosen once. Every variant
+/// does the same operations in the same order (no fused multiply-adds), so the sums do not
+/// depend on the pick.
+fn dots_kernel() -> DotsFn {
+    static KERNEL: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
     *KERNEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx2")]
-            unsafe fn avx2(w: &[f64], t: &[f32]) -> f64 {
-                dot_lanes(w, t)
+            unsafe fn avx2(w: [&[f64]; 3], t: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
+                dots_lanes(w, t)
             }
             #[target_feature(enable = "avx512f,avx512vl,avx2")]
-            unsafe fn avx512(w: &[f64], t: &[f32]) -> f64 {
-                dot_lanes(w, t)
+            unsafe fn avx512(w: [&[f64]; 3], t: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
+                dots_lanes(w, t)
             }
             use crate::corr::Isa;
             match Isa::selected() {
                 // SAFETY: `Isa::selected` names only instruction sets this CPU runs.
-                Ok(Isa::Avx512) => |w: &[f64], t: &[f32]| unsafe { avx512(w, t) },
-                Ok(Isa::Avx2) => |w: &[f64], t: &[f32]| unsafe { avx2(w, t) },
-                _ => dot_lanes,
+                Ok(Isa::Avx512) => |w, t| unsafe { avx512(w, t) },
+                Ok(Isa::Avx2) => |w, t| unsafe { avx2(w, t) },
+                _ => dots_lanes,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            dot_lanes
+            dots_lanes
         }
     })
 }
@@ -95,8 +122,8 @@ impl Num for f64 {
     fn constant(v: f64) -> f64 {
         v
     }
-    fn dot(_: &[f64], values: &[f64], row: &[f32]) -> f64 {
-        dot_kernel()(values, row)
+    fn dots(_: [&[f64]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
+        dots_kernel()(values, rows)
     }
     fn parameter(v: f64, _: usize) -> f64 {
         v
@@ -191,16 +218,21 @@ impl Num for Dual {
     fn is_zero(&self) -> bool {
         self.v == 0.0 && self.d.iter().all(|&x| x == 0.0)
     }
-    /// The value as `f64`'s (so a point's values are the same with and without its
-    /// Jacobian), the gradient in one pass.
-    fn dot(weights: &[Dual], values: &[f64], row: &[f32]) -> Dual {
-        let mut d = [0.0; N_PARAMS];
-        for (w, &t) in weights.iter().zip(row) {
-            for (s, g) in d.iter_mut().zip(&w.d) {
-                *s += g * t as f64;
+    /// The values as `f64`'s (so a point's values are the same with and without its
+    /// Jacobian), the gradients in one more pass.
+    fn dots(weights: [&[Dual]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [Dual; ROW_MARKS] {
+        let v = dots_kernel()(values, rows);
+        let n = rows.iter().map(|r| r.len()).chain(weights.iter().map(|w| w.len())).min().unwrap_or(0);
+        let mut d = [[0.0; N_PARAMS]; ROW_MARKS];
+        for j in 0..n {
+            for (m, d) in d.iter_mut().enumerate() {
+                let (g, t) = (&weights[MARK_WEIGHT[m]][j].d, rows[m][j] as f64);
+                for (s, g) in d.iter_mut().zip(g) {
+                    *s += g * t;
+                }
             }
         }
-        Dual { v: dot_kernel()(values, row), d }
+        std::array::from_fn(|m| Dual { v: v[m], d: d[m] })
     }
 }
 
@@ -287,8 +319,11 @@ pub struct Poisson {
 impl Poisson {
     /// For slots and subhalo counts up to `max_slot`.
     pub fn new(lambda: f64, max_slot: usize) -> Poisson {
+        // Beyond `far` (12 standard deviations above the mean) the terms are below 1e-30 of the
+        // largest and are left at zero.
         let far = if lambda > 0.0 { (lambda + 12.0 * lambda.sqrt() + 30.0).ceil() as usize } else { 0 };
         let len = max_slot.max(far) + 2;
+        let top = far.min(len - 1);
         let mut pmf = vec![0.0; len];
         if lambda <= 0.0 {
             pmf[0] = 1.0;
@@ -297,7 +332,7 @@ impl Poisson {
             let mode = (lambda.floor() as usize).min(len - 1);
             let log_mode = -lambda + mode as f64 * lambda.ln() - libm::lgamma(mode as f64 + 1.0);
             pmf[mode] = log_mode.exp();
-            for j in mode + 1..len {
+            for j in mode + 1..=top {
                 pmf[j] = pmf[j - 1] * lambda / j as f64;
             }
             for j in (0..mode).rev() {
@@ -305,11 +340,11 @@ impl Poisson {
             }
         }
         let mut tail = vec![0.0; len];
-        for j in (0..len - 1).rev() {
+        for j in (0..top).rev() {
             tail[j] = tail[j + 1] + pmf[j + 1];
         }
         let (mut excess1, mut excess2) = (vec![0.0; len + 1], vec![0.0; len + 1]);
-        for n in (0..len).rev() {
+        for n in (0..=top).rev() {
             excess1[n] = excess1[n + 1] + tail[n];
             excess2[n] = excess2[n + 1] + excess1[n + 1];
         }
