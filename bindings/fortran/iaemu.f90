@@ -1573,7 +1573,7 @@ contains
   ! ---------------------------------------------------------------------------------------
 
   !> Defaults of ia_table_build (20 default bins, satellites IA_SATELLITES_AUTO, 300 particle
-  !> masses, 0.2 dex, 2**21 draws, 2 tracers, seed 1, default threads).
+  !> masses, 0.2 dex, 2**21 draws, 1 tracer, seed 1, default threads).
   subroutine ia_table_options_default(options, status)
     type(ia_table_options_t), intent(inout) :: options
     integer, intent(out), optional :: status

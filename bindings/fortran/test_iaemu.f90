@@ -734,7 +734,7 @@ contains
     call ia_table_options_default(topt)
     call check(.not. c_associated(topt%r_edges) .and. topt%satellites == IA_SATELLITES_AUTO .and. &
                topt%min_host_particles == 300 .and. topt%mass_bin_dex == 0.2_c_double .and. &
-               topt%draws_per_mass_bin == 2_int64**21 .and. topt%tracers_two_halo == 2 .and. &
+               topt%draws_per_mass_bin == 2_int64**21 .and. topt%tracers_two_halo == 1 .and. &
                topt%seed == 1 .and. topt%n_threads == 0, "ia_table_options_default")
     topt%n_threads = 2
     block

@@ -906,7 +906,7 @@ end
 
 Settings of [`build_table`](@ref): the library's defaults (`ia_table_options_default`: the 20
 default bins, `IA_SATELLITES_AUTO`, hosts above 300 particle masses, host-mass bins of 0.2 dex,
-2^21 draws per mass bin, 2 tracers per host in the 2-halo sums, seed 1, `n_threads` 0 = the
+2^21 draws per mass bin, 1 tracer per host in the 2-halo sums, seed 1, `n_threads` 0 = the
 default) with the keywords given changed. `r_edges`: bin edges, Mpc/h (`nothing`: the default
 bins); `satellites`: `IAEmu.IA_SATELLITES_AUTO`, `IA_SATELLITES_SUBHALOS` or
 `IA_SATELLITES_NFW`. With the defaults and the same edges the table is that of `iaemu tabulate`.

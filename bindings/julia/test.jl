@@ -418,7 +418,7 @@ const C = counts()
         d = TableOptions()
         @test d.r_edges === nothing && d.satellites == IAEmu.IA_SATELLITES_AUTO &&
               d.min_host_particles == 300 && d.mass_bin_dex == 0.2 && d.draws_per_mass_bin == 2^21 &&
-              d.tracers_two_halo == 2 && d.seed == 1 && d.n_threads == 0
+              d.tracers_two_halo == 1 && d.seed == 1 && d.n_threads == 0
         eo = ExpectOptions()
         @test eo.xi_normalization == IAEmu.IA_XI_N_SQUARED && eo.satellites_times_centrals == 0 &&
               eo.n_threads == 0

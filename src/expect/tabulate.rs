@@ -44,7 +44,7 @@ pub struct TableOptions {
 }
 
 /// The defaults: default bins, satellite model from the catalogue, 300 particles, 0.2 dex
-/// mass bins, 2^21 draws of borrowed offsets per mass bin, 2 random positions per host across
+/// mass bins, 2^21 draws of borrowed offsets per mass bin, 1 random position per host across
 /// hosts.
 pub fn default_table_options() -> TableOptions {
     TableOptions {
@@ -53,7 +53,7 @@ pub fn default_table_options() -> TableOptions {
         min_host_particles: HOST_MIN_PARTICLES,
         mass_bin_dex: 0.2,
         draws_per_mass_bin: 1 << 21,
-        tracers_two_halo: 2,
+        tracers_two_halo: 1,
         seed: 1,
         threads: None,
     }

@@ -70,7 +70,7 @@ int main(void) {
     CHECK(ia_table_options_default(&to) == IA_OK, "table defaults: %s", ia_last_error_message());
     CHECK(to.r_edges == NULL && to.n_edges == 0 && to.satellites == IA_SATELLITES_AUTO &&
               to.min_host_particles == 300 && to.mass_bin_dex == 0.2 && to.draws_per_mass_bin == (1u << 21) &&
-              to.tracers_two_halo == 2 && to.seed == 1 && to.n_threads == 0,
+              to.tracers_two_halo == 1 && to.seed == 1 && to.n_threads == 0,
           "table defaults: sat %d minhp %g dex %g draws %llu tracers %u seed %llu", to.satellites,
           to.min_host_particles, to.mass_bin_dex, (unsigned long long)to.draws_per_mass_bin, to.tracers_two_halo,
           (unsigned long long)to.seed);

@@ -47,7 +47,8 @@ def iaemu_times(iaemu, halos, realizations):
 def halotools_times(halos, realizations, home):
     os.environ["HOME"] = home
     from halotools.sim_manager import CachedHaloCatalog
-    halocat = CachedHaloCatalog(fname=halos)
+    # halotools compares the name with the absolute path the file records.
+    halocat = CachedHaloCatalog(fname=os.path.abspath(halos))
     lbox = np.atleast_1d(halocat.Lbox).astype(float)
     model = fx.build_model(halocat, POINT[0], POINT[1])
     fx.set_params(model, POINT)

@@ -71,7 +71,8 @@ def run_tabcorr(halos, edges, threads, home):
     from halotools.sim_manager import CachedHaloCatalog
     from tabcorr import TabCorr
 
-    halocat = CachedHaloCatalog(fname=halos)
+    # halotools compares the name with the absolute path the file records.
+    halocat = CachedHaloCatalog(fname=os.path.abspath(halos))
     # TabCorr reads halocat.cosmology (for redshift-space distortions, off here); a cache file
     # does not carry one, so halotools' default stands in.
     from halotools.sim_manager.sim_defaults import default_cosmology
