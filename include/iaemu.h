@@ -1287,7 +1287,9 @@ int ia_halos_info(const struct IaHalos *halos, struct IaHalosInfo *out_info);
 /**
  * Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is rvir /
  * nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of halos.
- * Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s).
+ * Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s); the shape, `"halo_b_to_a"` and
+ * `"halo_c_to_a"`, is dimensionless axis ratios, NaN where unknown (every row when the file
+ * had none).
  *
  * Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
  * a NULL or unknown `name` (the message lists the names), an integer column

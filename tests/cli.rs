@@ -292,6 +292,42 @@ fn halos_synth_then_info() {
 }
 
 #[test]
+fn halos_info_shows_the_shapes_of_hosts() {
+    let rockstar = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/halos/rockstar-25mpc/out_163.list");
+    if rockstar.exists() {
+        let o = iaemu(&["halos", "info", rockstar.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        for line in [
+            "shapes of those hosts, median b/a 0.795, c/a 0.623 (312 of 312 measured)",
+            "  mvir 1e13 to 1e14 Msun/h: median b/a 0.680, c/a 0.543 (8 hosts)",
+            "derived: halo_c_to_a = NaN (unknown) on 144 rows where the input holds 0",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+    } else {
+        eprintln!("SKIPPED: {} is absent", rockstar.display());
+    }
+    // A file without shapes says so.
+    let dir = scratch("halos-noshape");
+    let plain = dir.join("plain.list");
+    std::fs::write(
+        &plain,
+        "#ID Mvir Rvir Rs X Y Z A[x] A[y] A[z]\n#Box size: 10 Mpc/h\n#Particle mass: 1e8 Msun/h\n\
+         #a = 1.0\n1 1e12 200 20 1 1 1 1 0 0\n2 2e12 250 25 5 5 5 0 1 0\n",
+    )
+    .unwrap();
+    let o = iaemu(&["halos", "info", plain.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("shapes (halo_b_to_a, halo_c_to_a): not in the catalogue"),
+        "{text}"
+    );
+}
+
+#[test]
 fn halos_info_errors_name_the_problem() {
     let dir = scratch("halos-bad");
     let bad = dir.join("bad.hdf5");

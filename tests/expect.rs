@@ -221,6 +221,32 @@ fn parts_add_up_to_the_whole() {
 }
 
 #[test]
+fn centrals_align_with_their_own_satellites() {
+    // Subhalos lie along their host's major axis (tests/synthetic.rs), so a central's axis
+    // points towards its own satellites: the centrals' share of the 1-halo central-satellite
+    // omega (mu_sat = 0) and the central-satellite 1-halo eta (mu_cen = mu_sat = 1) are
+    // positive wherever there are such pairs, and vanish at mu_cen = 0.
+    let hod = |mu_cen: f64, mu_sat: f64| params([mu_cen, mu_sat, 12.0, 0.3, 12.0, 13.2, 1.0]);
+    let o = ExpectOptions::default();
+    let t = table(SatelliteModel::Subhalos);
+    let (omega, eta) = (t.expect(&hod(1.0, 0.0), &o, false).unwrap(), t.expect(&hod(1.0, 1.0), &o, false).unwrap());
+    let near: Vec<usize> = (0..omega.xi.len()).filter(|&b| omega.r_mid[b] < 1.0 && omega.parts.cen_sat_1h.xi[b] > 0.0).collect();
+    assert!(near.len() >= 5, "{near:?}");
+    for &b in &near {
+        let (w, h) = (omega.parts.cen_sat_1h.omega[b], eta.parts.cen_sat_1h.eta[b]);
+        eprintln!("r {:.3}: central-satellite 1-halo omega (mu_sat 0) {w:.5}, eta {h:.5}", omega.r_mid[b]);
+        assert!(w > 0.0 && h > 0.0, "bin {b}: omega {w}, eta {h}");
+    }
+    let (omega, eta) = (t.expect(&hod(0.0, 0.0), &o, false).unwrap(), t.expect(&hod(0.0, 1.0), &o, false).unwrap());
+    for part in [&omega.parts.cen_sat_1h.omega, &eta.parts.cen_sat_1h.eta] {
+        assert!(part.iter().all(|v| v.abs() < 1e-15), "mu_cen = 0: {part:?}");
+    }
+    // NFW satellites stay isotropic (as halotools' NFWPhaseSpace): nothing for centrals.
+    let e = table(SatelliteModel::Nfw).expect(&hod(1.0, 0.0), &o, false).unwrap();
+    assert!(e.parts.cen_sat_1h.omega.iter().all(|v| v.abs() < 1e-15), "{:?}", e.parts.cen_sat_1h.omega);
+}
+
+#[test]
 fn jacobian_matches_differences_of_the_expectation() {
     let t = table(SatelliteModel::Subhalos);
     for stc in [false, true] {

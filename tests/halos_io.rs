@@ -117,6 +117,17 @@ fn rockstar_hosts_agree_with_halotools_conversion() {
                 h5.id()[k]
             );
         }
+        for c in [Column::BToA, Column::CToA] {
+            assert_eq!(
+                ascii.col(c)[a].to_bits(),
+                h5.col(c)[k].to_bits(),
+                "{} of halo {}: {} vs {}",
+                c.name(),
+                h5.id()[k],
+                ascii.col(c)[a],
+                h5.col(c)[k]
+            );
+        }
         let (ca, ch) = (ascii.col(Column::NfwConc)[a], h5.col(Column::NfwConc)[k]);
         assert!((ca - ch).abs() < 1e-9 * ch, "conc of halo {}", h5.id()[k]);
     }
@@ -186,6 +197,21 @@ fn hlist_fragment() {
     assert_eq!(cat.col(Column::X)[i], num(17));
     assert_eq!(cat.col(Column::Mpeak)[i], num(60));
     assert_eq!(cat.col(Column::AxisAZ)[i], num(50));
+    // Shapes: `b_to_a(46)`, `c_to_a(47)`, not `b_to_a(500c)(51)`; the first row holds 0 (not
+    // measured), read as NaN; every row as the file has it, 0 as NaN.
+    assert!(num(46) == 0.0 && cat.col(Column::BToA)[i].is_nan());
+    let mut shaped = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let v: Vec<&str> = line.split_whitespace().collect();
+        let k = row(&cat, v[1].parse().unwrap());
+        for (c, field) in [(Column::BToA, 46), (Column::CToA, 47)] {
+            let x: f64 = v[field].parse().unwrap();
+            let want = if x == 0.0 { f64::NAN } else { x };
+            assert_eq!(cat.col(c)[k].to_bits(), want.to_bits(), "{} of halo {}", c.name(), v[1]);
+        }
+        shaped += (v[47].parse::<f64>().unwrap() > 0.0) as usize;
+    }
+    assert!(shaped > 300, "{shaped} rows with a measured c/a");
     let n_hosts = text
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -353,7 +379,7 @@ fn assert_same(a: &HaloCatalog, b: &HaloCatalog) {
         let (x, y) = (a.col(c), b.col(c));
         for k in 0..x.len() {
             assert!(
-                (x[k] - y[k]).abs() <= 1e-12 * x[k].abs(),
+                (x[k] - y[k]).abs() <= 1e-12 * x[k].abs() || (x[k].is_nan() && y[k].is_nan()),
                 "{} row {k}: {} vs {}",
                 c.name(),
                 x[k],
@@ -471,4 +497,196 @@ fn hdf5_without_lbox_names_the_load_option() {
     let opts = iaemu::halos::LoadOptions { box_size: Some(40.0), ..Default::default() };
     assert_eq!(iaemu::halos::load(&path, &opts).unwrap().box_size(), [40.0; 3]);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `(halo_b_to_a, halo_c_to_a)` of every data row of a Rockstar or hlist text file, by id, as
+/// the catalogue should hold them: the file's `b_to_a`, `c_to_a` fields (`b`, `c`), 0 as NaN.
+fn shapes_by_hand(text: &str, id: usize, b: usize, c: usize) -> Vec<(i64, [f64; 2])> {
+    let unknown = |x: f64| if x == 0.0 { f64::NAN } else { x };
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let v: Vec<&str> = l.split_whitespace().collect();
+            let num = |k: usize| unknown(v[k].parse::<f64>().unwrap());
+            (v[id].parse().unwrap(), [num(b), num(c)])
+        })
+        .collect()
+}
+
+/// The shape columns of `a` and `b` hold the same bits on every row.
+fn assert_same_shapes(a: &HaloCatalog, b: &HaloCatalog, what: &str) {
+    assert_eq!(a.id(), b.id(), "{what}");
+    for c in [Column::BToA, Column::CToA] {
+        let bits = |h: &HaloCatalog| h.col(c).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(a), bits(b), "{what}: {}", c.name());
+    }
+}
+
+#[test]
+fn rockstar_ascii_shapes_are_the_files() {
+    let Some(cat) = rockstar() else { return };
+    let text = std::fs::read_to_string(shared("rockstar-25mpc/out_163.list").unwrap()).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap()[1..].split_whitespace().collect();
+    let field = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (b, c) = (field("b_to_a"), field("c_to_a"));
+    // The 500c shape is another column, with other values.
+    assert_eq!((field("b_to_a(500c)"), field("c_to_a(500c)")), (b + 5, c + 5));
+    // First row, by hand: b_to_a 0.73602, c_to_a 0.67099 (500c: 0.65848, 0.59226).
+    let i = row(&cat, 0);
+    assert_eq!([cat.col(Column::BToA)[i], cat.col(Column::CToA)[i]], [0.73602, 0.67099]);
+    let mut zeros = [0, 0];
+    for (id, want) in shapes_by_hand(&text, 0, b, c) {
+        let Some(k) = cat.id().iter().position(|&v| v == id) else {
+            continue; // an orphan, dropped
+        };
+        for (j, col) in [Column::BToA, Column::CToA].into_iter().enumerate() {
+            assert_eq!(
+                cat.col(col)[k].to_bits(),
+                want[j].to_bits(),
+                "{} of halo {id}: {} vs the file's {}",
+                col.name(),
+                cat.col(col)[k],
+                want[j]
+            );
+            zeros[j] += want[j].is_nan() as usize;
+        }
+    }
+    // 0 in the file (shape not measured: at most 323 particles here) is unknown, and reported.
+    assert!(zeros[0] > 0 && zeros[1] > zeros[0], "{zeros:?}");
+    let derived = &cat.report().derived;
+    assert!(
+        derived.iter().any(|d| d.starts_with("halo_c_to_a = NaN (unknown) on 144 rows")),
+        "{derived:?}"
+    );
+    // Every measured shape is ordered and in (0, 1].
+    let (bs, cs) = (cat.col(Column::BToA), cat.col(Column::CToA));
+    for k in (0..cat.len()).filter(|&k| !cs[k].is_nan()) {
+        assert!(0.0 < cs[k] && cs[k] <= bs[k] && bs[k] <= 1.0, "row {k}");
+    }
+}
+
+#[test]
+fn shapes_survive_every_writer_bit_for_bit() {
+    // The small catalogue with shapes: one row unknown (NaN) and one 0 (read as NaN).
+    let (mut raw, meta) = small();
+    let b = vec![0.9, 1.0, 0.123456789012345, f64::NAN, 0.0];
+    let c = vec![0.5, 1.0, 0.1, 0.3, 0.0];
+    raw.set_floats(Column::BToA, b).unwrap();
+    raw.set_floats(Column::CToA, c).unwrap();
+    let small = HaloCatalog::from_raw(raw, meta).unwrap();
+    assert_eq!(&small.col(Column::BToA)[..3], &[0.9, 1.0, 0.123456789012345]);
+    assert!(small.col(Column::BToA)[3].is_nan() && small.col(Column::BToA)[4].is_nan());
+    assert_eq!(small.col(Column::CToA)[3], 0.3);
+    let mut cats = vec![("small", small)];
+    if let Some(r) = rockstar() {
+        cats.push(("rockstar", r));
+    }
+    let dir = tmp_dir("shapes");
+    for (name, cat) in &cats {
+        for ext in ["hdf5", "npz"] {
+            let p = dir.join(format!("{name}.{ext}"));
+            halos::save(cat, &p).unwrap();
+            let back = halos::load(&p, &LoadOptions::default()).unwrap();
+            assert_same_shapes(cat, &back, &format!("{name}.{ext}"));
+            // NaN written is read back as unknown, with nothing to report.
+            assert!(back.report().derived.is_empty(), "{:?}", back.report().derived);
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn files_without_shapes_read_as_unknown() {
+    let (raw, meta) = small();
+    let cat = HaloCatalog::from_raw(raw, meta).unwrap();
+    for c in [Column::BToA, Column::CToA] {
+        assert!(cat.col(c).iter().all(|v| v.is_nan()), "{}", c.name());
+    }
+    assert!(
+        cat.report().derived.iter().any(|d| d == "halo_b_to_a, halo_c_to_a = NaN (absent from the input: shape unknown)"),
+        "{:?}",
+        cat.report().derived
+    );
+    // A text file without the columns, and an .npz and an HDF5 file written without them.
+    let dir = tmp_dir("noshapes");
+    let p = dir.join("plain.list");
+    std::fs::write(
+        &p,
+        "#ID Mvir Rvir Rs X Y Z A[x] A[y] A[z]\n#Box size: 10 Mpc/h\n#Particle mass: 1e8 Msun/h\n\
+         #a = 1.0\n1 1e12 200 20 1 1 1 1 0 0\n2 2e12 250 25 5 5 5 0 1 0\n",
+    )
+    .unwrap();
+    let ascii = halos::load(&p, &LoadOptions::default()).unwrap();
+    assert!(ascii.col(Column::BToA).iter().chain(ascii.col(Column::CToA)).all(|v| v.is_nan()));
+    let npz = dir.join("plain.npz");
+    {
+        let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
+        w.add_array("halo_id", &ndarray::arr1(&[1i64, 2])).unwrap();
+        for (name, v) in [
+            ("halo_mvir", [1e12, 2e12]),
+            ("halo_rvir", [0.2, 0.25]),
+            ("halo_nfw_conc", [10.0, 10.0]),
+            ("halo_x", [1.0, 5.0]),
+            ("halo_y", [1.0, 5.0]),
+            ("halo_z", [1.0, 5.0]),
+            ("halo_axisA_x", [1.0, 0.0]),
+            ("halo_axisA_y", [0.0, 1.0]),
+            ("halo_axisA_z", [0.0, 0.0]),
+        ] {
+            w.add_array(name, &ndarray::arr1(&v)).unwrap();
+        }
+        w.add_array("Lbox", &ndarray::arr1(&[10.0])).unwrap();
+        w.add_array("particle_mass", &ndarray::arr0(1e8)).unwrap();
+        w.add_array("redshift", &ndarray::arr0(0.0)).unwrap();
+        w.finish().unwrap();
+    }
+    let from_npz = halos::load(&npz, &LoadOptions::default()).unwrap();
+    assert!(from_npz.col(Column::BToA).iter().chain(from_npz.col(Column::CToA)).all(|v| v.is_nan()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn shapes_out_of_range_are_refused_naming_the_column() {
+    let dir = tmp_dir("badshapes");
+    let text = |b: &str, c: &str| {
+        format!(
+            "#ID Mvir Rvir Rs X Y Z b_to_a c_to_a A[x] A[y] A[z] b_to_a(500c) c_to_a(500c)\n\
+             #Box size: 10 Mpc/h\n#Particle mass: 1e8 Msun/h\n#a = 1.0\n\
+             1 1e12 200 20 1 1 1 0.8 0.6 1 0 0 0.7 0.5\n\
+             2 2e12 250 25 5 5 5 {b} {c} 0 1 0 0.7 0.5\n\
+             3 3e12 250 25 8 8 8 0.9 0.7 0 1 0 0.7 0.5\n"
+        )
+    };
+    let load = |b: &str, c: &str| {
+        let p = dir.join("shape.list");
+        std::fs::write(&p, text(b, c)).unwrap();
+        halos::load(&p, &LoadOptions::default())
+    };
+    for (b, c, column, holds) in [
+        ("1.5", "0.5", "halo_b_to_a", "row 1 holds 1.5 (1 such rows)"),
+        ("0.5", "-0.1", "halo_c_to_a", "row 1 holds -0.1 (1 such rows)"),
+        ("inf", "0.5", "halo_b_to_a", "row 1 holds inf"),
+        ("0.5", "0.6", "halo_c_to_a must not exceed halo_b_to_a", "row 1 holds c/a = 0.6 and b/a = 0.5"),
+    ] {
+        let err = load(b, c).expect_err(&format!("b/a {b}, c/a {c}"));
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Io(_)), "{msg}");
+        assert!(msg.contains(&format!("column {column}")) && msg.contains(holds), "{msg}");
+    }
+    // Accepted: rounding (c/a above b/a by less than 1e-6), b/a = 1, 0 (not measured) and NaN.
+    let ok = load("0.7", "0.7000004").unwrap();
+    assert_eq!([ok.col(Column::BToA)[1], ok.col(Column::CToA)[1]], [0.7, 0.7000004]);
+    let ok = load("1.0", "1.0").unwrap();
+    assert_eq!(ok.col(Column::CToA)[1], 1.0);
+    let ok = load("0", "0").unwrap();
+    assert!(ok.col(Column::BToA)[1].is_nan() && ok.col(Column::CToA)[1].is_nan());
+    assert_eq!(ok.col(Column::BToA)[0], 0.8); // not the 500c column
+    let ok = load("nan", "0.4").unwrap();
+    assert!(ok.col(Column::BToA)[1].is_nan() && ok.col(Column::CToA)[1] == 0.4);
+    // Built in code too.
+    let (mut raw, meta) = small();
+    raw.set_floats(Column::BToA, vec![0.9, 0.9, 1.5, 0.9, 2.0]).unwrap();
+    let err = HaloCatalog::from_raw(raw, meta).unwrap_err().to_string();
+    assert!(err.contains("halo_b_to_a") && err.contains("row 2 holds 1.5 (2 such rows)"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

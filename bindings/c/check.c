@@ -190,6 +190,16 @@ int main(int argc, char **argv) {
         if (!(mvir[i] >= info.mvir_min && mvir[i] <= info.mvir_max)) fail("halo_mvir outside [mvir_min, mvir_max]");
     }
     n_checked += 4;
+    /* The shape: axis ratios, NaN where unknown, else 0 < c/a <= b/a <= 1. */
+    double *ba = malloc(info.n_halos * sizeof *ba), *ca = malloc(info.n_halos * sizeof *ca);
+    ok(ia_halos_column_f64(halos, "halo_b_to_a", ba, info.n_halos), "ia_halos_column_f64 halo_b_to_a");
+    ok(ia_halos_column_f64(halos, "halo_c_to_a", ca, info.n_halos), "ia_halos_column_f64 halo_c_to_a");
+    for (size_t i = 0; i < info.n_halos; i++) {
+        if (!(isnan(ba[i]) || isnan(ca[i]) || (ca[i] > 0 && ca[i] <= ba[i] + 1e-6 && ba[i] <= 1)))
+            fail("halo_b_to_a, halo_c_to_a neither NaN nor 0 < c/a <= b/a <= 1");
+    }
+    free(ba);
+    free(ca);
     IaGalaxies *gals = NULL;
     ok(ia_populate(halos, params, 1, &gals), "ia_populate");
     size_t n_gal;

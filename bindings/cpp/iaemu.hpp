@@ -831,7 +831,7 @@ struct TableOptions {
     double min_host_particles = 300;              // hosts take galaxies above this many particle masses
     double mass_bin_dex = 0.2;                    // width of the host-mass bins (0.01 to 1)
     std::uint64_t draws_per_mass_bin = 1u << 21;  // borrowed subhalo offsets per host-mass bin
-    std::uint32_t tracers_two_halo = 2;           // random satellite positions per host, 2-halo sums
+    std::uint32_t tracers_two_halo = 1;           // random satellite positions per host, 2-halo sums
     std::uint64_t seed = 1;                       // of the random positions
     std::uint32_t n_threads = 0;                  // 0: the default
 

@@ -283,7 +283,7 @@ void test_tables(const std::string &ref, const std::string &work, const std::vec
         const iaemu::TableOptions d;
         CHECK(d.r_edges.empty() && d.satellites == iaemu::Satellites::Auto && d.min_host_particles == 300 &&
                   d.mass_bin_dex == 0.2 && d.draws_per_mass_bin == (std::uint64_t{1} << 21) &&
-                  d.tracers_two_halo == 2 && d.seed == 1 && d.n_threads == 0,
+                  d.tracers_two_halo == 1 && d.seed == 1 && d.n_threads == 0,
               "table option defaults");
         iaemu::Halos halos = iaemu::Halos::load(ref + "/expect-halos.npz");
         iaemu::TableOptions opt;
@@ -447,6 +447,15 @@ int main(int argc, char **argv) {
     const std::vector<std::int64_t> upid = halos.column_i64("halo_upid");
     const std::vector<std::int64_t> halo_id = halos.column_i64("halo_id");
     CHECK(static_cast<std::size_t>(std::count(upid.begin(), upid.end(), -1)) == info.n_hosts, "upid == -1 count");
+    {
+        // The shape: axis ratios, NaN where unknown, else 0 < c/a <= b/a <= 1.
+        const std::vector<double> ba = halos.column_f64("halo_b_to_a"), ca = halos.column_f64("halo_c_to_a");
+        CHECK(ba.size() == info.n_halos && ca.size() == info.n_halos, "shape sizes");
+        for (std::size_t i = 0; i < ba.size(); i++) {
+            const bool known = !std::isnan(ba[i]) && !std::isnan(ca[i]);
+            CHECK(!known || (ca[i] > 0 && ca[i] <= ba[i] + 1e-6 && ba[i] <= 1), "shape of halo " << i);
+        }
+    }
     expect_throw<iaemu::InvalidArgumentError>([&] { halos.column_f64("halo_nonsense"); }, "unknown column");
     {
         const std::string m = expect_throw<iaemu::IoError>([] { iaemu::Halos::load("no/such/halos.hdf5"); }, "missing");

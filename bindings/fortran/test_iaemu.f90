@@ -451,7 +451,7 @@ contains
     type(ia_halos_info_t) :: info
     type(ia_halos_load_options_t) :: lo
     type(ia_halos) :: other
-    real(c_double), allocatable :: mvir(:), x(:)
+    real(c_double), allocatable :: mvir(:), x(:), ba(:), ca(:)
     integer(c_int64_t), allocatable :: upid(:)
     integer :: st
     call ia_halos_load(halos, ref // "/halos.hdf5")
@@ -468,6 +468,12 @@ contains
                "halo_mvir range equals ia_halos_info's mvir_min/max")
     call ia_halos_column(halos, "halo_x", x)
     call check(all(x >= 0 .and. x < 60), "halo_x inside the box")
+    ! the shape: axis ratios, NaN where unknown, else 0 < c/a <= b/a <= 1
+    call ia_halos_column(halos, "halo_b_to_a", ba)
+    call ia_halos_column(halos, "halo_c_to_a", ca)
+    call check(size(ba) == n_halos_ref .and. size(ca) == n_halos_ref, "shape lengths")
+    call check(all(ieee_is_nan(ba) .or. ieee_is_nan(ca) .or. &
+                   (ca > 0 .and. ca <= ba + 1e-6_c_double .and. ba <= 1)), "shape in range or NaN")
     call ia_halos_column(halos, "halo_upid", upid)
     call check(count(upid == -1) == n_hosts_ref, "halo_upid = -1 for every host")
     ! error paths: unknown column, missing file (outputs stay untouched)

@@ -195,6 +195,10 @@ const C = counts()
         compare("hosts (upid = -1)", [count(==(-1), upid)], [C["n_hosts"]])
         x = column(halos, "halo_x")
         @test x isa Vector{Float64} && all(0 .<= x .< 60)
+        # The shape: axis ratios, NaN where unknown, else 0 < c/a <= b/a <= 1.
+        ba, ca = column(halos, "halo_b_to_a"), column(halos, "halo_c_to_a")
+        @test ba isa Vector{Float64} && length(ba) == length(ca) == n
+        @test all(i -> isnan(ba[i]) || isnan(ca[i]) || 0 < ca[i] <= ba[i] + 1e-6 && ba[i] <= 1, 1:n)
         # The same universe made here, saved as .npz and read back, with and without options.
         syn = synthetic_halos(box_size=60, grid=32, seed=1)
         compare("synthetic n_halos", [info(syn).n_halos], [hi.n_halos])

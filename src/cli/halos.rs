@@ -68,6 +68,7 @@ fn describe(h: &HaloCatalog) {
         "hosts that can take a central (mvir > {HOST_MIN_PARTICLES} particles, non-zero axis): {}",
         h.central_hosts(HOST_MIN_PARTICLES).len()
     );
+    describe_shapes(h);
     let names: Vec<&str> = Column::ALL
         .iter()
         .filter(|c| **c != Column::Rs)
@@ -87,5 +88,61 @@ fn describe(h: &HaloCatalog) {
     );
     for d in &r.derived {
         println!("derived: {d}");
+    }
+}
+
+/// Median b/a and c/a of the hosts that can take a central, overall and per decade of mvir, or
+/// a line saying the catalogue has no shapes.
+fn describe_shapes(h: &HaloCatalog) {
+    let (b, c, mvir) = (h.col(Column::BToA), h.col(Column::CToA), h.col(Column::Mvir));
+    if b.iter().chain(c).all(|v| v.is_nan()) {
+        println!("shapes (halo_b_to_a, halo_c_to_a): not in the catalogue");
+        return;
+    }
+    let hosts = h.central_hosts(HOST_MIN_PARTICLES);
+    let known: Vec<usize> = hosts
+        .iter()
+        .copied()
+        .filter(|&i| !b[i].is_nan() && !c[i].is_nan())
+        .collect();
+    if known.is_empty() {
+        println!("shapes of those hosts: none measured");
+        return;
+    }
+    let medians = |rows: &[usize]| {
+        let med = |col: &[f64]| median(rows.iter().map(|&i| col[i]).collect());
+        (med(b), med(c))
+    };
+    let (mb, mc) = medians(&known);
+    println!(
+        "shapes of those hosts, median b/a {mb:.3}, c/a {mc:.3} ({} of {} measured)",
+        known.len(),
+        hosts.len()
+    );
+    let decade = |i: usize| mvir[i].log10().floor() as i32;
+    let (lo, hi) = known
+        .iter()
+        .fold((i32::MAX, i32::MIN), |(l, u), &i| (l.min(decade(i)), u.max(decade(i))));
+    for d in lo..=hi {
+        let rows: Vec<usize> = known.iter().copied().filter(|&i| decade(i) == d).collect();
+        if !rows.is_empty() {
+            let (mb, mc) = medians(&rows);
+            println!(
+                "  mvir 1e{d} to 1e{} Msun/h: median b/a {mb:.3}, c/a {mc:.3} ({} hosts)",
+                d + 1,
+                rows.len()
+            );
+        }
+    }
+}
+
+/// The median of finite values (mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
     }
 }

@@ -306,7 +306,8 @@ pub enum HalosCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Describe a catalogue: counts, mass range, box, columns, and what was derived or dropped.
+    /// Describe a catalogue: counts, mass range, box, columns, the hosts' median shape, and what
+    /// was derived or dropped.
     Info {
         /// halotools HDF5, Rockstar/hlist ASCII, or .npz.
         file: PathBuf,

@@ -260,6 +260,8 @@ pub unsafe extern "C" fn ia_halos_synthetic(
                 subhalo_survival: o.subhalo_survival,
                 axis_scatter: o.axis_scatter,
                 tidal_smoothing: o.tidal_smoothing,
+                // Not in the C options (their layout is kept): the default.
+                subhalo_shape_exponent: SyntheticUniverse::default().subhalo_shape_exponent,
                 threads: (o.n_threads != 0).then_some(o.n_threads as usize),
             }
         };
@@ -342,7 +344,9 @@ fn column_arg(name: *const c_char) -> Result<Column> {
 
 /// Copies a floating-point column (halotools name, e.g. `"halo_mvir"`; `"halo_rs"` is rvir /
 /// nfw_conc) into `out_values`, which holds `n` values and `n` must equal the number of halos.
-/// Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s).
+/// Units as in docs/science.md section 7 (Mpc/h, Msun/h, km/s); the shape, `"halo_b_to_a"` and
+/// `"halo_c_to_a"`, is dimensionless axis ratios, NaN where unknown (every row when the file
+/// had none).
 ///
 /// Status: `IA_OK`; `IA_ERR_INVALID_ARGUMENT` for a NULL, freed, forged or wrong-kind `halos`,
 /// a NULL or unknown `name` (the message lists the names), an integer column

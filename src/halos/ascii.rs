@@ -3,7 +3,8 @@
 //! - The first `#` line names the columns; hlist names carry `(index)` suffixes, which are
 //!   dropped; names match case-insensitively (`ID`/`id`, `Mvir`/`mvir`, `A[x]`, ...).
 //! - `Rvir` and `Rs` are in kpc/h in these files and are converted to Mpc/h; `A[x,y,z]` is
-//!   kept as it is (only its direction is used).
+//!   kept as it is (only its direction is used); `b_to_a`, `c_to_a` (optional) are the shape,
+//!   not Rockstar's `b_to_a(500c)`, `c_to_a(500c)`.
 //! - Box size, particle mass and scale factor come from the comment lines
 //!   (`#Box size: 25.0 Mpc/h`, `#Full box size = 250.0 Mpc/h`, `#Particle mass: 6.4e8 Msun/h`,
 //!   `#a = 1.0`), else from a `scale` column, else from [`LoadOptions`].
@@ -20,7 +21,9 @@ use crate::{Error, Result};
 
 /// File column name (lower case, suffix dropped) -> catalogue column, and the divisor that
 /// converts the file's unit (kpc/h -> Mpc/h for radii).
-const NAMES: [(&str, Column, f64); 14] = [
+/// `b_to_a` and `c_to_a` are the halo's own shape; Rockstar's `b_to_a(500c)`, `c_to_a(500c)`
+/// (inside R500c) are other columns and are not read.
+const NAMES: [(&str, Column, f64); 16] = [
     ("id", Column::Id, 1.0),
     ("upid", Column::Upid, 1.0),
     ("mvir", Column::Mvir, 1.0),
@@ -35,6 +38,8 @@ const NAMES: [(&str, Column, f64); 14] = [
     ("vz", Column::Vz, 1.0),
     ("a[x]", Column::AxisAX, 1.0),
     ("a[y]", Column::AxisAY, 1.0),
+    ("b_to_a", Column::BToA, 1.0),
+    ("c_to_a", Column::CToA, 1.0),
 ];
 const AXIS_Z: (&str, Column, f64) = ("a[z]", Column::AxisAZ, 1.0);
 

@@ -28,11 +28,15 @@ pub enum Column {
     AxisAX,
     AxisAY,
     AxisAZ,
+    /// Axis ratio b/a (intermediate over major), dimensionless, in (0, 1]; NaN where unknown.
+    BToA,
+    /// Axis ratio c/a (minor over major), dimensionless, in (0, b/a]; NaN where unknown.
+    CToA,
 }
 
 impl Column {
     /// Every column, in the order files are written.
-    pub const ALL: [Column; 18] = [
+    pub const ALL: [Column; 20] = [
         Column::Id,
         Column::Upid,
         Column::Hostid,
@@ -51,10 +55,12 @@ impl Column {
         Column::AxisAX,
         Column::AxisAY,
         Column::AxisAZ,
+        Column::BToA,
+        Column::CToA,
     ];
 
     /// Floating-point columns a [`super::HaloCatalog`] stores, in slot order.
-    pub(crate) const STORED_FLOAT: [Column; 14] = [
+    pub(crate) const STORED_FLOAT: [Column; 16] = [
         Column::Mvir,
         Column::Mpeak,
         Column::MvirHostHalo,
@@ -69,6 +75,8 @@ impl Column {
         Column::AxisAX,
         Column::AxisAY,
         Column::AxisAZ,
+        Column::BToA,
+        Column::CToA,
     ];
 
     /// The halotools name, e.g. `halo_mvir`.
@@ -92,6 +100,8 @@ impl Column {
             Column::AxisAX => "halo_axisA_x",
             Column::AxisAY => "halo_axisA_y",
             Column::AxisAZ => "halo_axisA_z",
+            Column::BToA => "halo_b_to_a",
+            Column::CToA => "halo_c_to_a",
         }
     }
 
@@ -103,7 +113,12 @@ impl Column {
     /// Unit of the values in a catalogue (after conversion from the file's units).
     pub fn unit(self) -> &'static str {
         match self {
-            Column::Id | Column::Upid | Column::Hostid | Column::NfwConc => "",
+            Column::Id
+            | Column::Upid
+            | Column::Hostid
+            | Column::NfwConc
+            | Column::BToA
+            | Column::CToA => "",
             Column::Mvir | Column::Mpeak | Column::MvirHostHalo => "Msun/h",
             Column::Rvir | Column::Rs | Column::X | Column::Y | Column::Z => "Mpc/h",
             Column::Vx | Column::Vy | Column::Vz => "km/s",
@@ -133,7 +148,13 @@ impl Column {
 ///   host;
 /// - `halo_hostid` = id for hosts, upid for subhalos;
 /// - `halo_mvir_host_halo` = the host's mvir;
-/// - `halo_mpeak` = mvir; `halo_vx/vy/vz` = 0.
+/// - `halo_mpeak` = mvir; `halo_vx/vy/vz` = 0;
+/// - `halo_b_to_a`, `halo_c_to_a` (the shape) = NaN on every row: unknown.
+///
+/// The shape columns are optional. A value of exactly 0 is Rockstar's mark of a shape it could
+/// not measure (too few particles) and is kept as NaN (unknown); NaN rows are unknown too.
+/// Other values must lie in (0, 1] (an error naming the column and counting the rows), and
+/// `halo_c_to_a` may exceed `halo_b_to_a` by at most 1e-6 (rounding in text files).
 #[derive(Clone, Debug, Default)]
 pub struct RawHalos {
     ints: BTreeMap<Column, Vec<i64>>,

@@ -1,5 +1,6 @@
 //! Validation of raw columns and the derived columns of [`HaloCatalog`] (docs/science.md section 7):
-//! missing columns, non-finite values, duplicate ids, the host hierarchy, orphans, wrapping.
+//! missing columns, non-finite values, duplicate ids, shapes, the host hierarchy, orphans,
+//! wrapping.
 
 use std::collections::HashMap;
 
@@ -93,6 +94,7 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
             .push("halo_nfw_conc = halo_rvir / halo_rs".into());
     }
     check_unique(&id)?;
+    shapes(&mut f, n, &mut report)?;
 
     // Positions into [0, L).
     for (axis, c) in [Column::X, Column::Y, Column::Z].into_iter().enumerate() {
@@ -258,6 +260,66 @@ fn check_finite(v: &[f64], c: Column, positive: bool) -> Result<()> {
             "column {} must be {need}: row {row} holds {} ({count} such rows)",
             c.name(),
             v[row]
+        )));
+    }
+    Ok(())
+}
+
+/// How far `halo_c_to_a` may exceed `halo_b_to_a` on a row: rounding in text files.
+const SHAPE_ORDER_TOLERANCE: f64 = 1e-6;
+
+/// The optional shape columns `halo_b_to_a`, `halo_c_to_a`: NaN on every row when absent; an
+/// exact 0 (Rockstar's mark of a shape it could not measure) becomes NaN; NaN is unknown; any
+/// other value must lie in (0, 1], and c/a may exceed b/a by at most [`SHAPE_ORDER_TOLERANCE`]
+/// where both are known.
+fn shapes(f: &mut [Vec<f64>], n: usize, report: &mut LoadReport) -> Result<()> {
+    let mut absent = Vec::new();
+    for c in [Column::BToA, Column::CToA] {
+        let v = &mut f[c.float_slot().expect("stored column")];
+        if v.is_empty() {
+            *v = vec![f64::NAN; n];
+            absent.push(c.name());
+            continue;
+        }
+        let bad = |x: f64| !x.is_nan() && x != 0.0 && !(x > 0.0 && x <= 1.0);
+        if let Some(row) = v.iter().position(|&x| bad(x)) {
+            let count = v.iter().filter(|&&x| bad(x)).count();
+            return Err(Error::io(format!(
+                "column {} must lie in (0, 1] (an axis ratio; 0 or NaN for a shape not \
+                 measured): row {row} holds {} ({count} such rows)",
+                c.name(),
+                v[row]
+            )));
+        }
+        let zeros = v.iter().filter(|&&x| x == 0.0).count();
+        if zeros > 0 {
+            for x in v.iter_mut().filter(|x| **x == 0.0) {
+                *x = f64::NAN;
+            }
+            report.derived.push(format!(
+                "{} = NaN (unknown) on {zeros} rows where the input holds 0 (a shape the halo \
+                 finder did not measure)",
+                c.name()
+            ));
+        }
+    }
+    if !absent.is_empty() {
+        report.derived.push(format!(
+            "{} = NaN (absent from the input: shape unknown)",
+            absent.join(", ")
+        ));
+    }
+    let (b, c) = (
+        &f[Column::BToA.float_slot().expect("stored")],
+        &f[Column::CToA.float_slot().expect("stored")],
+    );
+    let bad = |i: usize| c[i] > b[i] + SHAPE_ORDER_TOLERANCE; // false where either is NaN
+    if let Some(row) = (0..n).find(|&i| bad(i)) {
+        let count = (0..n).filter(|&i| bad(i)).count();
+        return Err(Error::io(format!(
+            "column halo_c_to_a must not exceed halo_b_to_a (c <= b <= a; are the columns \
+             swapped?): row {row} holds c/a = {} and b/a = {} ({count} such rows)",
+            c[row], b[row]
         )));
     }
     Ok(())

@@ -11,18 +11,28 @@
 //!    `ln(1 + b^2 xi_lin)` (Coles & Jones 1991; the lognormal mock recipe of Agrawal et al.
 //!    2017). Hosts are placed in cells with probability proportional to that density, uniformly
 //!    inside a cell.
-//! 4. **Shapes.** The tidal tensor of the linear field smoothed on `tidal_smoothing` is read at
-//!    each host; the major axis is the leading eigenvector of `-T/rms + axis_scatter * N`, with
-//!    T the traceless tidal tensor and N a random symmetric matrix of unit rms, so axes prefer the
-//!    direction of tidal stretching (which points towards nearby mass) with scatter.
+//! 4. **Shapes.** The tidal tensor of the linear field smoothed on `tidal_smoothing` is
+//!    interpolated (trilinearly between cell centres) to each host's position; the host's axes
+//!    (major, intermediate, minor) are the eigenvectors of `-T/rms + axis_scatter * N` in
+//!    decreasing order of eigenvalue, with T the traceless tidal tensor and N a random symmetric
+//!    matrix of unit rms, so major axes prefer the direction of tidal stretching (which points
+//!    towards nearby mass) with scatter. Axis ratios: c/a is normal with mean
+//!    [`C_TO_A_AT_1E12`] (M / 1e12 Msun/h)^[`C_TO_A_MASS_SLOPE`] (the mass dependence of Allgood
+//!    et al. 2006) and standard deviation [`C_TO_A_SCATTER`], kept in [0.2, 0.99]; b/a = c/a +
+//!    (1 - c/a) u with u ~ Beta[`B_TO_A_BETA`] (normalisation, scatter and u measured on a real
+//!    Rockstar box, docs/science.md section 8).
 //! 5. **Concentrations** from Dutton & Maccio (2014) with 0.11 dex lognormal scatter; rvir from
 //!    the Bryan & Norman (1998) virial overdensity; velocities from linear theory on the grid.
 //! 6. **Subhalos.** Their peak masses follow the unevolved subhalo mass function of van den
 //!    Bosch, Tormen & Giocoli (2005), `dN/dln(psi) = 0.22 psi^-0.91 exp(-6 psi^3)` with
 //!    psi = mpeak / M_host, down to `min_host_mass`, thinned by `subhalo_survival`; positions
-//!    follow the host's NFW profile inside rvir; today's mass is mpeak times a stripping factor
-//!    growing with radius (0.3 at the centre to 1 at rvir, 0.1 dex scatter); major axes point
-//!    to the host centre with scatter; velocities add the host's virial dispersion.
+//!    follow the host's NFW profile in ellipsoidal radius x (inside x = 1), the ellipsoid
+//!    aligned with the host's axes with axis ratios (b/a)^k and (c/a)^k (k =
+//!    `subhalo_shape_exponent`) and the volume of the virial sphere, so that subhalos lie
+//!    preferentially along the host's major axis as in N-body halos; today's mass is mpeak
+//!    times a stripping factor growing with x (0.3 at the centre to 1 at x = 1, 0.1 dex
+//!    scatter); major axes point to the host centre with scatter; velocities add the host's
+//!    virial dispersion.
 //!
 //! Limits, where it does not stand in for an N-body run: no halo exclusion or non-linear
 //! clustering below the grid cell (about 2 Mpc/h by default), so the 1-halo/2-halo transition
@@ -53,6 +63,18 @@ const BIN_DEX: f64 = 0.25;
 const SHMF: (f64, f64, f64, f64) = (0.22, 0.91, 6.0, 3.0);
 /// Scatter of log10 concentration at fixed mass (Dutton & Maccio 2014).
 const CONC_SCATTER_DEX: f64 = 0.11;
+/// Host c/a at 1e12 Msun/h: the fit s = 0.604 - 0.051 log10(M / 1e12) to the 312 hosts above
+/// 300 particles of a real 25 Mpc/h Rockstar box (median c/a 0.62, b/a 0.80).
+pub const C_TO_A_AT_1E12: f64 = 0.60;
+/// Power of host mass in the mean c/a (Allgood et al. 2006: s proportional to M^-0.05; the
+/// Rockstar box's fit above is -0.051 per dex, this is -0.069 per dex at c/a = 0.6).
+pub const C_TO_A_MASS_SLOPE: f64 = -0.05;
+/// Standard deviation of c/a at fixed mass (0.12 to 0.13 per mass bin in the Rockstar box;
+/// Allgood et al. 2006 give 0.1 for the inner halo).
+pub const C_TO_A_SCATTER: f64 = 0.12;
+/// Beta parameters of u = (b/a - c/a) / (1 - c/a): mean 0.42, standard deviation 0.22, as
+/// measured in the Rockstar box (0.421 and 0.219).
+pub const B_TO_A_BETA: (f64, f64) = (1.71, 2.36);
 
 /// Settings of the synthetic universe. Lengths in Mpc/h, masses in Msun/h.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -76,6 +98,11 @@ pub struct SyntheticUniverse {
     pub axis_scatter: f64,
     /// Gaussian smoothing radius of the tidal field.
     pub tidal_smoothing: f64,
+    /// Power k of the host's axis ratios in the ellipsoid subhalos follow ((b/a)^k, (c/a)^k):
+    /// 0 places them isotropically, 1 follows the host's shape, more is more elongated (the
+    /// default is calibrated to the subhalo anisotropy of N-body halos, docs/science.md
+    /// section 8).
+    pub subhalo_shape_exponent: f64,
     /// Threads (None: the library default, see [`crate::threads`]).
     #[serde(skip)]
     pub threads: Option<usize>,
@@ -95,21 +122,26 @@ impl Default for SyntheticUniverse {
             subhalo_survival: 0.3,
             axis_scatter: 2.0,
             tidal_smoothing: 2.0,
+            subhalo_shape_exponent: SUBHALO_SHAPE_EXPONENT,
             threads: None,
         }
     }
 }
 
+/// Default of [`SyntheticUniverse::subhalo_shape_exponent`].
+pub const SUBHALO_SHAPE_EXPONENT: f64 = 1.5;
+
 /// What the generator knows beyond the catalogue, for checks: per row, the direction of
-/// tidal stretching at the halo (hosts) or towards the host centre (subhalos).
+/// tidal stretching at the halo (hosts) or towards the host centre (subhalos); per host (the
+/// first rows), its major, intermediate and minor axes.
 #[derive(Clone, Debug)]
 pub struct Diagnostics {
     pub stretch_axis: Vec<[f64; 3]>,
+    pub host_axes: Vec<[[f64; 3]; 3]>,
 }
 
 struct Host {
     mass: f64,
-    cell: usize,
     pos: [f64; 3],
 }
 
@@ -157,6 +189,12 @@ impl SyntheticUniverse {
             return Err(Error::invalid(format!(
                 "tidal_smoothing {}: must be finite and >= 0",
                 self.tidal_smoothing
+            )));
+        }
+        if !(0.0..=10.0).contains(&self.subhalo_shape_exponent) {
+            return Err(Error::invalid(format!(
+                "subhalo_shape_exponent {}: must be in [0, 10]",
+                self.subhalo_shape_exponent
             )));
         }
         // Rough count guard: more than ~50 million hosts is not what this generator is for.
@@ -278,7 +316,7 @@ impl SyntheticUniverse {
                 let (x, y, z) = (cell % n, (cell / n) % n, cell / (n * n));
                 let pos = [x, y, z]
                     .map(|c| ((c as f64 + r.random::<f64>()) * cell_len).min(l * (1.0 - 1e-15)));
-                hosts.push(Host { mass, cell, pos });
+                hosts.push(Host { mass, pos });
             }
         }
         let n_hosts = hosts.len();
@@ -289,7 +327,24 @@ impl SyntheticUniverse {
         }
 
         stage("tidal field and velocities");
-        // 4-5. Tidal tensor and linear velocities at each host's cell.
+        // 4-5. Tidal tensor and linear velocities at each host, interpolated trilinearly
+        // between the cell centres around it (periodic).
+        let interpolate = |g: &[C64], pos: [f64; 3]| -> f64 {
+            let t = pos.map(|p| p / cell_len - 0.5);
+            let i0 = t.map(|v| v.floor());
+            (0..8)
+                .map(|k| {
+                    let (mut idx, mut w) = (0, 1.0);
+                    for d in (0..3).rev() {
+                        let up = (k >> d) & 1;
+                        let f = t[d] - i0[d];
+                        idx = idx * n + (i0[d] as i64 + up as i64).rem_euclid(n as i64) as usize;
+                        w *= if up == 1 { f } else { 1.0 - f };
+                    }
+                    w * g[idx].re
+                })
+                .sum()
+        };
         let smooth = self.tidal_smoothing;
         let field_at_hosts = |f: &(dyn Fn([f64; 3], f64) -> C64 + Sync)| -> Vec<f64> {
             let mut g: Vec<C64> = (0..cells)
@@ -304,7 +359,7 @@ impl SyntheticUniverse {
                 })
                 .collect();
             fft.inverse_normalized(&mut g);
-            hosts.iter().map(|h| g[h.cell].re).collect()
+            hosts.par_iter().map(|h| interpolate(&g, h.pos)).collect()
         };
         const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
         let tidal: Vec<Vec<f64>> = PAIRS
@@ -331,30 +386,36 @@ impl SyntheticUniverse {
 
         stage("host properties");
         // Per-host properties, in blocks with their own random streams.
+        let b_to_a_u = rand_distr::Beta::new(B_TO_A_BETA.0, B_TO_A_BETA.1)
+            .map_err(|e| Error::Internal(format!("the b/a distribution: {e}")))?;
         let host_props: Vec<HostProps> = (0..n_hosts.div_ceil(BLOCK))
             .into_par_iter()
             .flat_map_iter(|block| {
                 let mut r = stream(self.seed, 3, block as u64);
+                let mut r_shape = stream(self.seed, 5, block as u64);
                 let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
                 range
                     .map(|h| {
                         let t = traceless(h);
-                        let stretch = leading_eigenvector(&t.map(|row| row.map(|v| -v)));
+                        let stretch = eigenvectors(&t.map(|row| row.map(|v| -v)))[0];
                         let noise_m = random_symmetric(&mut r);
                         let s: [[f64; 3]; 3] = std::array::from_fn(|i| {
                             std::array::from_fn(|j| {
                                 -t[i][j] / rms + self.axis_scatter * noise_m[i][j]
                             })
                         });
-                        let axis = leading_eigenvector(&s);
+                        let axes = eigenvectors(&s);
                         let m = hosts[h].mass;
                         let c_scatter: f64 = r.sample(StandardNormal);
                         let conc = lt.concentration(m) * 10f64.powf(CONC_SCATTER_DEX * c_scatter);
+                        let (b_to_a, c_to_a) = shape_of(m, &b_to_a_u, &mut r_shape);
                         HostProps {
-                            axis,
+                            axes,
                             stretch,
                             conc,
                             rvir: lt.rvir(m),
+                            b_to_a,
+                            c_to_a,
                         }
                     })
                     .collect::<Vec<_>>()
@@ -365,8 +426,9 @@ impl SyntheticUniverse {
         let mut stretch_axis = Vec::with_capacity(n_hosts);
         for (h, (host, p)) in hosts.iter().zip(&host_props).enumerate() {
             let vel = [velocity[0][h], velocity[1][h], velocity[2][h]];
+            let shape = [p.b_to_a, p.c_to_a];
             cols.push(
-                h as i64, -1, host.mass, host.mass, p.rvir, p.conc, host.pos, vel, p.axis,
+                h as i64, -1, host.mass, host.mass, p.rvir, p.conc, host.pos, vel, p.axes[0], shape,
             );
             stretch_axis.push(p.stretch);
         }
@@ -382,7 +444,7 @@ impl SyntheticUniverse {
                     let range = block * BLOCK..((block + 1) * BLOCK).min(n_hosts);
                     range
                         .flat_map(|h| {
-                            self.subhalos_of(h, &hosts[h], &host_props[h], &shmf, &lt, &mut r)
+                            self.subhalos_of(h, &hosts[h], &host_props[h], &shmf, &lt, &b_to_a_u, &mut r)
                         })
                         .collect()
                 })
@@ -407,6 +469,7 @@ impl SyntheticUniverse {
                     pos,
                     vel,
                     s.axis,
+                    s.shape,
                 );
                 let rn = norm(s.offset).max(1e-300);
                 stretch_axis.push(s.offset.map(|v| v / rn));
@@ -428,7 +491,8 @@ impl SyntheticUniverse {
             },
         };
         let cat = HaloCatalog::from_raw(cols.into_raw()?, meta)?;
-        Ok((cat, Diagnostics { stretch_axis }))
+        let host_axes = host_props.iter().map(|p| p.axes).collect();
+        Ok((cat, Diagnostics { stretch_axis, host_axes }))
     }
 
     /// Cumulative cell weights of a lognormal field with grid correlation `b2 * xi_grid`.
@@ -459,6 +523,7 @@ impl SyntheticUniverse {
         props: &HostProps,
         shmf: &SubhaloMassFunction,
         lt: &LinearTheory,
+        b_to_a_u: &rand_distr::Beta<f64>,
         r: &mut ChaCha8Rng,
     ) -> Vec<SubRow> {
         let psi_min = self.min_host_mass / host.mass;
@@ -470,12 +535,21 @@ impl SyntheticUniverse {
             .map(|p| p.sample(r) as usize)
             .unwrap_or(0);
         let sigma_v = (G_NEWTON * host.mass / props.rvir).sqrt() / std::f64::consts::SQRT_2;
+        // Semi-axes of the ellipsoid x = 1 along the host's axes, in units of rvir: ratios
+        // (b/a)^k and (c/a)^k, the volume of the unit sphere.
+        let k = self.subhalo_shape_exponent;
+        let (q, s) = (props.b_to_a.powf(k), props.c_to_a.powf(k));
+        let major = (q * s).powf(-1.0 / 3.0);
+        let semi = [major, q * major, s * major];
         (0..count)
             .map(|_| {
                 let mpeak = host.mass * shmf.sample(psi_min, r.random());
                 let x = nfw_radius(props.conc, r.random());
-                let dir = unit_vector(r);
-                let offset = dir.map(|d| d * x * props.rvir);
+                let u = unit_vector(r);
+                let offset: [f64; 3] = std::array::from_fn(|d| {
+                    (0..3).map(|a| u[a] * semi[a] * props.axes[a][d]).sum::<f64>() * x * props.rvir
+                });
+                let dir = offset.map(|v| v / norm(offset).max(1e-300));
                 let strip_scatter: f64 = r.sample(StandardNormal);
                 let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
                 let mvir = mpeak * strip;
@@ -491,6 +565,10 @@ impl SyntheticUniverse {
                     offset,
                     dv: std::array::from_fn(|_| sigma_v * r.sample::<f64, _>(StandardNormal)),
                     axis: noisy.map(|v| v / nn),
+                    shape: {
+                        let (b, c) = shape_of(mvir, b_to_a_u, r);
+                        [b, c]
+                    },
                 }
             })
             .collect()
@@ -498,10 +576,13 @@ impl SyntheticUniverse {
 }
 
 struct HostProps {
-    axis: [f64; 3],
+    /// Major, intermediate and minor axes.
+    axes: [[f64; 3]; 3],
     stretch: [f64; 3],
     conc: f64,
     rvir: f64,
+    b_to_a: f64,
+    c_to_a: f64,
 }
 
 struct SubRow {
@@ -512,6 +593,8 @@ struct SubRow {
     offset: [f64; 3],
     dv: [f64; 3],
     axis: [f64; 3],
+    /// b/a, c/a.
+    shape: [f64; 2],
 }
 
 #[derive(Default)]
@@ -522,7 +605,7 @@ struct Columns {
 }
 
 impl Columns {
-    const FLOATS: [Column; 13] = [
+    const FLOATS: [Column; 15] = [
         Column::Mvir,
         Column::Mpeak,
         Column::Rvir,
@@ -536,6 +619,8 @@ impl Columns {
         Column::AxisAX,
         Column::AxisAY,
         Column::AxisAZ,
+        Column::BToA,
+        Column::CToA,
     ];
 
     #[allow(clippy::too_many_arguments)]
@@ -550,6 +635,7 @@ impl Columns {
         pos: [f64; 3],
         vel: [f64; 3],
         axis: [f64; 3],
+        shape: [f64; 2],
     ) {
         if self.f.is_empty() {
             self.f = vec![Vec::new(); Self::FLOATS.len()];
@@ -558,7 +644,7 @@ impl Columns {
         self.upid.push(upid);
         let values = [
             mvir, mpeak, rvir, conc, pos[0], pos[1], pos[2], vel[0], vel[1], vel[2], axis[0],
-            axis[1], axis[2],
+            axis[1], axis[2], shape[0], shape[1],
         ];
         for (col, v) in self.f.iter_mut().zip(values) {
             col.push(v);
@@ -662,6 +748,19 @@ impl SubhaloMassFunction {
     }
 }
 
+/// Axis ratios (b/a, c/a) of a halo of mass `m` (Msun/h), drawn as the module's step 4 says;
+/// `u` is the distribution of (b/a - c/a) / (1 - c/a).
+fn shape_of(m: f64, u: &rand_distr::Beta<f64>, r: &mut ChaCha8Rng) -> (f64, f64) {
+    let mean = C_TO_A_AT_1E12 * (m / 1e12).powf(C_TO_A_MASS_SLOPE);
+    let c_to_a = loop {
+        let v = mean + C_TO_A_SCATTER * r.sample::<f64, _>(StandardNormal);
+        if (0.2..=0.99).contains(&v) {
+            break v;
+        }
+    };
+    (c_to_a + (1.0 - c_to_a) * u.sample(r), c_to_a)
+}
+
 /// A random symmetric 3x3 matrix (Gaussian orthogonal ensemble) with unit expected
 /// Frobenius norm squared.
 #[allow(clippy::needless_range_loop)] // matrix indices read better
@@ -680,9 +779,10 @@ fn random_symmetric(r: &mut ChaCha8Rng) -> [[f64; 3]; 3] {
     m
 }
 
-/// Unit eigenvector of the largest eigenvalue of a symmetric 3x3 matrix (cyclic Jacobi).
+/// Unit eigenvectors of a symmetric 3x3 matrix in decreasing order of eigenvalue (cyclic
+/// Jacobi): an orthonormal triad.
 #[allow(clippy::needless_range_loop)] // matrix indices read better
-pub(crate) fn leading_eigenvector(m: &[[f64; 3]; 3]) -> [f64; 3] {
+fn eigenvectors(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let mut a = *m;
     let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
     for _ in 0..50 {
@@ -716,10 +816,9 @@ pub(crate) fn leading_eigenvector(m: &[[f64; 3]; 3]) -> [f64; 3] {
             }
         }
     }
-    let k = (0..3)
-        .max_by(|&i, &j| a[i][i].total_cmp(&a[j][j]))
-        .expect("three");
-    [v[0][k], v[1][k], v[2][k]]
+    let mut order = [0, 1, 2];
+    order.sort_by(|&i, &j| a[j][j].total_cmp(&a[i][i]));
+    order.map(|k| [v[0][k], v[1][k], v[2][k]])
 }
 
 #[cfg(test)]
@@ -735,10 +834,14 @@ mod tests {
         let m: [[f64; 3]; 3] = std::array::from_fn(|i| {
             std::array::from_fn(|j| (0..3).map(|k| r[i][k] * d[k] * r[j][k]).sum())
         });
-        let v = leading_eigenvector(&m);
+        let [v, w, z] = eigenvectors(&m);
         assert!((v[0] * c + v[1] * s).abs() > 1.0 - 1e-12, "{v:?}");
-        let diag = leading_eigenvector(&[[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 2.0]]);
-        assert!((diag[1].abs() - 1.0).abs() < 1e-12);
+        assert!((-w[0] * s + w[1] * c).abs() > 1.0 - 1e-12, "{w:?}");
+        assert!(z[2].abs() > 1.0 - 1e-12, "{z:?}");
+        let diag = eigenvectors(&[[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 2.0]]);
+        assert!((diag[0][1].abs() - 1.0).abs() < 1e-12);
+        assert!((diag[1][2].abs() - 1.0).abs() < 1e-12);
+        assert!((diag[2][0].abs() - 1.0).abs() < 1e-12);
     }
 
     #[test]

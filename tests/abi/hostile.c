@@ -615,6 +615,15 @@ static void t_halos_fixed(void) {
     desc("ia_halos_column_i64(U, halo_mvir (a float column), n)");
     guard(icol, n * sizeof(int64_t));
     post(F_HALOS, "ia_halos_column_i64", ia_halos_column_i64(U, "halo_mvir", icol, n), A_INV);
+    desc("ia_halos_column_f64(U, halo_c_to_a (the shape), out, %zu) (n=%zu)", n + 1, n);
+    guard(col, n * sizeof(double));
+    post(F_HALOS, "ia_halos_column_f64", ia_halos_column_f64(U, "halo_c_to_a", col, n + 1), A_INV);
+    desc("ia_halos_column_f64(U, halo_b_to_a (the shape), out, n)");
+    guard(col, n * sizeof(double));
+    post(F_HALOS, "ia_halos_column_f64", ia_halos_column_f64(U, "halo_b_to_a", col, n), A_OK);
+    for (size_t i = 0; i < n; i++)
+        if (!(isnan(col[i]) || (col[i] > 0 && col[i] <= 1)))
+            violation("halo_b_to_a[%zu] = %g: neither NaN nor in (0, 1]", i, col[i]);
     {
         char longname[5000];
         memset(longname, 'h', sizeof longname - 1);

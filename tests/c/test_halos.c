@@ -27,7 +27,7 @@ static int64_t *ids(const IaHalos *h, const char *name, size_t n) {
 
 static int same_columns(const IaHalos *a, const IaHalos *b, size_t n) {
     const char *names[] = {"halo_mvir", "halo_mpeak", "halo_rvir", "halo_nfw_conc", "halo_x",
-                           "halo_y", "halo_z", "halo_vx", "halo_axisA_z"};
+                           "halo_y", "halo_z", "halo_vx", "halo_axisA_z", "halo_b_to_a", "halo_c_to_a"};
     int same = 1;
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         double *x = column(a, names[k], n), *y = column(b, names[k], n);
@@ -145,6 +145,19 @@ int main(void) {
         CHECK(ia_halos_info(r, &ri) == IA_OK && ri.rows_read == 4764 && ri.n_hosts == 4138 &&
                   ri.box_size[0] == 25.0 && ri.particle_mass == 6.36846e8,
               "rockstar info: %zu rows, %zu hosts", ri.rows_read, ri.n_hosts);
+        /* The shape: the file's b_to_a, c_to_a (not the 500c ones); 0 (not measured) is NaN. */
+        int64_t *rid = ids(r, "halo_id", ri.n_halos);
+        double *ba = column(r, "halo_b_to_a", ri.n_halos), *ca = column(r, "halo_c_to_a", ri.n_halos);
+        size_t unknown_b = 0, unknown_c = 0, halo0 = ri.n_halos;
+        for (size_t i = 0; i < ri.n_halos; i++) {
+            unknown_b += isnan(ba[i]);
+            unknown_c += isnan(ca[i]);
+            if (rid[i] == 0) halo0 = i;
+            CHECK(isnan(ca[i]) || (ca[i] > 0 && ca[i] <= ba[i] && ba[i] <= 1), "shape of row %zu", i);
+        }
+        CHECK(halo0 < ri.n_halos && ba[halo0] == 0.73602 && ca[halo0] == 0.67099, "shape of halo 0");
+        CHECK(unknown_b == 57 && unknown_c == 144, "unknown shapes %zu, %zu", unknown_b, unknown_c);
+        free(rid), free(ba), free(ca);
         ia_halos_free(r);
         CHECK(ia_halos_load(hlist, &r) == IA_ERR_INVALID_ARGUMENT &&
                   strstr(ia_last_error_message(), "particle mass") != NULL,

@@ -105,7 +105,7 @@ class Table(_Handle):
         """Tabulates `halos` (ia_table_build). Options (IaTableOptions; None keeps the default of
         ia_table_options_default): r_edges (None: the 20 default bins), satellites ("auto",
         "subhalos", "nfw"), min_host_particles (300), mass_bin_dex (0.2; 0.01 to 1),
-        draws_per_mass_bin (2^21), tracers_two_halo (2), seed (1), threads (0 = the default).
+        draws_per_mass_bin (2^21), tracers_two_halo (1), seed (1), threads (0 = the default).
         With the defaults and the same edges it is the table of `iaemu tabulate`."""
         if not isinstance(halos, Halos):
             raise TypeError(f"halos: expected iaemu.Halos, got {type(halos).__name__}")

@@ -109,8 +109,9 @@ class Halos(_Handle):
         return self.info["n_halos"]
 
     def column(self, name: str) -> np.ndarray:
-        """A column by its halotools name: float64 (e.g. "halo_mvir", "halo_x", "halo_rs") or
-        int64 for the ids ("halo_id", "halo_upid", "halo_hostid")."""
+        """A column by its halotools name: float64 (e.g. "halo_mvir", "halo_x", "halo_rs", the
+        shape "halo_b_to_a", "halo_c_to_a", NaN where unknown) or int64 for the ids ("halo_id",
+        "halo_upid", "halo_hostid")."""
         n = self.info["n_halos"]
         cname = str(name).encode()
         if name in INTEGER_COLUMNS:

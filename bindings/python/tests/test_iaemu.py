@@ -198,11 +198,17 @@ def test_halos(ref, halos, tmp_path):
         assert mine.info == info | {"rows_read": mine.info["rows_read"]}
         mine.save(tmp_path / "u.npz")
         with iaemu.Halos.load(tmp_path / "u.npz") as back:
-            for name in ("halo_x", "halo_vz", "halo_mvir", "halo_rvir", "halo_axisA_x", "halo_rs"):
+            for name in ("halo_x", "halo_vz", "halo_mvir", "halo_rvir", "halo_axisA_x", "halo_rs",
+                         "halo_b_to_a", "halo_c_to_a"):
                 same(mine.column(name), halos.column(name), rtol=0, what=name)
                 same(back.column(name), halos.column(name), rtol=0, what=name)
             for name in ("halo_id", "halo_upid", "halo_hostid"):
                 assert np.array_equal(back.column(name), halos.column(name)), name
+    # The shape: axis ratios, NaN where unknown, else 0 < c/a <= b/a <= 1.
+    b, c = halos.column("halo_b_to_a"), halos.column("halo_c_to_a")
+    assert b.dtype == np.float64 and b.shape == c.shape == (info["n_halos"],)
+    known = ~np.isnan(b) & ~np.isnan(c)
+    assert ((0 < c[known]) & (c[known] <= b[known] + 1e-6) & (b[known] <= 1)).all()
     with pytest.raises(iaemu.InvalidArgumentError, match="no halo column"):
         halos.column("halo_nope")
     with pytest.raises(TypeError, match="unknown option"):
