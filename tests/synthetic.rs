@@ -142,8 +142,9 @@ fn subhalo_radii_follow_nfw() {
     let (rvir, conc) = (cat.col(Column::Rvir), cat.col(Column::NfwConc));
     let (b_to_a, c_to_a) = (cat.col(Column::BToA), cat.col(Column::CToA));
     let k = SyntheticUniverse::default().subhalo_shape_exponent;
-    // u = NFW enclosed-mass fraction at each subhalo's ellipsoidal radius (the host's axes,
-    // axis ratios (b/a)^k and (c/a)^k, the volume of the virial sphere): uniform if NFW.
+    // Each subhalo's ellipsoidal radius x (the host's axes, axis ratios (b/a)^k and (c/a)^k,
+    // the volume of the virial sphere) follows NFW truncated where its direction leaves the
+    // virial sphere (x_max, at most 1): u = M(x) / M(x_max) is uniform if so.
     let mut u: Vec<f64> = subhalo_offsets(cat)
         .into_iter()
         .map(|(i, h, d)| {
@@ -151,8 +152,10 @@ fn subhalo_radii_follow_nfw() {
             let major = (q * s).powf(-1.0 / 3.0);
             let semi = [major, q * major, s * major];
             let x = (0..3).map(|a| (dot(d, diag.host_axes[h][a]) / semi[a]).powi(2)).sum::<f64>().sqrt() / rvir[h];
-            assert!(x <= 1.0 + 1e-9, "subhalo {} outside its host's virial ellipsoid (x = {x})", cat.id()[i]);
-            nfw_mass(x * conc[h]) / nfw_mass(conc[h])
+            let r = dot(d, d).sqrt() / rvir[h];
+            assert!(x <= 1.0 + 1e-9 && r <= 1.0 + 1e-9, "subhalo {} outside its host (x = {x}, r / rvir = {r})", cat.id()[i]);
+            let x_max = (x / r).min(1.0);
+            nfw_mass(x * conc[h]) / nfw_mass(x_max * conc[h])
         })
         .collect();
     let n = u.len();

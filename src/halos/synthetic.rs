@@ -28,8 +28,9 @@
 //!    psi = mpeak / M_host, down to `min_host_mass`, thinned by `subhalo_survival`; positions
 //!    follow the host's NFW profile in ellipsoidal radius x (inside x = 1), the ellipsoid
 //!    aligned with the host's axes with axis ratios (b/a)^k and (c/a)^k (k =
-//!    `subhalo_shape_exponent`) and the volume of the virial sphere, so that subhalos lie
-//!    preferentially along the host's major axis as in N-body halos; today's mass is mpeak
+//!    `subhalo_shape_exponent`) and the volume of the virial sphere, drawn again until inside
+//!    the virial sphere, so that subhalos lie preferentially along the host's major axis as in
+//!    N-body halos; today's mass is mpeak
 //!    times a stripping factor growing with x (0.3 at the centre to 1 at x = 1, 0.1 dex
 //!    scatter); major axes point to the host centre with scatter; velocities add the host's
 //!    virial dispersion.
@@ -129,7 +130,7 @@ impl Default for SyntheticUniverse {
 }
 
 /// Default of [`SyntheticUniverse::subhalo_shape_exponent`].
-pub const SUBHALO_SHAPE_EXPONENT: f64 = 1.5;
+pub const SUBHALO_SHAPE_EXPONENT: f64 = 1.8;
 
 /// What the generator knows beyond the catalogue, for checks: per row, the direction of
 /// tidal stretching at the halo (hosts) or towards the host centre (subhalos); per host (the
@@ -544,11 +545,17 @@ impl SyntheticUniverse {
         (0..count)
             .map(|_| {
                 let mpeak = host.mass * shmf.sample(psi_min, r.random());
-                let x = nfw_radius(props.conc, r.random());
-                let u = unit_vector(r);
-                let offset: [f64; 3] = std::array::from_fn(|d| {
-                    (0..3).map(|a| u[a] * semi[a] * props.axes[a][d]).sum::<f64>() * x * props.rvir
-                });
+                // Drawn again until inside the virial sphere (halo finders' membership).
+                let (x, offset) = loop {
+                    let x = nfw_radius(props.conc, r.random());
+                    let u = unit_vector(r);
+                    let offset: [f64; 3] = std::array::from_fn(|d| {
+                        (0..3).map(|a| u[a] * semi[a] * props.axes[a][d]).sum::<f64>() * x * props.rvir
+                    });
+                    if norm(offset) <= props.rvir {
+                        break (x, offset);
+                    }
+                };
                 let dir = offset.map(|v| v / norm(offset).max(1e-300));
                 let strip_scatter: f64 = r.sample(StandardNormal);
                 let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
