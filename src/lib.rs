@@ -34,6 +34,7 @@ pub mod mock;
 pub mod plot;
 mod random;
 pub mod shard;
+mod stats;
 pub mod threads;
 
 pub use error::{Error, Result};

@@ -1,5 +1,7 @@
 //! The `iaemu` command line: files in, JSON and table out, and clear errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -314,8 +316,7 @@ fn halos_info_shows_the_shapes_of_hosts() {
     let plain = dir.join("plain.list");
     std::fs::write(
         &plain,
-        "#ID Mvir Rvir Rs X Y Z A[x] A[y] A[z]\n#Box size: 10 Mpc/h\n#Particle mass: 1e8 Msun/h\n\
-         #a = 1.0\n1 1e12 200 20 1 1 1 1 0 0\n2 2e12 250 25 5 5 5 0 1 0\n",
+        common::ROCKSTAR_WITHOUT_SHAPES,
     )
     .unwrap();
     let o = iaemu(&["halos", "info", plain.to_str().unwrap()]);

@@ -1,6 +1,8 @@
 //! Halo catalogue readers and writers: the real files in `../shared/data/halos` (skipped with a
 //! message when that folder is absent), round trips, validation, and damaged files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use iaemu::halos::{self, CatalogMeta, Column, HaloCatalog, LoadOptions, Provenance, RawHalos};
@@ -612,8 +614,7 @@ fn files_without_shapes_read_as_unknown() {
     let p = dir.join("plain.list");
     std::fs::write(
         &p,
-        "#ID Mvir Rvir Rs X Y Z A[x] A[y] A[z]\n#Box size: 10 Mpc/h\n#Particle mass: 1e8 Msun/h\n\
-         #a = 1.0\n1 1e12 200 20 1 1 1 1 0 0\n2 2e12 250 25 5 5 5 0 1 0\n",
+        common::ROCKSTAR_WITHOUT_SHAPES,
     )
     .unwrap();
     let ascii = halos::load(&p, &LoadOptions::default()).unwrap();

@@ -136,6 +136,24 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
+/// Mean, standard deviation (divisor n - 1) and standard error of the mean of `v`.
+fn mean_sd_se(v: &[f64]) -> (f64, f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (mean, sd, sd / n.sqrt())
+}
+
+/// A smaller universe with isotropic subhalos (`subhalo_shape_exponent` 0), made once.
+fn isotropic() -> &'static HaloCatalog {
+    static U: OnceLock<HaloCatalog> = OnceLock::new();
+    U.get_or_init(|| {
+        SyntheticUniverse { box_size: 120.0, grid: 48, seed: 5, subhalo_shape_exponent: 0.0, ..Default::default() }
+            .generate()
+            .unwrap()
+    })
+}
+
 #[test]
 fn subhalo_radii_follow_nfw() {
     let (cat, diag) = universe();
@@ -188,10 +206,8 @@ fn subhalo_alignment(cat: &HaloCatalog) -> (f64, f64, usize) {
             dot(a, d).powi(2) / (dot(a, a) * dot(d, d))
         })
         .collect();
-    let n = c2.len() as f64;
-    let mean = c2.iter().sum::<f64>() / n;
-    let var = c2.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt(), c2.len())
+    let (mean, _, se) = mean_sd_se(&c2);
+    (mean, se, c2.len())
 }
 
 #[test]
@@ -203,10 +219,7 @@ fn subhalos_lie_along_the_host_major_axis() {
     eprintln!("<cos^2(subhalo offset, host major axis)> = {mean:.4} +- {se:.4} over {n} subhalos");
     assert!((0.485..=0.545).contains(&mean), "{mean} +- {se}");
     // With the exponent at 0 they are isotropic.
-    let iso = SyntheticUniverse { box_size: 120.0, grid: 48, seed: 5, subhalo_shape_exponent: 0.0, ..Default::default() }
-        .generate()
-        .unwrap();
-    let (mean, se, n) = subhalo_alignment(&iso);
+    let (mean, se, n) = subhalo_alignment(isotropic());
     eprintln!("exponent 0: <cos^2> = {mean:.4} +- {se:.4} over {n} subhalos");
     assert!((mean - 1.0 / 3.0).abs() < 4.0 * se, "{mean} +- {se}");
 }
@@ -230,9 +243,8 @@ fn central_satellite_marks(cat: &HaloCatalog) -> [(f64, f64); 2] {
         })
         .unzip();
     [g, h].map(|v| {
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        (mean, (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt())
+        let (mean, _, se) = mean_sd_se(&v);
+        (mean, se)
     })
 }
 
@@ -245,10 +257,7 @@ fn centrals_align_with_their_own_satellites() {
     eprintln!("central-own subhalo pairs below 1 Mpc/h: <g> = {g:.4} +- {g_se:.4}, <h> = {h:.4} +- {h_se:.4}");
     assert!(g > 20.0 * g_se && h > 20.0 * h_se);
     // Isotropic subhalos: both vanish.
-    let iso = SyntheticUniverse { box_size: 120.0, grid: 48, seed: 5, subhalo_shape_exponent: 0.0, ..Default::default() }
-        .generate()
-        .unwrap();
-    let [(g, g_se), (h, h_se)] = central_satellite_marks(&iso);
+    let [(g, g_se), (h, h_se)] = central_satellite_marks(isotropic());
     eprintln!("exponent 0: <g> = {g:.4} +- {g_se:.4}, <h> = {h:.4} +- {h_se:.4}");
     assert!(g.abs() < 4.0 * g_se && h.abs() < 4.0 * h_se);
 }
@@ -260,12 +269,10 @@ fn host_shapes_follow_the_fit() {
     let (m, b_to_a, c_to_a) = (cat.col(Column::Mvir), cat.col(Column::BToA), cat.col(Column::CToA));
     let mean_u = B_TO_A_BETA.0 / (B_TO_A_BETA.0 + B_TO_A_BETA.1);
     let stats = |v: &[f64]| {
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let (mean, sd, se) = mean_sd_se(v);
         let mut s = v.to_vec();
         s.sort_by(f64::total_cmp);
-        (mean, sd, s[s.len() / 2], sd / n.sqrt())
+        (mean, sd, s[s.len() / 2], se)
     };
     for (lo, hi) in [(10.6, 11.0), (11.0, 11.5), (11.5, 12.0), (12.0, 12.5), (12.5, 13.0), (13.0, 14.0), (14.0, 16.0)] {
         let rows = hosts_in(cat, 10f64.powf(lo), 10f64.powf(hi));

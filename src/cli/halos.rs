@@ -109,11 +109,7 @@ fn describe_shapes(h: &HaloCatalog) {
         println!("shapes of those hosts: none measured");
         return;
     }
-    let medians = |rows: &[usize]| {
-        let med = |col: &[f64]| median(rows.iter().map(|&i| col[i]).collect());
-        (med(b), med(c))
-    };
-    let (mb, mc) = medians(&known);
+    let [mb, mc] = h.median_shapes(&known);
     println!(
         "shapes of those hosts, median b/a {mb:.3}, c/a {mc:.3} ({} of {} measured)",
         known.len(),
@@ -126,23 +122,12 @@ fn describe_shapes(h: &HaloCatalog) {
     for d in lo..=hi {
         let rows: Vec<usize> = known.iter().copied().filter(|&i| decade(i) == d).collect();
         if !rows.is_empty() {
-            let (mb, mc) = medians(&rows);
+            let [mb, mc] = h.median_shapes(&rows);
             println!(
                 "  mvir 1e{d} to 1e{} Msun/h: median b/a {mb:.3}, c/a {mc:.3} ({} hosts)",
                 d + 1,
                 rows.len()
             );
         }
-    }
-}
-
-/// The median of finite values (mean of the middle two for an even count).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_unstable_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
     }
 }

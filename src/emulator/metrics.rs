@@ -7,6 +7,7 @@ use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::Prediction;
+use crate::stats::median;
 
 /// JSON has no NaN: serde_json writes it as null, and these read null back as NaN.
 pub(crate) mod nan_as_null {
@@ -91,18 +92,6 @@ impl Metrics {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
 
 fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {

@@ -171,6 +171,14 @@ impl HaloCatalog {
         self.upid[i] == -1
     }
 
+    /// Median b/a and c/a over `rows` (NaN for an empty list).
+    pub fn median_shapes(&self, rows: &[usize]) -> [f64; 2] {
+        [Column::BToA, Column::CToA].map(|c| {
+            let col = self.col(c);
+            crate::stats::median(&mut rows.iter().map(|&i| col[i]).collect::<Vec<_>>())
+        })
+    }
+
     /// Hosts that can carry a central: `upid == -1`, `mvir > min_particles * particle_mass`,
     /// and a major axis that is not all zeros (docs/science.md section 7). Row indices, ascending.
     pub fn central_hosts(&self, min_particles: f64) -> Vec<usize> {

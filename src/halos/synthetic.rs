@@ -556,7 +556,8 @@ impl SyntheticUniverse {
                         break (x, offset);
                     }
                 };
-                let dir = offset.map(|v| v / norm(offset).max(1e-300));
+                let r_off = norm(offset).max(1e-300);
+                let dir = offset.map(|v| v / r_off);
                 let strip_scatter: f64 = r.sample(StandardNormal);
                 let strip = ((0.3 + 0.7 * x) * 10f64.powf(0.1 * strip_scatter)).min(1.0);
                 let mvir = mpeak * strip;

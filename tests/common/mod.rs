@@ -1,5 +1,6 @@
 //! Shared test helpers: an O(N^2) brute-force reference written straight from docs/science.md
-//! section 5 (ordered pairs, minimum image, linear bin search), independent of the engine.
+//! section 5 (ordered pairs, minimum image, linear bin search), independent of the engine; and
+//! small halo files.
 #![allow(dead_code)]
 
 use rand::{Rng, SeedableRng};
@@ -222,3 +223,7 @@ pub fn result_bits(c: &iaemu::corr::Correlation) -> Vec<u64> {
     .chain(c.pairs.iter().copied())
     .collect()
 }
+
+/// A two-halo Rockstar `out_*.list` without the shape columns (b_to_a, c_to_a).
+pub const ROCKSTAR_WITHOUT_SHAPES: &str = "#ID Mvir Rvir Rs X Y Z A[x] A[y] A[z]\n#Box size: 10 Mpc/h\n\
+     #Particle mass: 1e8 Msun/h\n#a = 1.0\n1 1e12 200 20 1 1 1 1 0 0\n2 2e12 250 25 5 5 5 0 1 0\n";
