@@ -155,6 +155,8 @@ fn write_json(
         "r_edges": r.r_edges, "r_mid": r.r_mid, "xi": r.xi, "omega": r.omega, "eta": r.eta,
         "pairs": r.pairs, "n_galaxies": n, "wrapped_positions": wrapped, "box_size": box_size,
         "elapsed_s": elapsed, "threads": threads, "iaemu_version": iaemu::VERSION,
+        // The kernel taken (the correlation just ran with it, so the choice is valid).
+        "kernel": iaemu::corr::Isa::selected().map(|i| i.name()).unwrap_or("unknown"),
     });
     if let Some(w) = &r.weighted_pairs {
         j["weighted_pairs"] = serde_json::json!(w);

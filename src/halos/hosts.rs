@@ -2,7 +2,6 @@
 //! missing columns, non-finite values, duplicate ids, shapes, the host hierarchy, orphans,
 //! wrapping.
 
-use std::collections::HashMap;
 
 use super::{CatalogMeta, Column, HaloCatalog, LoadReport, RawHalos};
 use crate::{Error, Result};
@@ -154,7 +153,7 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     }
 
     // Orphans: subhalos whose host is not a host in this catalogue.
-    let index: HashMap<i64, usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+    let index: super::IdMap<usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
     let keep: Vec<bool> = (0..n)
         .map(|i| upid[i] == -1 || index.get(&hostid[i]).is_some_and(|&h| upid[h] == -1))
         .collect();
@@ -176,7 +175,7 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     let n = id.len();
 
     if f[slot(Column::MvirHostHalo)].is_empty() {
-        let index: HashMap<i64, usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let index: super::IdMap<usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
         let mvir = &f[slot(Column::Mvir)];
         f[slot(Column::MvirHostHalo)] = hostid.iter().map(|h| mvir[index[h]]).collect();
         report

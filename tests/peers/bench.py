@@ -252,7 +252,8 @@ def main():
                             wall, res = w, r
                     row["iaemu_s"] = wall
                     row["iaemu_elapsed_s"] = res.get("elapsed_s")
-                    msg = f"  iaemu correlate: {wall:.3f} s wall"
+                    row["iaemu_kernel"] = res.get("kernel")
+                    msg = f"  iaemu correlate ({res.get('kernel', '?')} kernel): {wall:.3f} s wall"
                     if res.get("elapsed_s") is not None:
                         msg += f" (engine elapsed_s {res['elapsed_s']:.3f} s)"
                     msg += f", {wall / pairs_total * 1e9:.2f} ns/pair"
