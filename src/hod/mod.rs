@@ -259,7 +259,7 @@ impl<'a> PreparedHalos<'a> {
             )));
         }
         let hosts = Hosts::new(halos, options);
-        // Sorted on (total-order key of log m, index), contiguous: a tenth of the time of
+        // Sorted on (total-order key of log m, index), contiguous: a third of the time of
         // comparing through the index.
         let mut keyed: Vec<(std::cmp::Reverse<i64>, u32)> = (hosts.log_m.iter().enumerate())
             .map(|(k, m)| {
