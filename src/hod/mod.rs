@@ -611,6 +611,7 @@ fn occupied(span: std::ops::Range<usize>, bounded: bool, prob: &impl Fn(usize) -
         let log_q = (-p).ln_1p();
         loop {
             let gap = ((1.0 - r.random::<f64>()).ln() / log_q).floor();
+            // (Written so that a NaN gap also ends the span.)
             if !(gap < (span.end - t) as f64) {
                 return out;
             }
