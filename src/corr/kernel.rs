@@ -282,9 +282,9 @@ pub const ISA_ENV: &str = "IAEMU_ISA";
 pub enum Isa {
     /// x86-64's SSE2 (and any other architecture).
     Baseline,
-    /// AVX2 and FMA.
+    /// AVX2 and FMA (and POPCNT).
     Avx2,
-    /// AVX-512 F and VL, with AVX2 and FMA.
+    /// AVX-512 F and VL, with AVX2 and FMA (and POPCNT).
     Avx512,
 }
 
@@ -304,7 +304,10 @@ impl Isa {
     pub fn supported(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            // (Every CPU with AVX2 has POPCNT; the kernels count selected lanes with it.)
+            let fma = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("popcnt");
             match self {
                 Isa::Baseline => true,
                 Isa::Avx2 => fma,
@@ -384,7 +387,7 @@ mod isa {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,popcnt")]
     unsafe fn avx2_impl<const C: bool, const O: u8, const W: bool, const M: bool>(
         ctx: &Ctx,
         cells: Range<usize>,
@@ -399,12 +402,12 @@ mod isa {
         cells: Range<usize>,
         s: &mut Scratch,
     ) -> ChunkSums {
-        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX2 and FMA).
+        // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX2, FMA, POPCNT).
         unsafe { avx2_impl::<C, O, W, M>(ctx, cells, s) }
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,popcnt")]
     unsafe fn avx512_impl<const C: bool, const O: u8, const W: bool, const M: bool>(
         ctx: &Ctx,
         cells: Range<usize>,
@@ -420,7 +423,7 @@ mod isa {
         s: &mut Scratch,
     ) -> ChunkSums {
         // SAFETY: only selected by `variant` for an `Isa` this CPU supports (AVX-512F/VL,
-        // AVX2 and FMA).
+        // AVX2, FMA and POPCNT).
         unsafe { avx512_impl::<C, O, W, M>(ctx, cells, s) }
     }
 
