@@ -11,7 +11,7 @@ use super::{category_key, rank_group, Progress, Table, TableMeta, CEN, FORMAT_VE
 use crate::corr::{self, CorrelationOptions, Galaxies, XiNormalization};
 use crate::halos::{Column, HaloCatalog, HOST_MIN_PARTICLES};
 use crate::hod::watson::unit_or_random;
-use crate::hod::{min_image, PopulateOptions, PreparedHalos, SatelliteModel, OFFSET_BINS};
+use crate::hod::{PopulateOptions, PreparedHalos, SatelliteModel, OFFSET_BINS};
 use crate::random::stream;
 use crate::shard::Shard;
 use crate::{Error, Result};
@@ -255,11 +255,8 @@ fn build_in_pool(
     let objects = |k: usize, r: &mut rand_chacha::ChaCha8Rng| {
         let h = hosts.rows[k];
         let centre: [f64; 3] = std::array::from_fn(|d| pos[d][h]);
-        let sub_offset: Vec<[f64; 3]> = hosts
-            .subhalos_of(k)
-            .iter()
-            .map(|&s| std::array::from_fn(|d| min_image(pos[d][s] - centre[d], l[d])))
-            .collect();
+        let sub_offset: Vec<[f64; 3]> =
+            hosts.sub_relative[hosts.sub_start[k]..hosts.sub_start[k + 1]].iter().map(|r| r.0).collect();
         HostObjects {
             centre,
             axis: unit_or_random(std::array::from_fn(|d| axis[d][h]), r),
