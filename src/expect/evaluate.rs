@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::occupation::{Dual, Model, Num, Poisson, N_PARAMS, ROW_MARKS};
-use super::{category_key, rank_group, Table, CEN, KINDS, MARKS_1H, MARKS_2H, RANK_GROUPS, RND, SUB, SUB_BINS};
+use super::occupation::{Dual, RowKernels, Model, Num, Poisson, N_PARAMS, ROW_MARKS, ROW_POINTS};
+use super::{category_key, rank_group, Table, CEN, KINDS, MARKS_1H, RANK_GROUPS, RND, SUB, SUB_BINS};
 use crate::corr::{r_mid, XiNormalization};
 use crate::hod::HodParams;
 use crate::{Error, Result};
@@ -86,15 +86,20 @@ struct Weighed<N> {
     n_cen: N,
     n_sat: N,
     var_n: N,
-    /// Per pair kind and bin (the 2-halo kinds filled by `Table::add_two_halo`).
+    /// Per pair kind and bin (filled by `Table::add_one_halo` and `Table::add_two_halo`).
     sums: Vec<Sums<N>>,
-    /// Per 2-halo category: mean weight, slope in log mass, and S times the mean weight.
+    /// The 1-halo rows' weights (mean, slope in log mass): per subhalo rank row, for its
+    /// `cen_sub` and `sub_sub` sums; per excess row, for `cen_rnd`, `sub_rnd` and `rnd_rnd`.
+    rank_fits: Vec<[(N, N); 2]>,
+    excess_fits: Vec<[(N, N); 3]>,
+    /// Per 2-halo category, in its partner lane (`Table::lanes`; zeros in the padding): mean
+    /// weight, slope in log mass, and S times the mean weight.
     w_of: Vec<N>,
     beta_of: Vec<N>,
     sw: Vec<N>,
-    /// Their plain values (w, beta, sw), for [`Num::dots`].
+    /// Their plain values (w, beta, sw), for [`RowKernels`].
     values: [Vec<f64>; 3],
-    /// Categories with a weight.
+    /// Lanes of categories with a weight.
     active: Vec<bool>,
 }
 
@@ -178,10 +183,11 @@ impl Table {
         for p in params {
             self.check_satellites(p, options)?;
         }
+        let kernels = RowKernels::selected()?;
         let out = if jacobian {
-            self.evaluate::<Dual>(params, options, true)
+            self.evaluate::<Dual>(params, options, &kernels, true)
         } else {
-            self.evaluate::<f64>(params, options, false)
+            self.evaluate::<f64>(params, options, &kernels, false)
         };
         for (e, p) in out.iter().zip(params) {
             if !(e.n_galaxies >= 2.0) {
@@ -226,9 +232,10 @@ impl Table {
     }
 
     /// Expected correlations of `params`, the 2-halo table read once for all.
-    fn evaluate<N: Num + Send + Sync>(&self, params: &[HodParams], options: &ExpectOptions, jacobian: bool) -> Vec<Expectation> {
+    fn evaluate<N: Num + Send + Sync>(&self, params: &[HodParams], options: &ExpectOptions, kernels: &RowKernels, jacobian: bool) -> Vec<Expectation> {
         let mut points: Vec<Weighed<N>> = params.iter().map(|p| self.weigh(p, options)).collect();
-        self.add_two_halo(&mut points);
+        self.add_one_halo(&mut points);
+        self.add_two_halo(&mut points, kernels);
         points.into_iter().zip(params).map(|(w, p)| self.finish(w, p, options, jacobian)).collect()
     }
 
@@ -292,17 +299,36 @@ impl Table {
             }
         }
 
-        // 1-halo: sum over rows of the mean weight times the sums and the slope times the sums
-        // times log mass, per bin and mark.
+        let rank_fits = w_rank.iter().map(|(wc, ws)| [wc.fit(), ws.fit()]).collect();
+        let excess_fits = w_excess.iter().map(|(wc, w1, w2)| [wc.fit(), w1.fit(), w2.fit()]).collect();
+        let (s_c, s_s) = (model.s_cen, model.s_sat);
+        let sums = vec![Sums { dd: zero, w: zero, h: zero }; 5 * nb];
+        let lanes = self.lanes();
+        let (mut w_of, mut beta_of, mut sw) = (vec![zero; lanes.n_pad], vec![zero; lanes.n_pad], vec![zero; lanes.n_pad]);
+        let mut active = vec![false; lanes.n_pad];
+        for (c, (w, beta)) in w_cat.into_iter().enumerate() {
+            let l = lanes.of(c);
+            (w_of[l], beta_of[l]) = (w, beta);
+            sw[l] = if c < lanes.n_cen_cat { s_c } else { s_s } * w;
+            active[l] = !(w.is_zero() && beta.is_zero());
+        }
+        let values = [&w_of, &beta_of, &sw].map(|v| v.iter().map(|x| x.value()).collect());
+        Weighed { s_c, s_s, n_cen, n_sat, var_n, sums, rank_fits, excess_fits, w_of, beta_of, sw, values, active }
+    }
+
+    /// The 1-halo sums of `points`: per row, the mean weight times its sums plus the slope
+    /// times its sums times log mass, per bin and mark. Each row is read once for all the
+    /// points.
+    fn add_one_halo<N: Num>(&self, points: &mut [Weighed<N>]) {
+        let (nb, zero) = (self.n_bins(), N::constant(0.0));
         let half = MARKS_1H / 2;
-        let mut cs = vec![zero; nb * half];
-        let mut ss = vec![zero; nb * half];
-        let add_rows = |acc: &mut Vec<N>, table: &[f64], row: usize, line: &Line<N>| {
-            let (mean, slope) = line.fit();
+        let row_len = nb * MARKS_1H;
+        let mut cs = vec![vec![zero; nb * half]; points.len()];
+        let mut ss = cs.clone();
+        let add_row = |acc: &mut Vec<N>, sums: &[f64], (mean, slope): (N, N)| {
             if mean.is_zero() && slope.is_zero() {
                 return;
             }
-            let sums = &table[row * nb * MARKS_1H..(row + 1) * nb * MARKS_1H];
             for (acc, sums) in acc.chunks_exact_mut(half).zip(sums.chunks_exact(MARKS_1H)) {
                 let (m, mx) = sums.split_at(half);
                 for ((a, &m), &mx) in acc.iter_mut().zip(m).zip(mx) {
@@ -310,33 +336,38 @@ impl Table {
                 }
             }
         };
-        for (row, (wc, ws)) in w_rank.iter().enumerate() {
-            add_rows(&mut cs, &self.cen_sub, row, wc);
-            add_rows(&mut ss, &self.sub_sub, row, ws);
+        fn row(table: &[f64], r: usize, len: usize) -> &[f64] {
+            &table[r * len..(r + 1) * len]
         }
-        for (row, (wc, w1, w2)) in w_excess.iter().enumerate() {
-            add_rows(&mut cs, &self.cen_rnd, row, wc);
-            add_rows(&mut ss, &self.sub_rnd, row, w1);
-            add_rows(&mut ss, &self.rnd_rnd, row, w2);
+        for r in 0..self.rank_start[self.n_mass] {
+            let (cen_sub, sub_sub) = (row(&self.cen_sub, r, row_len), row(&self.sub_sub, r, row_len));
+            for (p, point) in points.iter().enumerate() {
+                let [wc, ws] = point.rank_fits[r];
+                add_row(&mut cs[p], cen_sub, wc);
+                add_row(&mut ss[p], sub_sub, ws);
+            }
         }
-        let (s_c, s_s) = (model.s_cen, model.s_sat);
-        let mut sums = vec![Sums { dd: zero, w: zero, h: zero }; 5 * nb];
-        for b in 0..nb {
-            let m = |v: &[N], k: usize| v[b * half + k];
-            sums[CS1 * nb + b] = Sums {
-                dd: m(&cs, 0),
-                w: s_c * m(&cs, 1) + s_s * m(&cs, 2),
-                h: s_c * s_s * m(&cs, 3),
-            };
-            sums[SS1 * nb + b] = Sums { dd: m(&ss, 0), w: s_s * m(&ss, 1), h: s_s * s_s * m(&ss, 3) };
+        for r in 0..self.excess_n.len() {
+            let (cen_rnd, sub_rnd, rnd_rnd) = (row(&self.cen_rnd, r, row_len), row(&self.sub_rnd, r, row_len), row(&self.rnd_rnd, r, row_len));
+            for (p, point) in points.iter().enumerate() {
+                let [wc, w1, w2] = point.excess_fits[r];
+                add_row(&mut cs[p], cen_rnd, wc);
+                add_row(&mut ss[p], sub_rnd, w1);
+                add_row(&mut ss[p], rnd_rnd, w2);
+            }
         }
-
-        let n_cen_cat = self.n_cen_cat();
-        let sw: Vec<N> = (0..n_cat).map(|c| if c < n_cen_cat { s_c } else { s_s } * w_cat[c].0).collect();
-        let active: Vec<bool> = w_cat.iter().map(|w| !(w.0.is_zero() && w.1.is_zero())).collect();
-        let (w_of, beta_of): (Vec<N>, Vec<N>) = w_cat.into_iter().unzip();
-        let values = [&w_of, &beta_of, &sw].map(|v| v.iter().map(|x| x.value()).collect());
-        Weighed { s_c, s_s, n_cen, n_sat, var_n, sums, w_of, beta_of, sw, values, active }
+        for ((point, cs), ss) in points.iter_mut().zip(cs).zip(ss) {
+            let (s_c, s_s) = (point.s_c, point.s_s);
+            for b in 0..nb {
+                let m = |v: &[N], k: usize| v[b * half + k];
+                point.sums[CS1 * nb + b] = Sums {
+                    dd: m(&cs, 0),
+                    w: s_c * m(&cs, 1) + s_s * m(&cs, 2),
+                    h: s_c * s_s * m(&cs, 3),
+                };
+                point.sums[SS1 * nb + b] = Sums { dd: m(&ss, 0), w: s_s * m(&ss, 1), h: s_s * s_s * m(&ss, 3) };
+            }
+        }
     }
 
     /// The 2-halo sums of `points`: quadratic forms in the category weights (mean w and slope
@@ -346,41 +377,41 @@ impl Table {
     ///   W  = sum_A S_A (w_A sum_B w_B T1 + beta_A sum_B w_B X1 + w_A sum_B beta_B Y1),
     ///   H  = sum_A S_A (w_A sum_B S_B w_B T2 + 2 beta_A sum_B S_B w_B X2).
     /// Each row of the table is read once for all the points.
-    fn add_two_halo<N: Num>(&self, points: &mut [Weighed<N>]) {
-        let (nb, n_cat) = (self.n_bins(), self.n_cat());
-        let n_cen_cat = self.n_cen_cat();
+    fn add_two_halo<N: Num>(&self, points: &mut [Weighed<N>], kernels: &RowKernels) {
+        let (nb, n_cat, lanes) = (self.n_bins(), self.n_cat(), self.lanes());
         let zero = N::constant(0.0);
+        let row_len = ROW_MARKS * lanes.n_pad;
+        let sides = [0..lanes.cen_pad, lanes.cen_pad..lanes.n_pad];
+        let mut wanted = Vec::with_capacity(points.len());
         for b in 0..nb {
-            let block = |m: usize| {
-                let start = (b * MARKS_2H + m) * n_cat * n_cat;
-                &self.two_halo[start..start + n_cat * n_cat]
-            };
-            let t: [&[f32]; MARKS_2H] = std::array::from_fn(block);
             let mut acc = vec![[Sums { dd: zero, w: zero, h: zero }; 3]; points.len()]; // cc, cs, ss
             for i in 0..n_cat {
-                // The marks in the order of [`Num::dots`]: T0, X0, T1, X1, Y1, T2, X2.
-                let rows: [&[f32]; ROW_MARKS] = [0, 3, 1, 4, 5, 2, 6].map(|m| &t[m][i * n_cat..(i + 1) * n_cat]);
-                let i_sat = i >= n_cen_cat;
-                for (p, acc) in points.iter().zip(acc.iter_mut()) {
-                    if !p.active[i] {
-                        continue;
-                    }
-                    // Partner sums over centrals (side 0) and satellites (side 1); categories
-                    // without weight add zeros.
-                    let u = [0..n_cen_cat, n_cen_cat..n_cat].map(|j| {
-                        N::dots(
-                            [&p.w_of[j.clone()], &p.beta_of[j.clone()], &p.sw[j.clone()]],
-                            [0, 1, 2].map(|k| &p.values[k][j.clone()]),
-                            rows.map(|t| &t[j.clone()]),
-                        )
-                    });
-                    let (w, beta) = (p.w_of[i], p.beta_of[i]);
-                    let s_i = if i_sat { p.s_s } else { p.s_c };
-                    for (side, v) in u.iter().enumerate() {
+                let row = &self.two_halo[(b * n_cat + i) * row_len..(b * n_cat + i + 1) * row_len];
+                let (l, i_sat) = (lanes.of(i), i >= lanes.n_cen_cat);
+                wanted.clear();
+                wanted.extend((0..points.len()).filter(|&p| points[p].active[l]));
+                // Partner sums over centrals (side 0) and satellites (side 1), ROW_POINTS
+                // points at a time; categories without weight add zeros.
+                let weights = |p: usize| points[p].values.each_ref().map(Vec::as_slice);
+                let mut sums = Vec::with_capacity(wanted.len());
+                let mut groups = wanted.chunks_exact(ROW_POINTS);
+                for group in groups.by_ref() {
+                    let w: [[&[f64]; 3]; ROW_POINTS] = std::array::from_fn(|k| weights(group[k]));
+                    sums.extend(kernels.many(row, lanes.cen_pad, &w));
+                }
+                sums.extend(groups.remainder().iter().map(|&p| kernels.one(row, lanes.cen_pad, weights(p))));
+                for (&p, values) in wanted.iter().zip(sums) {
+                    let point = &points[p];
+                    let (w, beta) = (point.w_of[l], point.beta_of[l]);
+                    let s_i = if i_sat { point.s_s } else { point.s_c };
+                    for (side, (j, values)) in sides.iter().zip(values).enumerate() {
+                        let marks: [&[f32]; ROW_MARKS] = std::array::from_fn(|m| &row[m * lanes.n_pad..][j.clone()]);
+                        let v = N::dots([&point.w_of[j.clone()], &point.beta_of[j.clone()], &point.sw[j.clone()]], marks, values);
                         let kind = i_sat as usize + side; // 0 cc, 1 cs, 2 ss
-                        acc[kind].dd += w * v[0] + beta * v[1] * 2.0;
-                        acc[kind].w += s_i * (w * v[2] + beta * v[3] + w * v[4]);
-                        acc[kind].h += s_i * (w * v[5] + beta * v[6] * 2.0);
+                        let acc = &mut acc[p][kind];
+                        acc.dd += w * v[0] + beta * v[1] * 2.0;
+                        acc.w += s_i * (w * v[2] + beta * v[3] + w * v[4]);
+                        acc.h += s_i * (w * v[5] + beta * v[6] * 2.0);
                     }
                 }
             }

@@ -32,7 +32,7 @@ const NONE: u64 = u64::MAX;
 impl Table {
     /// Writes the table to `path` (`.npz`), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.write(path, TwoHalo::Whole(&self.two_halo))
+        self.write(path, TwoHalo::Whole(&self.stored_two_halo()))
     }
 
     /// Writes the table with the 2-halo sums given (the table's own, or a shard's in f64).
@@ -214,7 +214,7 @@ impl Table {
         if max_slot > 10_000_000 {
             return Err(bad(format!("a host with {max_slot} subhalos")));
         }
-        let table = Table {
+        let mut table = Table {
             meta,
             log_m_lo,
             n_mass,
@@ -231,8 +231,11 @@ impl Table {
             sub_rnd,
             rnd_rnd,
             category,
-            two_halo,
+            two_halo: Vec::new(),
         };
+        if !two_halo.is_empty() {
+            table.set_two_halo(&two_halo);
+        }
         Ok((table, share))
     }
 }

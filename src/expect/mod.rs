@@ -125,11 +125,39 @@ pub struct Table {
     /// The 2-halo categories that hold objects, by [`category_key`]; `category[key]` is its
     /// row in `two_halo` or `usize::MAX`.
     category: Vec<usize>,
-    /// 2-halo sums `[bin][MARKS_2H][cat_i][cat_j]`, accumulated in f64 and kept in f32 (7
-    /// significant digits, far below the noise it averages; half the memory traffic of a
-    /// point's evaluation, which streams the whole block).
+    /// 2-halo sums, accumulated in f64 and kept in f32 (7 significant digits, far below the
+    /// noise it averages; half the memory traffic of a point's evaluation, which streams the
+    /// whole block). Laid out as evaluation reads them, `[bin][cat_i][ROW_MARKS][lane of
+    /// cat_j]` with the marks in the order of `occupation::RowKernels` and the partner
+    /// categories in [`Lanes`]; files hold them as `[bin][MARKS_2H][cat_i][cat_j]`
+    /// ([`Table::set_two_halo`], [`Table::stored_two_halo`]).
     two_halo: Vec<f32>,
 }
+
+/// Where the 2-halo partner categories lie in a row of the evaluation layout: the centrals'
+/// from lane 0, the satellites' from `cen_pad`, each group padded with zeros to a multiple of
+/// [`occupation::LANES`] so that every dot product runs over whole vectors.
+#[derive(Clone, Copy)]
+struct Lanes {
+    n_cen_cat: usize,
+    cen_pad: usize,
+    n_pad: usize,
+}
+
+impl Lanes {
+    /// The lane of category `c`.
+    fn of(&self, c: usize) -> usize {
+        if c < self.n_cen_cat {
+            c
+        } else {
+            self.cen_pad + c - self.n_cen_cat
+        }
+    }
+}
+
+/// The stored mark of each of a row's marks in the evaluation layout: T0, X0, T1, X1, Y1, T2,
+/// X2 (see `corr::kernel::count_category_pairs` and `Table::add_two_halo`).
+const ROW_MARK_SOURCE: [usize; occupation::ROW_MARKS] = [0, 3, 1, 4, 5, 2, 6];
 
 impl Table {
     pub fn meta(&self) -> &TableMeta {
@@ -164,6 +192,46 @@ impl Table {
     /// the centrals' keys come first ([`category_key`]).
     fn n_cen_cat(&self) -> usize {
         self.category[..self.n_mass * RANK_GROUPS].iter().filter(|&&c| c != usize::MAX).count()
+    }
+
+    /// The partner lanes of the 2-halo rows.
+    fn lanes(&self) -> Lanes {
+        let (n_cat, n_cen_cat) = (self.n_cat(), self.n_cen_cat());
+        let cen_pad = n_cen_cat.next_multiple_of(occupation::LANES);
+        Lanes { n_cen_cat, cen_pad, n_pad: cen_pad + (n_cat - n_cen_cat).next_multiple_of(occupation::LANES) }
+    }
+
+    /// Sets the 2-halo sums from the stored layout `[bin][MARKS_2H][cat_i][cat_j]` (rounded
+    /// to f32). `stored` holds `n_bins * MARKS_2H * n_cat^2` values (checked by the callers).
+    fn set_two_halo<T: Copy + Into<f64>>(&mut self, stored: &[T]) {
+        let (nb, n_cat, lanes) = (self.n_bins(), self.n_cat(), self.lanes());
+        let mut two_halo = vec![0.0f32; nb * n_cat * occupation::ROW_MARKS * lanes.n_pad];
+        for (k, row) in two_halo.chunks_exact_mut(occupation::ROW_MARKS * lanes.n_pad).enumerate() {
+            let (b, i) = (k / n_cat, k % n_cat);
+            for (mark, &m) in row.chunks_exact_mut(lanes.n_pad).zip(&ROW_MARK_SOURCE) {
+                let from = ((b * MARKS_2H + m) * n_cat + i) * n_cat;
+                for (j, &v) in stored[from..from + n_cat].iter().enumerate() {
+                    mark[lanes.of(j)] = v.into() as f32;
+                }
+            }
+        }
+        self.two_halo = two_halo;
+    }
+
+    /// The 2-halo sums in the stored layout `[bin][MARKS_2H][cat_i][cat_j]`.
+    fn stored_two_halo(&self) -> Vec<f32> {
+        let (nb, n_cat, lanes) = (self.n_bins(), self.n_cat(), self.lanes());
+        let mut stored = vec![0.0f32; nb * MARKS_2H * n_cat * n_cat];
+        for (k, row) in self.two_halo.chunks_exact(occupation::ROW_MARKS * lanes.n_pad).enumerate() {
+            let (b, i) = (k / n_cat, k % n_cat);
+            for (mark, &m) in row.chunks_exact(lanes.n_pad).zip(&ROW_MARK_SOURCE) {
+                let to = ((b * MARKS_2H + m) * n_cat + i) * n_cat;
+                for (j, v) in stored[to..to + n_cat].iter_mut().enumerate() {
+                    *v = mark[lanes.of(j)];
+                }
+            }
+        }
+        stored
     }
 
     /// Bytes held.

@@ -29,101 +29,199 @@ pub trait Num:
     fn gradient(&self) -> [f64; N_PARAMS];
     /// Zero, with a zero gradient.
     fn is_zero(&self) -> bool;
-    /// The seven sums `sum_j weight_m[j] * rows[m][j]` of a 2-halo row (kept in f32), the
-    /// weights of mark m being `weights[MARK_WEIGHT[m]]` (w, beta, sw), given also their plain
-    /// values (`values[k][j] == weights[k][j].value()`): the values are [`dots_kernel`]'s for
-    /// every implementation, so they do not depend on whether gradients are carried.
-    fn dots(weights: [&[Self]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [Self; ROW_MARKS];
+    /// The seven sums `sum_j weight_m[j] * rows[m][j]` of a stretch of a 2-halo row (kept in
+    /// f32), the weights of mark m being `weights[MARK_WEIGHT[m]]` (w, beta, sw), given their
+    /// values already summed by [`RowKernels`]: plain numbers take those, so a point's values do
+    /// not depend on whether gradients are carried; duals add their gradients.
+    fn dots(weights: [&[Self]; 3], rows: [&[f32]; ROW_MARKS], values: [f64; ROW_MARKS]) -> [Self; ROW_MARKS];
 }
 
-/// Lanes of [`dots_kernel`]: independent partial sums the compiler keeps in vector registers.
-/// Lane l sums the terms j = l mod 8 in order, so the result is the same whatever the vector
-/// width.
-const LANES: usize = 8;
+/// Lanes of [`row_dots_lanes`]: independent partial sums the compiler keeps in vector registers.
+/// Lane l sums the terms j = l mod 8 in order and the lanes are added in a fixed tree, so the
+/// result is the same whatever the vector width.
+pub const LANES: usize = 8;
 
-/// Marks of a 2-halo row that [`Num::dots`] weighs: the first four by the weights `w`, the
+/// Marks of a 2-halo row that [`row_dots_lanes`] weighs: the first four by the weights `w`, the
 /// fifth by `beta`, the last two by `sw` (see `Table::add_two_halo`).
 pub const ROW_MARKS: usize = 7;
 /// Which of the three weight vectors (w, beta, sw) each mark takes.
 const MARK_WEIGHT: [usize; ROW_MARKS] = [0, 0, 0, 0, 1, 2, 2];
 
-/// The seven dot products of a row's marks with their weights in one pass over the row: per
-/// mark, lanes of j mod 8 summed in order, then the lanes in order, then the tail.
-#[inline(always)]
-fn dots_lanes(weights: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
-    let n = rows.iter().map(|r| r.len()).chain(weights.iter().map(|w| w.len())).min().unwrap_or(0);
-    let split = n - n % LANES;
-    let w: [&[[f64; LANES]]; 3] = weights.map(|w| w[..split].as_chunks::<LANES>().0);
-    let t: [&[[f32; LANES]]; ROW_MARKS] = rows.map(|r| r[..split].as_chunks::<LANES>().0);
-    let [w, beta, sw] = w;
-    let [t0, t1, t2, t3, t4, t5, t6] = t;
-    #[inline(always)]
-    fn add(lanes: [f64; LANES], w: &[f64; LANES], t: &[f32; LANES]) -> [f64; LANES] {
-        std::array::from_fn(|l| lanes[l] + w[l] * t[l] as f64)
-    }
-    let (mut l0, mut l1, mut l2, mut l3, mut l4, mut l5, mut l6) = Default::default();
-    for c in 0..split / LANES {
-        l0 = add(l0, &w[c], &t0[c]);
-        l1 = add(l1, &w[c], &t1[c]);
-        l2 = add(l2, &w[c], &t2[c]);
-        l3 = add(l3, &w[c], &t3[c]);
-        l4 = add(l4, &beta[c], &t4[c]);
-        l5 = add(l5, &sw[c], &t5[c]);
-        l6 = add(l6, &sw[c], &t6[c]);
-    }
-    let lanes = [l0, l1, l2, l3, l4, l5, l6];
-    std::array::from_fn(|m| {
-        let (mut sum, mut tail) = (0.0, 0.0);
-        for l in lanes[m] {
-            sum += l;
+/// The partner sums of one 2-halo row for `P` points: the row's `ROW_MARKS` marks, each over
+/// `n_pad` partner lanes (a multiple of [`LANES`]: centrals in `0..cen_pad`, satellites after,
+/// padded with zeros), against each point's weights (w, beta, sw over the same lanes); per
+/// point and side (centrals, satellites) the seven dot products. Each lane adds `w * t` (a
+/// product, then a sum: no fused multiply-add) over its terms in order, and the lanes are
+/// added in the tree of [`reduce`]: the vector kernels below do exactly these operations, so
+/// a point's sums are the same on every instruction set and whatever `P` is.
+fn row_dots_lanes<const P: usize>(row: &[f32], cen_pad: usize, weights: &[[&[f64]; 3]; P]) -> [[[f64; ROW_MARKS]; 2]; P] {
+    let n_pad = row.len() / ROW_MARKS;
+    let mut out = [[[0.0; ROW_MARKS]; 2]; P];
+    for (side, lanes) in [0..cen_pad, cen_pad..n_pad].into_iter().enumerate() {
+        for (p, w) in weights.iter().enumerate() {
+            for (m, out) in out[p][side].iter_mut().enumerate() {
+                let mut acc = [0.0; LANES];
+                for j in lanes.clone() {
+                    acc[j % LANES] += w[MARK_WEIGHT[m]][j] * row[m * n_pad + j] as f64;
+                }
+                *out = reduce(acc);
+            }
         }
-        for (&w, &t) in weights[MARK_WEIGHT[m]][split..n].iter().zip(&rows[m][split..n]) {
-            tail += w * t as f64;
-        }
-        sum + tail
-    })
+    }
+    out
 }
 
-type DotsFn = fn([&[f64]; 3], [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS];
+/// The sum of the lanes, in a fixed tree.
+#[inline(always)]
+fn reduce(l: [f64; LANES]) -> f64 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
 
-/// [`dots_lanes`] compiled for the widest instruction set the correlation engine takes here
-/// ([`crate::corr::Isa::selected`], so `IAEMU_ISA` limits it too), chosen once. Every variant
-/// does the same operations in the same order (no fused multiply-adds), so the sums do not
-/// depend on the pick.
-fn dots_kernel() -> DotsFn {
-    static KERNEL: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
-    *KERNEL.get_or_init(|| {
+/// [`row_dots_lanes`] in AVX-512 and AVX2 vectors: per chunk of 8 lanes, the row's seven
+/// marks are widened to f64 once and serve all `P` points.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{reduce, LANES, MARK_WEIGHT, ROW_MARKS};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU runs AVX-512F; `row` holds `ROW_MARKS * n_pad` values and each weight vector at
+    /// least `n_pad`, with `cen_pad <= n_pad` both multiples of [`LANES`] (see
+    /// [`super::RowKernels`], which checks them).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn avx512<const P: usize>(row: &[f32], cen_pad: usize, weights: &[[&[f64]; 3]; P]) -> [[[f64; ROW_MARKS]; 2]; P] {
+        let n_pad = row.len() / ROW_MARKS;
+        let mut out = [[[0.0; ROW_MARKS]; 2]; P];
+        for (side, (from, to)) in [(0, cen_pad), (cen_pad, n_pad)].into_iter().enumerate() {
+            let mut acc = [[_mm512_setzero_pd(); ROW_MARKS]; P];
+            let mut j = from;
+            while j < to {
+                let mut t = [_mm512_setzero_pd(); ROW_MARKS];
+                for (m, t) in t.iter_mut().enumerate() {
+                    *t = _mm512_cvtps_pd(_mm256_loadu_ps(row.as_ptr().add(m * n_pad + j)));
+                }
+                for p in 0..P {
+                    let w = [0, 1, 2].map(|k| _mm512_loadu_pd(weights[p][k].as_ptr().add(j)));
+                    for m in 0..ROW_MARKS {
+                        acc[p][m] = _mm512_add_pd(acc[p][m], _mm512_mul_pd(w[MARK_WEIGHT[m]], t[m]));
+                    }
+                }
+                j += LANES;
+            }
+            for p in 0..P {
+                for m in 0..ROW_MARKS {
+                    let mut lanes = [0.0; LANES];
+                    _mm512_storeu_pd(lanes.as_mut_ptr(), acc[p][m]);
+                    out[p][side][m] = reduce(lanes);
+                }
+            }
+        }
+        out
+    }
+
+    /// # Safety
+    /// As [`avx512`], for a CPU that runs AVX2: each chunk of 8 lanes is two vectors of 4.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn avx2<const P: usize>(row: &[f32], cen_pad: usize, weights: &[[&[f64]; 3]; P]) -> [[[f64; ROW_MARKS]; 2]; P] {
+        let n_pad = row.len() / ROW_MARKS;
+        let mut out = [[[0.0; ROW_MARKS]; 2]; P];
+        for (side, (from, to)) in [(0, cen_pad), (cen_pad, n_pad)].into_iter().enumerate() {
+            let mut acc = [[[_mm256_setzero_pd(); 2]; ROW_MARKS]; P];
+            let mut j = from;
+            while j < to {
+                for m in 0..ROW_MARKS {
+                    let t = _mm256_loadu_ps(row.as_ptr().add(m * n_pad + j));
+                    let t = [_mm256_cvtps_pd(_mm256_castps256_ps128(t)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(t))];
+                    for p in 0..P {
+                        let w = weights[p][MARK_WEIGHT[m]].as_ptr().add(j);
+                        for h in 0..2 {
+                            let wh = _mm256_loadu_pd(w.add(4 * h));
+                            acc[p][m][h] = _mm256_add_pd(acc[p][m][h], _mm256_mul_pd(wh, t[h]));
+                        }
+                    }
+                }
+                j += LANES;
+            }
+            for p in 0..P {
+                for m in 0..ROW_MARKS {
+                    let mut lanes = [0.0; LANES];
+                    _mm256_storeu_pd(lanes.as_mut_ptr(), acc[p][m][0]);
+                    _mm256_storeu_pd(lanes.as_mut_ptr().add(4), acc[p][m][1]);
+                    out[p][side][m] = reduce(lanes);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Points [`RowKernels::many`] takes at once: the row's lanes, widened once, serve both (two
+/// keep their 14 accumulators in registers; four were slower here, spilling).
+pub const ROW_POINTS: usize = 2;
+
+type RowDotsFn<const P: usize> = fn(&[f32], usize, &[[&[f64]; 3]; P]) -> [[[f64; ROW_MARKS]; 2]; P];
+
+/// [`row_dots_lanes`] for one point and for [`ROW_POINTS`], for one instruction set.
+pub struct RowKernels {
+    one: RowDotsFn<1>,
+    many: RowDotsFn<ROW_POINTS>,
+}
+
+impl RowKernels {
+    /// For the widest instruction set the correlation engine takes here
+    /// ([`crate::corr::Isa::selected`], so `IAEMU_ISA` limits it too, or is an error).
+    pub fn selected() -> crate::Result<RowKernels> {
         #[cfg(target_arch = "x86_64")]
         {
-            #[target_feature(enable = "avx2")]
-            unsafe fn avx2(w: [&[f64]; 3], t: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
-                dots_lanes(w, t)
-            }
-            #[target_feature(enable = "avx512f,avx512vl,avx2")]
-            unsafe fn avx512(w: [&[f64]; 3], t: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
-                dots_lanes(w, t)
-            }
             use crate::corr::Isa;
-            match Isa::selected() {
-                // SAFETY: `Isa::selected` names only instruction sets this CPU runs.
-                Ok(Isa::Avx512) => |w, t| unsafe { avx512(w, t) },
-                Ok(Isa::Avx2) => |w, t| unsafe { avx2(w, t) },
-                _ => dots_lanes,
-            }
+            Ok(match Isa::selected()? {
+                // SAFETY: `Isa::selected` names only instruction sets this CPU runs; `one` and
+                // `many` check the lengths (`check_row`) before calling.
+                Isa::Avx512 => RowKernels { one: |r, c, w| unsafe { x86::avx512(r, c, w) }, many: |r, c, w| unsafe { x86::avx512(r, c, w) } },
+                Isa::Avx2 => RowKernels { one: |r, c, w| unsafe { x86::avx2(r, c, w) }, many: |r, c, w| unsafe { x86::avx2(r, c, w) } },
+                _ => RowKernels { one: row_dots_lanes, many: row_dots_lanes },
+            })
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            dots_lanes
+            Ok(RowKernels { one: row_dots_lanes, many: row_dots_lanes })
         }
-    })
+    }
+
+    /// [`row_dots_lanes`] for one point.
+    pub fn one(&self, row: &[f32], cen_pad: usize, weights: [&[f64]; 3]) -> [[f64; ROW_MARKS]; 2] {
+        check_row(row, cen_pad, &[weights]);
+        (self.one)(row, cen_pad, &[weights])[0]
+    }
+
+    /// [`row_dots_lanes`] for [`ROW_POINTS`] points.
+    pub fn many(&self, row: &[f32], cen_pad: usize, weights: &[[&[f64]; 3]; ROW_POINTS]) -> [[[f64; ROW_MARKS]; 2]; ROW_POINTS] {
+        check_row(row, cen_pad, weights);
+        (self.many)(row, cen_pad, weights)
+    }
+}
+
+/// The lengths the vector kernels rely on (a broken caller is a bug: stop before reading
+/// out of bounds).
+fn check_row(row: &[f32], cen_pad: usize, weights: &[[&[f64]; 3]]) {
+    let n_pad = row.len() / ROW_MARKS;
+    assert!(
+        row.len() == ROW_MARKS * n_pad
+            && n_pad.is_multiple_of(LANES)
+            && cen_pad.is_multiple_of(LANES)
+            && cen_pad <= n_pad
+            && weights.iter().flatten().all(|w| w.len() >= n_pad),
+        "2-halo row of {} values with {cen_pad} central lanes and weights too short or misaligned",
+        row.len()
+    );
 }
 
 impl Num for f64 {
     fn constant(v: f64) -> f64 {
         v
     }
-    fn dots(_: [&[f64]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [f64; ROW_MARKS] {
-        dots_kernel()(values, rows)
+    fn dots(_: [&[f64]; 3], _: [&[f32]; ROW_MARKS], values: [f64; ROW_MARKS]) -> [f64; ROW_MARKS] {
+        values
     }
     fn parameter(v: f64, _: usize) -> f64 {
         v
@@ -218,10 +316,8 @@ impl Num for Dual {
     fn is_zero(&self) -> bool {
         self.v == 0.0 && self.d.iter().all(|&x| x == 0.0)
     }
-    /// The values as `f64`'s (so a point's values are the same with and without its
-    /// Jacobian), the gradients in one more pass.
-    fn dots(weights: [&[Dual]; 3], values: [&[f64]; 3], rows: [&[f32]; ROW_MARKS]) -> [Dual; ROW_MARKS] {
-        let v = dots_kernel()(values, rows);
+    /// The values given, the gradients in one more pass.
+    fn dots(weights: [&[Dual]; 3], rows: [&[f32]; ROW_MARKS], v: [f64; ROW_MARKS]) -> [Dual; ROW_MARKS] {
         let n = rows.iter().map(|r| r.len()).chain(weights.iter().map(|w| w.len())).min().unwrap_or(0);
         let mut d = [[0.0; N_PARAMS]; ROW_MARKS];
         for j in 0..n {

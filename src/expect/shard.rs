@@ -118,7 +118,7 @@ impl Table {
         }
         let TableShard { mut table, two_halo } = total;
         table.meta.shard = None;
-        table.two_halo = two_halo.iter().map(|&v| v as f32).collect();
+        table.set_two_halo(&two_halo);
         Ok(table)
     }
 }

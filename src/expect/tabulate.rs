@@ -130,7 +130,7 @@ impl Table {
         progress: Option<Progress>,
     ) -> Result<Table> {
         let (mut table, two_halo) = build(halos, options, Shard::WHOLE, progress)?;
-        table.two_halo = two_halo.iter().map(|&v| v as f32).collect();
+        table.set_two_halo(&two_halo);
         Ok(table)
     }
 }
@@ -470,7 +470,7 @@ fn build_in_pool(
         shard,
         report.as_ref().map(|f| f as &(dyn Fn(usize, usize) + Sync)),
     )?;
-    // [cat_i][cat_j][bin][mark] -> [bin][mark][cat_i][cat_j], the order the evaluation reads.
+    // [cat_i][cat_j][bin][mark] -> [bin][mark][cat_i][cat_j], the order a table file holds.
     let mut two_halo = vec![0.0; raw.len()];
     for ci in 0..n_cat {
         for cj in 0..n_cat {
