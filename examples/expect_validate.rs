@@ -6,7 +6,10 @@
 //! mean, and the largest |expectation - mean| in units of one realisation's standard deviation.
 //!
 //!     cargo run --release --example expect_validate -- [--box 100] [--realizations 2000] [--grid 32]
-//!         [--dex 0.2] [--table-seed 1] [--sim-seed 100]
+//!         [--dex 0.2] [--table-seed 1] [--tracers 1] [--sim-seed 100] [--point K] [--detail 1]
+//!
+//! `--point K` runs point K alone; `--detail 1` also prints every bin's (E - mean) / sigma1;
+//! `--mu-cen X` and `--mu-sat X` replace the points' alignment strengths.
 
 use std::time::Instant;
 
@@ -47,11 +50,18 @@ fn main() -> iaemu::Result<()> {
     let mut tables = Vec::new();
     for model in [SatelliteModel::Subhalos, SatelliteModel::Nfw] {
         let t = Instant::now();
-        let table = Table::build(&halos, &TableOptions { satellites: model, mass_bin_dex: arg("--dex", TableOptions::default().mass_bin_dex), seed: arg("--table-seed", 1.0) as u64, ..Default::default() }, None)?;
+        let table = Table::build(&halos, &TableOptions { satellites: model, mass_bin_dex: arg("--dex", TableOptions::default().mass_bin_dex), seed: arg("--table-seed", 1.0) as u64, tracers_two_halo: arg("--tracers", TableOptions::default().tracers_two_halo as f64) as usize, ..Default::default() }, None)?;
         println!("table {model:?}: {:.1} s, {:.1} MB", t.elapsed().as_secs_f64(), table.size_bytes() as f64 / 1e6);
         tables.push(table);
     }
-    for (k, (p, model, stc)) in points().into_iter().enumerate() {
+    let only = arg("--point", -1.0);
+    let detail = arg("--detail", 0.0) > 0.0;
+    for (k, (mut p, model, stc)) in points().into_iter().enumerate() {
+        if only >= 0.0 && k != only as usize {
+            continue;
+        }
+        p[0] = arg("--mu-cen", p[0]);
+        p[1] = arg("--mu-sat", p[1]);
         let params = HodParams::from_array(p)?;
         let table = &tables[(model == SatelliteModel::Nfw) as usize];
         let options = ExpectOptions { xi_normalization: XiNormalization::NSquared, satellites_times_centrals: stc };
@@ -85,6 +95,10 @@ fn main() -> iaemu::Result<()> {
                 }
             }
             print!(" {name}: chi2/dof {:.2} ({dof} bins), max |E - mean|/sigma1 {:.3};", chi2 / dof.max(1) as f64, worst);
+            if detail {
+                let per_bin: Vec<String> = (0..exp.len()).map(|b| format!("{:+.3}", (exp[b] - mean[b]) / var[b].sqrt())).collect();
+                print!(" [{}]", per_bin.join(" "));
+            }
         }
         println!();
     }

@@ -254,7 +254,6 @@ impl Table {
         for a in 0..n_mass {
             let ranks = self.rank_start[a]..self.rank_start[a + 1];
             let excess = self.excess_start[a]..self.excess_start[a + 1];
-            let max_slot = ranks.len().max(self.excess_n[excess.clone()].iter().copied().max().unwrap_or(0));
             for q in 0..SUB_BINS {
                 let count = self.host_counts[a * SUB_BINS + q];
                 if count == 0.0 {
@@ -269,7 +268,7 @@ impl Table {
                 n_sat += lambda * count;
                 var_n += (p - p * p + lambda) * count;
                 w_key[category_key(CEN, a, 0, n_mass)].add(count, x, p);
-                let poisson = Poisson::new(lambda.value(), max_slot);
+                let poisson = Poisson::new(lambda.value());
                 for (k, row) in ranks.clone().enumerate() {
                     let c = self.rank_counts[row * SUB_BINS + q];
                     if c > 0.0 {
