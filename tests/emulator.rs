@@ -541,3 +541,72 @@ fn metrics_follow_their_definitions() {
     assert!(back.pcc_median.is_nan() && back.frac_err_mean_per_bin[3].is_nan());
     assert_eq!(back.pcc_mean, xi.pcc_mean);
 }
+
+/// Data of `problem`'s kind with `r` realisations per point: the realisation means and their
+/// sample variances (one realisation's scale, ddof 1), and the noise-free truth as the
+/// expected correlations.
+fn problem_with_realisations(n: usize, r: usize, seed: u64) -> Data {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut params = Array2::zeros((n, 7));
+    let (mut mean, mut var, mut expected) = (Array3::zeros((n, 3, NB)), Array3::zeros((n, 3, NB)), Array3::zeros((n, 3, NB)));
+    for i in 0..n {
+        let mut u: [f64; 7] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+        u[2] = rng.random_range(-1.0..0.2);
+        for (k, p) in to_params(&u).into_iter().enumerate() {
+            params[[i, k]] = p;
+        }
+        let (t, s) = (truth(&u), noise_sd(&u));
+        for st in 0..3 {
+            for b in 0..NB {
+                let draws: Vec<f64> = (0..r).map(|_| t[st][b] + s[st][b] * rng.sample::<f64, _>(rand_distr::StandardNormal)).collect();
+                let m = draws.iter().sum::<f64>() / r as f64;
+                mean[[i, st, b]] = m;
+                var[[i, st, b]] = draws.iter().map(|d| (d - m) * (d - m)).sum::<f64>() / (r - 1) as f64;
+                expected[[i, st, b]] = t[st][b];
+            }
+        }
+    }
+    Data::from_arrays(params, mean, var, Array1::from_elem(n, 1u8), iaemu::corr::default_r_edges())
+        .unwrap()
+        .with_expected(expected)
+        .unwrap()
+}
+
+/// Trained on noise-free means with 4-realisation variances, the variance head predicts one
+/// realisation's variance (a model of the 4-realisation means would predict a quarter of it:
+/// predicted / true sd 0.5, outside the bounds), and the means follow the truth. A dataset
+/// without expected correlations is an error naming how to make them.
+#[test]
+fn expected_targets_give_one_realisation_variances() {
+    let data = problem_with_realisations(3000, 4, 5);
+    let mut config = small_config(160);
+    config.train.targets = emulator::Targets::Expected;
+    let dir = scratch("expected-targets");
+    let emu = emulator::train(&config, &data, &dir.join("model.safetensors"), true, &mut |_| Control::Continue).unwrap();
+    let (us, flat) = fresh_points(300, 8, (-0.9, 0.1));
+    let p = emu.predict(&flat, &PredictOptions { mc_passes: 30, seed: 3, ..Default::default() }).unwrap();
+    for s in 0..3 {
+        let (mut err2, mut ratios) = (0.0, Vec::new());
+        for (i, u) in us.iter().enumerate() {
+            let (t, sd) = (truth(u), noise_sd(u));
+            for b in 0..NB {
+                let z = (p.mean[[i, s, b]] - t[s][b]) / sd[s][b];
+                err2 += z * z;
+                ratios.push(p.aleatoric_var[[i, s, b]].sqrt() / sd[s][b]);
+            }
+        }
+        let rms = (err2 / ratios.len() as f64).sqrt();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        eprintln!("statistic {s}: mean error {rms:.3} one-realisation sd (rms), predicted/true sd median {median:.3}");
+        assert!(rms < 0.5, "statistic {s}: mean off by {rms} one-realisation sd (rms)");
+        assert!((0.75..1.33).contains(&median), "statistic {s}: predicted/true one-realisation sd {median}");
+    }
+    let metrics = emu.meta().metrics.as_ref().expect("test metrics");
+    eprintln!("stored metrics (against the expected correlations): {metrics:?}");
+    let (_, _, plain) = trained();
+    match emulator::train(&config, plain, &dir.join("none.safetensors"), true, &mut |_| Control::Continue) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("--expected"), "{m}"),
+        r => panic!("trained on expected correlations the dataset lacks: {:?}", r.is_ok()),
+    }
+}

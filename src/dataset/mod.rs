@@ -689,8 +689,23 @@ impl Data {
         self.len() == 0
     }
 
-    /// FNV-1a hash of the parameters and means: tells whether a model was trained on this data.
+    /// FNV-1a hash of the parameters, means and expected correlations (when present): tells
+    /// whether a model was trained on this data.
     pub fn fingerprint(&self) -> u64 {
-        crate::io::fnv1a(self.params.iter().chain(self.mean.iter()).map(|x| x.to_bits()))
+        crate::io::fnv1a(self.params.iter().chain(self.mean.iter()).chain(self.expected.iter().flatten()).map(|x| x.to_bits()))
+    }
+
+    /// The data with each point's expected correlations (n x 3 x n_bins), as `expected.npy`
+    /// would give them; an error for another shape.
+    pub fn with_expected(mut self, expected: Array3<f64>) -> Result<Data> {
+        if expected.shape() != self.mean.shape() {
+            return Err(Error::invalid(format!(
+                "expected correlations of shape {:?} for means of shape {:?}",
+                expected.shape(),
+                self.mean.shape()
+            )));
+        }
+        self.expected = Some(expected);
+        Ok(self)
     }
 }

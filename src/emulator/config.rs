@@ -106,6 +106,23 @@ pub struct TrainConfig {
     pub device: String,
     /// LibTorch threads (0: IAEMU_NUM_THREADS, else all cores).
     pub threads: usize,
+    /// What the heads learn ([`Targets`]).
+    pub targets: Targets,
+}
+
+/// What a model is trained on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Targets {
+    /// Each point's mean over its realisations, with the Gaussian likelihood of that mean: the
+    /// variance head learns the variance of the dataset's R-realisation means (the paper's).
+    #[default]
+    Realisations,
+    /// Each point's expected correlations (`expected.npy`, noise-free) for the mean head, by
+    /// squared error in standardised units; the variance head learns one realisation's variance
+    /// from the dataset's variances over R realisations, by the likelihood of a sample
+    /// variance (docs/science.md section 10).
+    Expected,
 }
 
 impl Default for TrainConfig {
@@ -126,6 +143,7 @@ impl Default for TrainConfig {
             checkpoint_every: 5,
             device: "auto".into(),
             threads: 0,
+            targets: Targets::Realisations,
         }
     }
 }

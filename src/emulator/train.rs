@@ -1,5 +1,6 @@
 //! Training (docs/science.md section 10): Gaussian NLL summed over the three heads (beta-NLL as an
-//! option), AdamW with decoupled weight decay, a step schedule, gradient clipping, early
+//! option), or with noise-free targets the squared error of the means and the sample-variance
+//! likelihood of one realisation's variance ([`Targets`]), AdamW with decoupled weight decay, a step schedule, gradient clipping, early
 //! stopping on the validation loss with the best weights kept, a seeded train / validation /
 //! test split, and a checkpoint from which an interrupted run resumes where it stopped.
 //!
@@ -18,12 +19,12 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::config::{Config, TrainConfig};
+use super::config::{Config, Targets, TrainConfig};
 use super::file::{self, ModelMeta, TrainingRecord};
 use super::net::{params_tensor, Mode, Net};
 use super::transform::Normalization;
 use super::{device_name, set_torch_threads, torch, torch_rng_lock, Emulator, PredictOptions};
-use crate::dataset::Data;
+use crate::dataset::{Data, Truth};
 use crate::hod::PARAM_NAMES;
 use crate::random::stream;
 use crate::{Error, Result};
@@ -88,52 +89,117 @@ pub fn split(data: &Data, cfg: &TrainConfig) -> Result<(Vec<usize>, Vec<usize>, 
     Ok((rows, val, test))
 }
 
-fn gather(data: &Data, rows: &[usize]) -> (Array2<f64>, Array3<f64>) {
-    (data.params.select(Axis(0), rows), data.mean.select(Axis(0), rows))
+/// The rows' parameters, mean targets and variances over realisations.
+fn gather(data: &Data, targets: &Array3<f64>, rows: &[usize]) -> (Array2<f64>, Array3<f64>, Array3<f64>) {
+    (data.params.select(Axis(0), rows), targets.select(Axis(0), rows), data.var.select(Axis(0), rows))
 }
 
-/// Gaussian negative log-likelihood (without the constant), mean over the usable (row, bin)
-/// values of each head, summed over heads; beta-NLL weights each term by var^beta (no
-/// gradient through the weight).
-fn nll(mean: &Tensor, var: &Tensor, target: &Tensor, mask: &Tensor, beta: f64) -> Tensor {
-    let (sum, count) = nll_sums(mean, var, target, mask, beta);
-    (sum / count.clamp_min(1.0)).sum(Kind::Float)
+/// Standardised training tensors of some rows: parameters, mean targets and their mask, and
+/// with [`Targets::Expected`] one realisation's variances and their mask.
+struct Rows {
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor,
+    var: Option<(Tensor, Tensor)>,
 }
 
-/// Per head, the sum of the NLL terms over the usable values and their count: what [`nll`]
-/// divides, so that a loss over many rows can be added up over chunks of them.
-fn nll_sums(mean: &Tensor, var: &Tensor, target: &Tensor, mask: &Tensor, beta: f64) -> (Tensor, Tensor) {
-    let diff = target - mean;
-    let mut l = (var.log() + &diff * &diff / var) * 0.5;
-    if beta > 0.0 {
-        l = l * var.detach().pow_tensor_scalar(beta);
+impl Rows {
+    fn new(norm: &Normalization, (x, y, var): &(Array2<f64>, Array3<f64>, Array3<f64>), targets: Targets, device: tch::Device) -> Rows {
+        let flat: Vec<f64> = x.iter().copied().collect();
+        let (yt, mask) = norm.standardise_targets(y, device);
+        Rows {
+            x: norm.standardise_params(&params_tensor(&flat, device, Kind::Float)),
+            y: yt,
+            mask,
+            var: (targets == Targets::Expected).then(|| norm.standardise_variances(var, y, device)),
+        }
     }
-    (
-        (l * mask).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
-        mask.sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
-    )
+
+    /// Rows `idx` of each tensor.
+    fn select(&self, idx: &Tensor) -> Rows {
+        Rows {
+            x: self.x.index_select(0, idx),
+            y: self.y.index_select(0, idx),
+            mask: self.mask.index_select(0, idx),
+            var: self.var.as_ref().map(|(v, m)| (v.index_select(0, idx), m.index_select(0, idx))),
+        }
+    }
+
+    /// Chunks of at most `n` rows.
+    fn split(&self, n: i64) -> Vec<Rows> {
+        let parts = |t: &Tensor| t.split(n, 0);
+        let (x, y, mask) = (parts(&self.x), parts(&self.y), parts(&self.mask));
+        let var: Vec<Option<(Tensor, Tensor)>> = match &self.var {
+            Some((v, m)) => parts(v).into_iter().zip(parts(m)).map(Some).collect(),
+            None => x.iter().map(|_| None).collect(),
+        };
+        x.into_iter()
+            .zip(y)
+            .zip(mask)
+            .zip(var)
+            .map(|(((x, y), mask), var)| Rows { x, y, mask, var })
+            .collect()
+    }
 }
 
-/// The plain NLL of the rows `x` against `y` (mask `m`), in chunks of [`super::ROWS_PER_FORWARD`]
-/// rows so that its memory does not grow with the validation split; one chunk gives exactly
-/// [`nll`] of the whole.
-fn validation_loss(net: &Net, x: &Tensor, y: &Tensor, m: &Tensor) -> f64 {
+/// Per head, the sums and counts of the loss's terms over the usable values (what [`loss`]
+/// divides, so that a loss over many rows can be added up over chunks of them). Realisation
+/// targets: one term, the Gaussian NLL (beta-NLL weighting each value by var^beta, without a
+/// gradient through the weight). Expected targets: the squared error of the mean, and the
+/// negative log-likelihood of the sample variance s^2 given one realisation's variance
+/// sigma^2, `(log sigma^2 + s^2 / sigma^2) / 2` per value (for R realisations,
+/// (R - 1) s^2 / sigma^2 is chi-square with R - 1 degrees of freedom; the factor (R - 1) is
+/// left out), which is least where sigma^2 = E[s^2].
+fn loss_sums(mean: &Tensor, var: &Tensor, rows: &Rows, beta: f64) -> Vec<(Tensor, Tensor)> {
+    let per_head = |l: Tensor, mask: &Tensor| {
+        (
+            (l * mask).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
+            mask.sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float),
+        )
+    };
+    let diff = &rows.y - mean;
+    match &rows.var {
+        None => {
+            let mut l = (var.log() + &diff * &diff / var) * 0.5;
+            if beta > 0.0 {
+                l = l * var.detach().pow_tensor_scalar(beta);
+            }
+            vec![per_head(l, &rows.mask)]
+        }
+        Some((s2, var_mask)) => vec![
+            per_head(&diff * &diff * 0.5, &rows.mask),
+            per_head((var.log() + s2 / var) * 0.5, var_mask),
+        ],
+    }
+}
+
+/// The loss from [`loss_sums`]: each term's mean over its usable values, summed over terms and
+/// heads.
+fn loss(sums: Vec<(Tensor, Tensor)>) -> Tensor {
+    sums.into_iter()
+        .map(|(sum, count)| (sum / count.clamp_min(1.0)).sum(Kind::Float))
+        .reduce(|a, b| a + b)
+        .expect("a loss has a term")
+}
+
+/// The loss of `rows` (beta 0), in chunks of [`super::ROWS_PER_FORWARD`] rows so that its
+/// memory does not grow with the validation split; one chunk gives exactly [`loss`] of the
+/// whole.
+fn validation_loss(net: &Net, rows: &Rows) -> f64 {
     tch::no_grad(|| {
-        let chunks: Vec<(Tensor, Tensor)> = x
-            .split(super::ROWS_PER_FORWARD, 0)
-            .into_iter()
-            .zip(y.split(super::ROWS_PER_FORWARD, 0))
-            .zip(m.split(super::ROWS_PER_FORWARD, 0))
-            .map(|((xc, yc), mc)| {
-                let (mean, var) = net.forward(&xc, Mode::Eval);
-                nll_sums(&mean, &var, &yc, &mc, 0.0)
+        let chunks: Vec<Vec<(Tensor, Tensor)>> = rows
+            .split(super::ROWS_PER_FORWARD)
+            .iter()
+            .map(|c| {
+                let (mean, var) = net.forward(&c.x, Mode::Eval);
+                loss_sums(&mean, &var, c, 0.0)
             })
             .collect();
-        let (sum, count) = chunks
+        let sums = chunks
             .into_iter()
-            .reduce(|(sa, ca), (sb, cb)| (sa + sb, ca + cb))
+            .reduce(|a, b| a.into_iter().zip(b).map(|((sa, ca), (sb, cb))| (sa + sb, ca + cb)).collect())
             .expect("a validation split is never empty");
-        (sum / count.clamp_min(1.0)).sum(Kind::Float).double_value(&[])
+        loss(sums).double_value(&[])
     })
 }
 
@@ -315,13 +381,17 @@ pub fn train(
     set_torch_threads((tc.threads > 0).then_some(tc.threads))?;
     let (train_rows, val_rows, test_rows) = split(data, tc)?;
     let unusable = data.len() - (train_rows.len() + val_rows.len() + test_rows.len());
-    let (x_train, y_train) = gather(data, &train_rows);
-    let (x_val, y_val) = gather(data, &val_rows);
-    let norm = Normalization::fit(&x_train, &y_train, config.model.log_xi);
+    let targets = match tc.targets {
+        Targets::Realisations => &data.mean,
+        Targets::Expected => data.truth(Truth::Expected)?,
+    };
+    let train_data = gather(data, targets, &train_rows);
+    let val_data = gather(data, targets, &val_rows);
+    let norm = Normalization::fit(&train_data.0, &train_data.1, config.model.log_xi);
     let xi_bins_masked = [&train_rows, &val_rows, &test_rows]
         .iter()
         .flat_map(|rows| rows.iter())
-        .flat_map(|&i| data.mean.slice(ndarray::s![i, 0, ..]).to_vec())
+        .flat_map(|&i| targets.slice(ndarray::s![i, 0, ..]).to_vec())
         .filter(|&x| !x.is_finite() || (config.model.log_xi && x <= 0.0))
         .count();
     let nb = data.r_edges.len() - 1;
@@ -331,11 +401,8 @@ pub fn train(
     let start = Instant::now();
 
     torch("training", || {
-        let flat = |a: &Array2<f64>| a.iter().copied().collect::<Vec<f64>>();
-        let xt = norm.standardise_params(&params_tensor(&flat(&x_train), device, Kind::Float));
-        let xv = norm.standardise_params(&params_tensor(&flat(&x_val), device, Kind::Float));
-        let (yt, mt) = norm.standardise_targets(&y_train, device);
-        let (yv, mv) = norm.standardise_targets(&y_val, device);
+        let train_set = Rows::new(&norm, &train_data, tc.targets, device);
+        let val_set = Rows::new(&norm, &val_data, tc.targets, device);
 
         let net = {
             let _rng = torch_rng_lock();
@@ -403,8 +470,9 @@ pub fn train(
                         continue; // BatchNorm needs two rows
                     }
                     let idx = Tensor::from_slice(batch).to_device(device);
-                    let (m, v) = net.forward(&xt.index_select(0, &idx), Mode::Train);
-                    let loss = nll(&m, &v, &yt.index_select(0, &idx), &mt.index_select(0, &idx), tc.beta_nll);
+                    let batch_rows = train_set.select(&idx);
+                    let (m, v) = net.forward(&batch_rows.x, Mode::Train);
+                    let loss = loss(loss_sums(&m, &v, &batch_rows, tc.beta_nll));
                     adam.zero_grad();
                     loss.backward();
                     adam.step(lr, tc.weight_decay, tc.grad_clip);
@@ -413,7 +481,7 @@ pub fn train(
                 }
             }
             let train_loss = sum / count.max(1) as f64;
-            let val_loss = validation_loss(&net, &xv, &yv, &mv);
+            let val_loss = validation_loss(&net, &val_set);
             if !train_loss.is_finite() {
                 return Err(Error::invalid(format!(
                     "training diverged at epoch {epoch} (loss {train_loss}): lower lr or raise grad_clip"
@@ -463,8 +531,8 @@ pub fn train(
             iaemu_version: env!("CARGO_PKG_VERSION").into(),
             config: config.model.clone(),
             param_names: PARAM_NAMES.iter().map(|s| s.to_string()).collect(),
-            domain_min: (0..PARAM_NAMES.len()).map(|k| x_train.column(k).fold(f64::INFINITY, |a, &b| a.min(b))).collect(),
-            domain_max: (0..PARAM_NAMES.len()).map(|k| x_train.column(k).fold(f64::NEG_INFINITY, |a, &b| a.max(b))).collect(),
+            domain_min: (0..PARAM_NAMES.len()).map(|k| train_data.0.column(k).fold(f64::INFINITY, |a, &b| a.min(b))).collect(),
+            domain_max: (0..PARAM_NAMES.len()).map(|k| train_data.0.column(k).fold(f64::NEG_INFINITY, |a, &b| a.max(b))).collect(),
             r_edges: data.r_edges.clone(),
             normalization: norm.clone(),
             training: TrainingRecord {
@@ -496,7 +564,12 @@ pub fn train(
                 seed: tc.seed,
                 ..Default::default()
             };
-            let ev = super::evaluate(&emu, data, super::Rows::TestSplit, &opts, crate::dataset::Truth::Mean)?;
+            // Judged against what the means learnt: the realisation means or the expected ones.
+            let truth = match tc.targets {
+                Targets::Realisations => Truth::Mean,
+                Targets::Expected => Truth::Expected,
+            };
+            let ev = super::evaluate(&emu, data, super::Rows::TestSplit, &opts, truth)?;
             emu.meta.metrics = Some(ev.metrics);
         }
         emu.save(out)?;

@@ -96,6 +96,33 @@ impl Normalization {
         )
     }
 
+    /// Physical variances (n x 3 x n_bins) of quantities whose means are `targets` to the
+    /// standardised units of the learnt quantity, and a mask (1 where usable: finite and > 0,
+    /// with xi > 0 for log(xi)). For log(xi), var(log xi) = var(xi) / xi^2 (the delta method,
+    /// as [`Normalization::to_physical`] inverts it).
+    pub(crate) fn standardise_variances(&self, var: &Array3<f64>, targets: &Array3<f64>, device: Device) -> (Tensor, Tensor) {
+        let nb = self.n_bins();
+        let mut v = Vec::with_capacity(var.len());
+        let mut mask = Vec::with_capacity(var.len());
+        for (i, (&s2, &t)) in var.iter().zip(targets.iter()).enumerate() {
+            let j = i % (3 * nb);
+            let learnt = if self.log_xi && j < nb { if t > 0.0 { s2 / (t * t) } else { f64::NAN } } else { s2 };
+            let z = learnt / (self.y_std[j] * self.y_std[j]);
+            if z.is_finite() && z > 0.0 {
+                v.push(z as f32);
+                mask.push(1f32);
+            } else {
+                v.push(1.0);
+                mask.push(0.0);
+            }
+        }
+        let shape = [-1, 3, nb as i64];
+        (
+            Tensor::from_slice(&v).view(shape).to_device(device),
+            Tensor::from_slice(&mask).view(shape).to_device(device),
+        )
+    }
+
     /// Standardised (mean, variance) tensors (n x 3 x n_bins) to physical units. For log(xi),
     /// xi = exp(y) and var(xi) = xi^2 var(y) (the delta method); differentiable.
     pub(crate) fn to_physical(&self, mean: &Tensor, var: &Tensor) -> (Tensor, Tensor) {
