@@ -77,23 +77,11 @@ impl Normalization {
     pub(crate) fn standardise_targets(&self, targets: &Array3<f64>, device: Device) -> (Tensor, Tensor) {
         let learnt = learnt_targets(targets, self.log_xi);
         let nb = self.n_bins();
-        let mut z = Vec::with_capacity(learnt.len());
-        let mut mask = Vec::with_capacity(learnt.len());
-        for (i, &y) in learnt.iter().enumerate() {
+        let z = learnt.iter().enumerate().map(|(i, &y)| {
             let j = i % (3 * nb);
-            if y.is_finite() {
-                z.push(((y - self.y_mean[j]) / self.y_std[j]) as f32);
-                mask.push(1f32);
-            } else {
-                z.push(0.0);
-                mask.push(0.0);
-            }
-        }
-        let shape = [-1, 3, nb as i64];
-        (
-            Tensor::from_slice(&z).view(shape).to_device(device),
-            Tensor::from_slice(&mask).view(shape).to_device(device),
-        )
+            y.is_finite().then(|| (y - self.y_mean[j]) / self.y_std[j])
+        });
+        masked_tensors(z, 0.0, nb, device)
     }
 
     /// Physical variances (n x 3 x n_bins) of quantities whose means are `targets` to the
@@ -102,25 +90,13 @@ impl Normalization {
     /// as [`Normalization::to_physical`] inverts it).
     pub(crate) fn standardise_variances(&self, var: &Array3<f64>, targets: &Array3<f64>, device: Device) -> (Tensor, Tensor) {
         let nb = self.n_bins();
-        let mut v = Vec::with_capacity(var.len());
-        let mut mask = Vec::with_capacity(var.len());
-        for (i, (&s2, &t)) in var.iter().zip(targets.iter()).enumerate() {
+        let v = var.iter().zip(targets.iter()).enumerate().map(|(i, (&s2, &t))| {
             let j = i % (3 * nb);
             let learnt = if self.log_xi && j < nb { if t > 0.0 { s2 / (t * t) } else { f64::NAN } } else { s2 };
             let z = learnt / (self.y_std[j] * self.y_std[j]);
-            if z.is_finite() && z > 0.0 {
-                v.push(z as f32);
-                mask.push(1f32);
-            } else {
-                v.push(1.0);
-                mask.push(0.0);
-            }
-        }
-        let shape = [-1, 3, nb as i64];
-        (
-            Tensor::from_slice(&v).view(shape).to_device(device),
-            Tensor::from_slice(&mask).view(shape).to_device(device),
-        )
+            (z.is_finite() && z > 0.0).then_some(z)
+        });
+        masked_tensors(v, 1.0, nb, device)
     }
 
     /// Standardised (mean, variance) tensors (n x 3 x n_bins) to physical units. For log(xi),
@@ -141,6 +117,17 @@ impl Normalization {
         let var = Tensor::cat(&[var_xi.unsqueeze(1), vy.narrow(1, 1, 2)], 1);
         (mean.to_kind(kind), var.to_kind(kind))
     }
+}
+
+/// Values (None where unusable) to float32 tensors of shape n x 3 x `nb`: the values, with
+/// `fill` where unusable, and the mask (1 where usable).
+fn masked_tensors(values: impl Iterator<Item = Option<f64>>, fill: f32, nb: usize, device: Device) -> (Tensor, Tensor) {
+    let (z, mask): (Vec<f32>, Vec<f32>) = values.map(|v| v.map_or((fill, 0.0), |v| (v as f32, 1.0))).unzip();
+    let shape = [-1, 3, nb as i64];
+    (
+        Tensor::from_slice(&z).view(shape).to_device(device),
+        Tensor::from_slice(&mask).view(shape).to_device(device),
+    )
 }
 
 /// The quantity learnt per (statistic, bin): the target, or log(xi) for xi (NaN where xi <= 0).

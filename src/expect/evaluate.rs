@@ -381,7 +381,7 @@ impl Table {
         let zero = N::constant(0.0);
         let row_len = ROW_MARKS * lanes.n_pad;
         let sides = [0..lanes.cen_pad, lanes.cen_pad..lanes.n_pad];
-        let mut wanted = Vec::with_capacity(points.len());
+        let (mut wanted, mut sums) = (Vec::with_capacity(points.len()), Vec::with_capacity(points.len()));
         for b in 0..nb {
             let mut acc = vec![[Sums { dd: zero, w: zero, h: zero }; 3]; points.len()]; // cc, cs, ss
             for i in 0..n_cat {
@@ -392,14 +392,14 @@ impl Table {
                 // Partner sums over centrals (side 0) and satellites (side 1), ROW_POINTS
                 // points at a time; categories without weight add zeros.
                 let weights = |p: usize| points[p].values.each_ref().map(Vec::as_slice);
-                let mut sums = Vec::with_capacity(wanted.len());
+                sums.clear();
                 let mut groups = wanted.chunks_exact(ROW_POINTS);
                 for group in groups.by_ref() {
                     let w: [[&[f64]; 3]; ROW_POINTS] = std::array::from_fn(|k| weights(group[k]));
                     sums.extend(kernels.many(row, lanes.cen_pad, &w));
                 }
                 sums.extend(groups.remainder().iter().map(|&p| kernels.one(row, lanes.cen_pad, weights(p))));
-                for (&p, values) in wanted.iter().zip(sums) {
+                for (&p, &values) in wanted.iter().zip(&sums) {
                     let point = &points[p];
                     let (w, beta) = (point.w_of[l], point.beta_of[l]);
                     let s_i = if i_sat { point.s_s } else { point.s_c };

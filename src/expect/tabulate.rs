@@ -255,8 +255,7 @@ fn build_in_pool(
     let objects = |k: usize, r: &mut rand_chacha::ChaCha8Rng| {
         let h = hosts.rows[k];
         let centre: [f64; 3] = std::array::from_fn(|d| pos[d][h]);
-        let sub_offset: Vec<[f64; 3]> =
-            hosts.sub_relative[hosts.sub_start[k]..hosts.sub_start[k + 1]].iter().map(|r| r.0).collect();
+        let sub_offset: Vec<[f64; 3]> = hosts.sub_relative_of(k).iter().map(|r| r.0).collect();
         HostObjects {
             centre,
             axis: unit_or_random(std::array::from_fn(|d| axis[d][h]), r),

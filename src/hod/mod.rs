@@ -393,6 +393,12 @@ impl<'a> Hosts<'a> {
         &self.subs[self.sub_start[k]..self.sub_start[k + 1]]
     }
 
+    /// The offsets and relative velocities of host `k`'s subhalos ([`Hosts::sub_relative`]),
+    /// in the order of [`Hosts::subhalos_of`].
+    pub fn sub_relative_of(&self, k: usize) -> &[([f64; 3], [f64; 3])] {
+        &self.sub_relative[self.sub_start[k]..self.sub_start[k + 1]]
+    }
+
     /// Where the satellites of host `k` beyond its own subhalos go: `Some(bin)` when they
     /// borrow offsets from [`Hosts::pool`]`(bin)` (leaving out the host's own subhalos, which
     /// are in that pool), `None` when they take NFW positions.
@@ -531,7 +537,7 @@ fn populate_hosts(prepared: &PreparedHalos, params: &HodParams, seed: u64) -> Re
                 let n_sat = n_sats[s];
                 s += 1;
                 // (Hosts have subhalos here only when satellites sit on them.)
-                let own = &hosts.sub_relative[hosts.sub_start[k]..hosts.sub_start[k + 1]];
+                let own = hosts.sub_relative_of(k);
                 for j in 0..n_sat {
                     let (offset, dv) = match own.get(j) {
                         Some(&relative) => relative,
