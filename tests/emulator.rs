@@ -520,7 +520,7 @@ fn metrics_follow_their_definitions() {
         mc_passes: 1,
     };
     // One realisation's standard deviation is the 0.01 the errors were set in.
-    let m = compute(&pred, &truth, &Array3::from_elem((n, 3, NB), 0.01f64.powi(2)));
+    let m = compute(&pred, &truth, &Array3::from_elem((n, 3, NB), 0.01f64.powi(2)), None);
     assert_eq!(m.n_curves, n);
     for s in m.by_statistic() {
         assert!((s.coverage_1sigma - 0.5).abs() < 1e-12, "{s:?}");

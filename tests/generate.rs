@@ -424,3 +424,71 @@ fn expected_correlations_are_stored_beside_the_means() {
     let e = iaemu::dataset::Data::load(&dir.join("plain")).unwrap().truth(iaemu::dataset::Truth::Expected).unwrap_err().to_string();
     assert!(e.contains("--expected"), "{e}");
 }
+
+/// `--realizations-every k` simulates only every k-th point of the design: those points are
+/// the same as in a run that simulates all, the others carry only their expected
+/// correlations (valid where the expectation is, with its galaxy count), and `single.npy`
+/// holds one of each simulated point's realisations. Without `--expected` it is refused.
+#[test]
+fn realisations_on_every_kth_point_and_expected_correlations_on_all() {
+    let dir = scratch("every");
+    let edges = ["--edges", "0.5,1,2,4,8"];
+    let (all, every) = (dir.join("all"), dir.join("every3"));
+    let o = generate(&all, &[&["--expected"][..], &edges].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = generate(&every, &[&["--expected", "--realizations-every", "3"][..], &edges].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, e) = (iaemu::dataset::Data::load(&all).unwrap(), iaemu::dataset::Data::load(&every).unwrap());
+    let n_galaxies: ndarray::Array1<f64> =
+        ndarray_npy::read_npy(every.join("n_galaxies.npy")).unwrap();
+    let halos = iaemu::halos::load(&halos_file(), &Default::default()).unwrap();
+    let table = iaemu::expect::Table::build(
+        &halos,
+        &iaemu::expect::TableOptions { r_edges: vec![0.5, 1.0, 2.0, 4.0, 8.0], ..Default::default() },
+        None,
+    )
+    .unwrap();
+    let (single_all, single) = (a.single.as_ref().expect("single.npy"), e.single.as_ref().expect("single.npy"));
+    let (mut simulated, mut expected_only) = (0, 0);
+    for i in 0..e.len() {
+        let row = |x: &ndarray::Array3<f64>| x.slice(ndarray::s![i, .., ..]).to_owned();
+        let bits = |x: ndarray::Array2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(row(e.expected.as_ref().unwrap())), bits(row(a.expected.as_ref().unwrap())), "point {i}: expected");
+        if i % 3 == 0 {
+            assert_eq!(bits(row(&e.mean)), bits(row(&a.mean)), "point {i}: mean");
+            assert_eq!(bits(row(&e.var)), bits(row(&a.var)), "point {i}: var");
+            assert_eq!(bits(row(single)), bits(row(single_all)), "point {i}: single");
+            assert_eq!(e.valid[i], a.valid[i]);
+            if a.valid[i] == 1 {
+                simulated += 1;
+                // Two realisations y1, y2: mean (y1 + y2) / 2 and variance (y1 - y2)^2 / 2, so
+                // the first lies sqrt(var / 2) from the mean.
+                for ((y, m), v) in row(single).iter().zip(row(&e.mean).iter()).zip(row(&e.var).iter()) {
+                    if v.is_finite() {
+                        assert!(((y - m).abs() - (v / 2.0).sqrt()).abs() <= 1e-9 * (1.0 + m.abs()), "point {i}: single {y}, mean {m}, var {v}");
+                    }
+                }
+            }
+        } else {
+            assert!(row(&e.mean).iter().chain(row(&e.var).iter()).chain(row(single).iter()).all(|v| v.is_nan()), "point {i}");
+            let p = iaemu::hod::HodParams::from_array(std::array::from_fn(|k| e.params[[i, k]])).unwrap();
+            match table.expect(&p, &Default::default(), false) {
+                Ok(x) => {
+                    expected_only += 1;
+                    assert_eq!(e.valid[i], 1, "point {i}: expected correlations but not valid");
+                    assert!((n_galaxies[i] - x.n_galaxies).abs() <= 1e-9 * x.n_galaxies, "point {i}: {} galaxies, expected {}", n_galaxies[i], x.n_galaxies);
+                }
+                Err(_) => assert_eq!(e.valid[i], 0, "point {i}: refused, yet valid"),
+            }
+        }
+    }
+    assert!(simulated >= 6 && expected_only >= 12, "{simulated} simulated, {expected_only} with expectations only");
+    // Points without realisations carry nothing unless the expectations are stored.
+    let (h, refused) = (halos_file(), dir.join("refused"));
+    for (k, every) in [("2", "3"), ("0", "1")] {
+        let o = run(&["generate", "--design", "paper", "--n", "6", "--realizations", k, "--realizations-every", every, "--halos", s(&h), "--out", s(&refused)]);
+        assert!(!o.status.success());
+        let msg = String::from_utf8_lossy(&o.stderr);
+        assert!(msg.contains("--expected"), "{msg}");
+    }
+}

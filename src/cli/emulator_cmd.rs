@@ -44,6 +44,21 @@ pub fn print_metrics(m: &emulator::Metrics) {
             s.aleatoric_over_var1_median
         );
     }
+    println!(
+        "mean of var1 / aleatoric (1 when calibrated; unbiased by var1's noise): {}",
+        m.by_statistic().map(|s| format!("{:.3}", s.var1_over_aleatoric_mean)).join(" / ")
+    );
+    if m.xi.single_coverage_1sigma.is_finite() {
+        println!("single realisations within the predicted 1 / 2 sigma (total) and 1 sigma (aleatoric):");
+        for (name, s) in STATISTICS.iter().zip(m.by_statistic()) {
+            println!(
+                "{name:>6}  {:>5.1}% / {:>5.1}%  {:>5.1}%",
+                100.0 * s.single_coverage_1sigma,
+                100.0 * s.single_coverage_2sigma,
+                100.0 * s.single_coverage_aleatoric_1sigma
+            );
+        }
+    }
 }
 
 /// The error of every emulator command in a build without LibTorch.

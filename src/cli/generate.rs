@@ -14,7 +14,7 @@ use std::time::Instant;
 pub fn run(
     design: Design,
     n: usize,
-    realizations: usize,
+    (realizations, realizations_every): (usize, usize),
     halos_file: Option<PathBuf>,
     load: LoadArgs,
     seed: u64,
@@ -42,6 +42,7 @@ pub fn run(
         chunk,
         halos: dataset::HalosIdentity::of(&halos),
         expected,
+        realizations_every,
     };
     let bar = progress_bar("{spinner} points {bar:40} {pos}/{len} {per_sec} {elapsed} (eta {eta})");
     let last = std::sync::Mutex::new(Instant::now());

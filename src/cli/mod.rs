@@ -178,9 +178,13 @@ pub enum Command {
         /// Number of model points.
         #[arg(long)]
         n: usize,
-        /// Realisations per point.
+        /// Realisations per simulated point (0 with --expected: expected correlations only).
         #[arg(long, default_value_t = 10)]
         realizations: usize,
+        /// Simulate only the points whose design index is a multiple of K; the others carry
+        /// only their expected correlations (needs --expected).
+        #[arg(long, value_name = "K", default_value_t = 1)]
+        realizations_every: usize,
         /// Halo catalogue; default: the synthetic universe with its default settings.
         #[arg(long)]
         halos: Option<PathBuf>,
@@ -367,6 +371,7 @@ pub fn run(command: Command) -> Result<()> {
             design,
             n,
             realizations,
+            realizations_every,
             halos: halos_file,
             load,
             seed,
@@ -379,7 +384,7 @@ pub fn run(command: Command) -> Result<()> {
         } => generate::run(
             design,
             n,
-            realizations,
+            (realizations, realizations_every),
             halos_file,
             load,
             seed,

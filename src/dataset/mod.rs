@@ -14,7 +14,14 @@
 //!   `n_galaxies.npy` (N, mean galaxies per realisation) and `r_edges.npy`; with
 //!   [`Plan::expected`] also `expected.npy` (N x 3 x n_bins): each point's expected
 //!   correlations ([`crate::expect`]) on the same halos, the noise-free mean of its
-//!   realisations (NaN where the point is not valid).
+//!   realisations (NaN where the point is not valid), and `single.npy` (N x 3 x n_bins): the
+//!   first realisation's curves, what a model's coverage of single realisations is judged on.
+//!
+//! With [`Plan::expected`], realisations may go to only every k-th point
+//! ([`Plan::realizations_every`]): realisations are the cost of a dataset, the expected
+//! correlations cost about a millisecond a point. A point without realisations has NaN in
+//! `mean`, `var` and `single`, is valid where its expectation is, and `n_galaxies` holds its
+//! expected galaxy count.
 //!
 //! Point i of the design is simulated with a seed drawn from (seed, i), so a dataset does not
 //! depend on chunking, sharding or thread counts: a sharded run merged is the same as one run.
@@ -61,6 +68,22 @@ pub struct Plan {
     /// halos made once with the dataset's bins and satellite model.
     #[serde(default)]
     pub expected: bool,
+    /// Realisations go to the points whose design index is a multiple of this (1: every
+    /// point); the others carry only their expected correlations, so more than 1 needs
+    /// `expected`.
+    #[serde(default = "one")]
+    pub realizations_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Plan {
+    /// Whether design point `i` is simulated (has realisations).
+    pub fn realised(&self, i: usize) -> bool {
+        self.realizations > 0 && i % self.realizations_every == 0
+    }
 }
 
 /// What identifies a halo catalogue in a dataset's metadata.
@@ -139,6 +162,7 @@ struct Chunk {
     valid: Array1<u8>,
     n_galaxies: Array1<f64>,
     expected: Option<Array3<f64>>,
+    single: Option<Array3<f64>>,
 }
 
 fn write_chunk(path: &Path, c: &Chunk) -> Result<()> {
@@ -153,8 +177,10 @@ fn write_chunk(path: &Path, c: &Chunk) -> Result<()> {
             .map_err(|e| io_err(tmp, e))?;
         npz.add_array("n_galaxies", &c.n_galaxies)
             .map_err(|e| io_err(tmp, e))?;
-        if let Some(e) = &c.expected {
-            npz.add_array("expected", e).map_err(|e| io_err(tmp, e))?;
+        for (name, a) in [("expected", &c.expected), ("single", &c.single)] {
+            if let Some(a) = a {
+                npz.add_array(name, a).map_err(|e| io_err(tmp, e))?;
+            }
         }
         let file = npz.finish().map_err(|e| io_err(tmp, e))?;
         file.sync_all().map_err(|e| io_err(tmp, e))
@@ -165,15 +191,26 @@ fn read_chunk(path: &Path) -> Result<Chunk> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let mut npz = NpzReader::new(file).map_err(|e| io_err(path, format!("damaged chunk ({e})")))?;
     let bad = |e: ndarray_npy::ReadNpzError| io_err(path, format!("damaged chunk ({e})"));
-    let has_expected = npz.names().map_err(bad)?.iter().any(|n| n.trim_end_matches(".npy") == "expected");
+    let names = npz.names().map_err(bad)?;
+    let has = |name: &str| names.iter().any(|n| n.trim_end_matches(".npy") == name);
     Ok(Chunk {
-        expected: if has_expected { Some(npz.by_name("expected").map_err(bad)?) } else { None },
+        expected: if has("expected") { Some(npz.by_name("expected").map_err(bad)?) } else { None },
+        single: if has("single") { Some(npz.by_name("single").map_err(bad)?) } else { None },
         params: npz.by_name("params").map_err(bad)?,
         mean: npz.by_name("mean").map_err(bad)?,
         var: npz.by_name("var").map_err(bad)?,
         valid: npz.by_name("valid").map_err(bad)?,
         n_galaxies: npz.by_name("n_galaxies").map_err(bad)?,
     })
+}
+
+/// Writes the curves of xi, omega and eta (in that row order) as point `j` of `to`.
+fn put_curves(to: &mut Array3<f64>, j: usize, curves: [&Vec<f64>; 3]) {
+    for (row, curve) in curves.into_iter().enumerate() {
+        for (b, &v) in curve.iter().enumerate() {
+            to[[j, row, b]] = v;
+        }
+    }
 }
 
 /// The seed of design point `i`.
@@ -211,8 +248,14 @@ pub fn generate(
     threads: Option<usize>,
     progress: &dyn Fn(usize, usize),
 ) -> Result<GenerateReport> {
-    if plan.chunk == 0 || plan.realizations == 0 {
-        return Err(Error::invalid("chunk and realizations must be at least 1"));
+    if plan.chunk == 0 || plan.realizations_every == 0 {
+        return Err(Error::invalid("chunk and realizations_every must be at least 1"));
+    }
+    if !plan.expected && (plan.realizations == 0 || plan.realizations_every > 1) {
+        return Err(Error::invalid(
+            "points without realisations carry only their expected correlations: \
+             ask for them (--expected), or give every point at least 1 realisation",
+        ));
     }
     if HalosIdentity::of(halos) != plan.halos {
         return Err(Error::Internal(
@@ -274,6 +317,7 @@ pub fn generate(
         r_edges: plan.r_edges.clone(),
         populate: plan.populate,
         threads,
+        keep_realizations: plan.expected,
         ..SimulateOptions::default()
     };
     let nb = plan.r_edges.len().saturating_sub(1);
@@ -308,55 +352,53 @@ pub fn generate(
             valid: Array1::zeros(m),
             n_galaxies: Array1::zeros(m),
             expected: table.as_ref().map(|_| Array3::from_elem((m, 3, nb), f64::NAN)),
+            single: table.as_ref().map(|_| Array3::from_elem((m, 3, nb), f64::NAN)),
         };
         for (j, i) in rows.enumerate() {
             let p: &HodParams = &points[i];
             for (k, v) in p.to_array().into_iter().enumerate() {
                 chunk.params[[j, k]] = v;
             }
-            match hod::simulate_prepared(
-                &prepared,
-                p,
-                plan.realizations,
-                point_seed(plan.seed, i),
-                &opts,
-            ) {
-                Ok(s) => {
-                    for (row, (mean, var)) in [
-                        (&s.xi, &s.xi_var),
-                        (&s.omega, &s.omega_var),
-                        (&s.eta, &s.eta_var),
-                    ]
-                    .into_iter()
-                    .enumerate()
-                    {
-                        for b in 0..nb {
-                            chunk.mean[[j, row, b]] = mean[b];
-                            chunk.var[[j, row, b]] = var[b];
+            let simulated = if plan.realised(i) {
+                match hod::simulate_prepared(&prepared, p, plan.realizations, point_seed(plan.seed, i), &opts) {
+                    Ok(s) => {
+                        let (mean, var) = (&mut chunk.mean, &mut chunk.var);
+                        put_curves(mean, j, [&s.xi, &s.omega, &s.eta]);
+                        put_curves(var, j, [&s.xi_var, &s.omega_var, &s.eta_var]);
+                        if let (Some(single), Some(first)) =
+                            (chunk.single.as_mut(), s.realizations.as_ref().and_then(|r| r.first()))
+                        {
+                            put_curves(single, j, [&first.xi, &first.omega, &first.eta]);
                         }
+                        chunk.valid[j] = 1;
+                        chunk.n_galaxies[j] =
+                            s.n_galaxies.iter().sum::<usize>() as f64 / s.n_galaxies.len() as f64;
+                        true
                     }
-                    chunk.valid[j] = 1;
-                    chunk.n_galaxies[j] =
-                        s.n_galaxies.iter().sum::<usize>() as f64 / s.n_galaxies.len() as f64;
-                    if let (Some(t), Some(e)) = (&table, chunk.expected.as_mut()) {
-                        // A point the expectation refuses (too few galaxies on average, or too
-                        // many satellites) keeps NaN.
-                        match t.expect(p, &expect_options, false) {
-                            Ok(x) => {
-                                for (row, v) in [&x.xi, &x.omega, &x.eta].into_iter().enumerate() {
-                                    for b in 0..nb {
-                                        e[[j, row, b]] = v[b];
-                                    }
-                                }
+                    // Too few galaxies for this point: recorded as invalid, not a failed run.
+                    Err(Error::InvalidArgument(msg)) if msg.contains("at least 2") => false,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                false
+            };
+            // The expectation of a simulated point, or of one without realisations; a point the
+            // expectation refuses (too few galaxies on average, or too many satellites) keeps
+            // NaN.
+            if let (Some(t), Some(e)) = (&table, chunk.expected.as_mut()) {
+                if simulated || !plan.realised(i) {
+                    match t.expect(p, &expect_options, false) {
+                        Ok(x) => {
+                            put_curves(e, j, [&x.xi, &x.omega, &x.eta]);
+                            if !simulated {
+                                chunk.valid[j] = 1;
+                                chunk.n_galaxies[j] = x.n_galaxies;
                             }
-                            Err(Error::InvalidArgument(_)) => {}
-                            Err(err) => return Err(err),
                         }
+                        Err(Error::InvalidArgument(_)) => {}
+                        Err(err) => return Err(err),
                     }
                 }
-                // Too few galaxies for this point: recorded as invalid, not a failed run.
-                Err(Error::InvalidArgument(msg)) if msg.contains("at least 2") => {}
-                Err(e) => return Err(e),
             }
             done += 1;
             progress(done, total_points);
@@ -436,6 +478,8 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut valid = Array1::<u8>::zeros(n);
     let mut n_galaxies = Array1::<f64>::zeros(n);
     let mut expected = plan.expected.then(|| Array3::<f64>::zeros((n, 3, nb)));
+    // Chunks made before single.npy existed have none: the dataset then has none either.
+    let mut single = plan.expected.then(|| Array3::<f64>::zeros((n, 3, nb)));
     for c in 0..n.div_ceil(plan.chunk) {
         let dir = seen[c % count].expect("all shards seen");
         let path = chunk_path(dir, c);
@@ -468,6 +512,14 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
             })?;
             all.slice_mut(ndarray::s![a..a + m, .., ..]).assign(e);
         }
+        match chunk.single.as_ref().filter(|e| e.shape() == [m, 3, nb]) {
+            Some(e) => {
+                if let Some(all) = single.as_mut() {
+                    all.slice_mut(ndarray::s![a..a + m, .., ..]).assign(e);
+                }
+            }
+            None => single = None,
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let npy = |name: &str,
@@ -489,6 +541,9 @@ fn assemble(dirs: &[PathBuf], out: &Path) -> Result<()> {
     })?;
     if let Some(e) = &expected {
         npy("expected.npy", &|f| e.write_npy(f))?;
+    }
+    if let Some(e) = &single {
+        npy("single.npy", &|f| e.write_npy(f))?;
     }
     if dirs.len() > 1 || dirs[0] != out {
         write_meta(
@@ -522,6 +577,9 @@ pub struct Data {
     pub mean: Array3<f64>,
     /// n x 3 x n_bins expected correlations, when the dataset has them (`expected.npy`).
     pub expected: Option<Array3<f64>>,
+    /// n x 3 x n_bins curves of each point's first realisation (`single.npy`), when the
+    /// dataset has them; NaN where the point has no realisations.
+    pub single: Option<Array3<f64>>,
     /// n x 3 x n_bins variances over realisations.
     pub var: Array3<f64>,
     /// 1 where the point gave a measurement.
@@ -558,8 +616,10 @@ impl Data {
         let var: Array3<f64> = read(dir, "var.npy")?;
         let valid: Array1<u8> = read(dir, "valid.npy")?;
         let r_edges: Array1<f64> = read(dir, "r_edges.npy")?;
-        let expected: Option<Array3<f64>> =
-            if dir.join("expected.npy").exists() { Some(read(dir, "expected.npy")?) } else { None };
+        let optional = |name: &str| -> Result<Option<Array3<f64>>> {
+            if dir.join(name).exists() { Ok(Some(read(dir, name)?)) } else { Ok(None) }
+        };
+        let (expected, single) = (optional("expected.npy")?, optional("single.npy")?);
         let n = params.nrows();
         let nb = r_edges.len().saturating_sub(1);
         if params.ncols() != PARAM_NAMES.len()
@@ -568,7 +628,7 @@ impl Data {
             || valid.len() != n
             || nb == 0
             || r_edges.to_vec() != meta.plan.r_edges
-            || expected.as_ref().is_some_and(|e| e.shape() != [n, 3, nb])
+            || [&expected, &single].iter().any(|a| a.as_ref().is_some_and(|e| e.shape() != [n, 3, nb]))
         {
             return Err(Error::io(format!(
                 "{}: arrays disagree: params {:?}, mean {:?}, var {:?}, valid {}, {} bin edges (meta.json has {})",
@@ -586,6 +646,7 @@ impl Data {
             params,
             mean,
             expected,
+            single,
             var,
             valid,
             r_edges: r_edges.to_vec(),
@@ -593,6 +654,19 @@ impl Data {
     }
 
     fn load_shard(dir: &Path, meta: Meta) -> Result<Data> {
+        /// One optional array of every chunk joined; None when the plan has none or a chunk lacks it.
+        fn cat_optional(
+            parts: &[Chunk],
+            f: &dyn Fn(&Chunk) -> Option<&Array3<f64>>,
+            wanted: bool,
+        ) -> Result<Option<Array3<f64>>> {
+            match parts.iter().map(|c| f(c).map(|e| e.view())).collect::<Option<Vec<_>>>() {
+                Some(views) if wanted => Ok(Some(
+                    ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Internal(e.to_string()))?,
+                )),
+                _ => Ok(None),
+            }
+        }
         let plan = &meta.plan;
         let nb = plan.r_edges.len() - 1;
         let chunks: Vec<usize> = (0..plan.n_points.div_ceil(plan.chunk))
@@ -624,10 +698,8 @@ impl Data {
         Ok(Data {
             params: cat2(&|c| c.params.view()).map_err(bad)?,
             mean: cat3(&|c| c.mean.view()).map_err(bad)?,
-            expected: match parts.iter().map(|c| c.expected.as_ref().map(|e| e.view())).collect::<Option<Vec<_>>>() {
-                Some(views) if plan.expected => Some(ndarray::concatenate(Axis(0), &views).map_err(bad)?),
-                _ => None,
-            },
+            expected: cat_optional(&parts, &|c| c.expected.as_ref(), plan.expected)?,
+            single: cat_optional(&parts, &|c| c.single.as_ref(), plan.expected)?,
             var: cat3(&|c| c.var.view()).map_err(bad)?,
             valid: Array1::from(valid),
             r_edges: plan.r_edges.clone(),
@@ -664,6 +736,7 @@ impl Data {
             params,
             mean,
             expected: None,
+            single: None,
             var,
             valid,
             r_edges,

@@ -69,6 +69,23 @@ pub struct StatMetrics {
     /// variance (1 for a variance head on the one-realisation scale).
     #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
     pub aleatoric_over_var1_median: f64,
+    /// Mean over (curve, bin) of the one-realisation variance over the predicted aleatoric
+    /// one. The dataset's variance over R realisations scatters about the true one, so the
+    /// median above is biased (for Gaussian curves and R = 4, a calibrated head gives a median
+    /// of about 1.27); this mean is not, and is 1 for a calibrated head.
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub var1_over_aleatoric_mean: f64,
+    /// Share of (curve, bin) where one realisation of the point (the dataset's `single.npy`)
+    /// lies within 1 and 2 sigma of the prediction, sigma from the total variance, and within
+    /// 1 sigma of the aleatoric variance alone: for a model whose mean is the noise-free one
+    /// and whose variance is that of one realisation, about 68%, 95% and 68% (where the
+    /// realisations scatter like a Gaussian). NaN without single realisations.
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub single_coverage_1sigma: f64,
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub single_coverage_2sigma: f64,
+    #[serde(default = "nan", deserialize_with = "nan_as_null::f64")]
+    pub single_coverage_aleatoric_1sigma: f64,
 }
 
 fn nan() -> f64 {
@@ -146,12 +163,14 @@ fn stat_metrics(
     epi: ArrayView2<f64>,
     truth: ArrayView2<f64>,
     var1: ArrayView2<f64>,
+    single: Option<ArrayView2<f64>>,
 ) -> StatMetrics {
     let nb = truth.ncols();
     let mut pcc = Vec::new();
-    let (mut err_sd1, mut ale_var1) = (Vec::new(), Vec::new());
+    let (mut err_sd1, mut ale_var1, mut var1_ale) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_bin: Vec<Vec<f64>> = vec![Vec::new(); nb];
     let (mut n, mut c1, mut c2, mut a1, mut a2, mut eb) = (0usize, 0, 0, 0, 0, 0);
+    let (mut n_single, mut s1, mut s2, mut sa1) = (0usize, 0, 0, 0);
     for i in 0..truth.nrows() {
         let t: Vec<f64> = truth.row(i).to_vec();
         let p: Vec<f64> = pred.row(i).to_vec();
@@ -180,10 +199,19 @@ fn stat_metrics(
             if v1.is_finite() && v1 > 0.0 {
                 err_sd1.push(d / v1.sqrt());
                 ale_var1.push(va / v1);
+                var1_ale.push(v1 / va);
+            }
+            if let Some(y) = single.map(|s| s[[i, b]]).filter(|y| y.is_finite()) {
+                let d = (p[b] - y).abs();
+                n_single += 1;
+                s1 += (d <= total) as usize;
+                s2 += (d <= 2.0 * total) as usize;
+                sa1 += (d <= va.sqrt()) as usize;
             }
         }
     }
-    let share = |k: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
+    let share_of = |k: usize, n: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
+    let share = |k: usize| share_of(k, n);
     let mut all: Vec<f64> = per_bin.iter().flatten().copied().collect();
     StatMetrics {
         pcc_mean: mean(&pcc),
@@ -200,13 +228,23 @@ fn stat_metrics(
         err_over_sd1_mean: mean(&err_sd1),
         err_over_sd1_median: median(&mut err_sd1),
         aleatoric_over_var1_median: median(&mut ale_var1),
+        var1_over_aleatoric_mean: mean(&var1_ale),
+        single_coverage_1sigma: share_of(s1, n_single),
+        single_coverage_2sigma: share_of(s2, n_single),
+        single_coverage_aleatoric_1sigma: share_of(sa1, n_single),
     }
 }
 
 /// Metrics of predictions against true curves (n x 3 x n_bins), with the one-realisation
 /// variances `var1` (the same shape; bins where it is not positive and finite are left out of
-/// the metrics on its scale); rows whose truth is not finite are skipped.
-pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>, var1: &ndarray::Array3<f64>) -> Metrics {
+/// the metrics on its scale) and, when given, one realisation's curves `single` (non-finite
+/// bins left out); rows whose truth is not finite are skipped.
+pub fn compute(
+    pred: &Prediction,
+    truth: &ndarray::Array3<f64>,
+    var1: &ndarray::Array3<f64>,
+    single: Option<&ndarray::Array3<f64>>,
+) -> Metrics {
     let m = |s: usize| {
         stat_metrics(
             s,
@@ -215,6 +253,7 @@ pub fn compute(pred: &Prediction, truth: &ndarray::Array3<f64>, var1: &ndarray::
             pred.epistemic_var.index_axis(Axis(1), s),
             truth.index_axis(Axis(1), s),
             var1.index_axis(Axis(1), s),
+            single.map(|a| a.index_axis(Axis(1), s)),
         )
     };
     Metrics {
@@ -255,14 +294,43 @@ mod tests {
         };
         let mut var_missing = var1.clone();
         var_missing[[0, 0, 1]] = f64::NAN; // left out, not counted as zero or infinite
-        for m in [compute(&pred, &truth, &var1), compute(&pred, &truth, &var_missing)] {
+        for m in [compute(&pred, &truth, &var1, None), compute(&pred, &truth, &var_missing, None)] {
             for s in m.by_statistic() {
                 assert!((s.err_over_sd1_median - 1.5).abs() < 1e-12, "{}", s.err_over_sd1_median);
                 assert!((s.aleatoric_over_var1_median - 2.0).abs() < 1e-12);
+                assert!((s.var1_over_aleatoric_mean - 0.5).abs() < 1e-12);
             }
             assert!((m.omega.err_over_sd1_mean - (0.5 + 3.0 * 1.5) / 4.0).abs() < 1e-12);
             // within sqrt(2) sd1: the bins off by half a deviation
             assert!((m.eta.coverage_aleatoric_1sigma - 0.25).abs() < 1e-12);
+            assert!(m.xi.single_coverage_1sigma.is_nan(), "no single realisations given");
+        }
+    }
+
+    /// Single realisations at known distances from the prediction, in units of its sigma,
+    /// give the shares within 1 and 2 sigma; bins without one are left out.
+    #[test]
+    fn coverage_of_single_realisations() {
+        let (n, nb) = (4, 5);
+        let truth = Array3::from_shape_fn((n, 3, nb), |(i, s, b)| 2.0 + (i + s + b) as f64);
+        let ale = Array3::from_elem((n, 3, nb), 0.04);
+        let epi = Array3::from_elem((n, 3, nb), 0.05);
+        // total sigma 0.3, aleatoric 0.2: offsets 0.1 (within both), 0.25 (within the total
+        // only), 0.5 (within 2 total sigma only), 0.7 (outside)
+        let offset = [0.1, -0.25, 0.5, -0.7, f64::NAN];
+        let single = Array3::from_shape_fn((n, 3, nb), |(i, s, b)| truth[[i, s, b]] + offset[b]);
+        let pred = Prediction {
+            mean: truth.clone(),
+            aleatoric_var: ale,
+            epistemic_var: epi,
+            flags: vec![0; n],
+            mc_passes: 1,
+        };
+        let m = compute(&pred, &truth, &Array3::from_elem((n, 3, nb), 1.0), Some(&single));
+        for s in m.by_statistic() {
+            assert!((s.single_coverage_1sigma - 0.5).abs() < 1e-12, "{}", s.single_coverage_1sigma);
+            assert!((s.single_coverage_2sigma - 0.75).abs() < 1e-12);
+            assert!((s.single_coverage_aleatoric_1sigma - 0.25).abs() < 1e-12);
         }
     }
 }

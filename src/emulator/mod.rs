@@ -617,6 +617,7 @@ pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions, 
         truth.index_axis_mut(ndarray::Axis(0), j).assign(&curves.index_axis(ndarray::Axis(0), i));
         var1.index_axis_mut(ndarray::Axis(0), j).assign(&data.var.index_axis(ndarray::Axis(0), i));
     }
+    let single = data.single.as_ref().map(|s| s.select(ndarray::Axis(0), &rows));
     let opts = PredictOptions {
         allow_extrapolation: true,
         ..opts.clone()
@@ -624,7 +625,7 @@ pub fn evaluate(emu: &Emulator, data: &Data, rows: Rows, opts: &PredictOptions, 
     let flat: Vec<f64> = params.iter().copied().collect();
     let prediction = emu.predict(&flat, &opts)?;
     Ok(Evaluation {
-        metrics: metrics::compute(&prediction, &truth, &var1),
+        metrics: metrics::compute(&prediction, &truth, &var1, single.as_ref()),
         rows,
         prediction,
         truth,
