@@ -12,9 +12,9 @@ The file holds:
   var             (3, n_bins)  the variance of `mean`: var_realization / n_realizations
   var_realization (3, n_bins)  the variance between realisations (ia_simulate, divisor R - 1)
   n_realizations, params (7,), param_names, box_size, grid, halo_seed, seed
-The defaults (a 160 Mpc/h box on the default 128 grid) are the settings of the universe the
-built-in emulator was trained on; that universe had spherical hosts and isotropic subhalos, so
-today's (README, "The synthetic universe") gives alignment signals the emulator has not seen.
+The defaults (a 160 Mpc/h box on the default 128 grid) make a mock in seconds. The built-in
+emulator was trained on the default universe (250 Mpc/h on the same grid, so coarser halos):
+for data from the model's own universe use --box 250.
 """
 
 from __future__ import annotations

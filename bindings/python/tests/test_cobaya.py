@@ -2,8 +2,7 @@
 
 A mock data vector is simulated with iaemu.simulate at a known truth (examples/make_mock.py: the
 160 Mpc/h synthetic universe on the 128 grid, 4 realisations), its mean then replaced by the
-built-in emulator's prediction at the truth (see the `mock` fixture: the emulator predates the
-universe's triaxial halos). Then: the Theory's products equal Emulator.predict exactly (same point, passes,
+built-in emulator's prediction at the truth (see the `mock` fixture). Then: the Theory's products equal Emulator.predict exactly (same point, passes,
 seed); the likelihood equals a hand computation (all statistics, and a subset and r range);
 points outside the training domain get zero likelihood unless extrapolation is allowed; a
 missing parameter is an error; and a seeded 300-sample mcmc chain from examples/cobaya_mu.yaml
@@ -75,13 +74,10 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mock(workdir):
     """The simulated mock, its mean replaced by the built-in emulator's prediction at the truth.
-    The built-in emulator was trained on the synthetic universe before its halos became triaxial
-    with subhalos along the host's major axis (README, "The synthetic universe"); today's
-    universe gives the central-satellite alignment signals that one lacked, which the emulator
-    can only read as other alignment strengths (a chain on the simulated mean finds mu_sat 0.31
-    +- 0.03 for a truth of 0.2). Until the model is retrained on today's universe, the chain's
-    data are its own prediction at the truth, with the realisations' variance: a closure test
-    of the sampler components."""
+    The mock is made in a 160 Mpc/h box for speed, while the built-in emulator was trained on
+    the default 250 Mpc/h universe (README, "The built-in model"), so the chain's data are the
+    emulator's own prediction at the truth, with the realisations' variance: a closure test of
+    the sampler components, not of the model."""
     path = workdir / "mock.npz"
     make_mock = _load_make_mock()
     assert make_mock.TRUTH_MU == TRUTH
