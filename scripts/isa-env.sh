@@ -53,18 +53,33 @@ torch.nn.Conv1d(20, 20, 3)(torch.randn(8, 20, 10)).sum()
     mkl=$(echo "$out" | grep -m1 '^MKL_VERBOSE oneMKL' || true)
     onednn=$(echo "$out" | grep -m1 'onednn_verbose.*info,cpu,isa:' | sed 's/.*isa:/isa:/' || true)
     local bad=0
+    # MKL names its code path only on Intel CPUs; on others (AMD EPYC, say) it reports the
+    # generic "Intel(R) Architecture processors" whatever the limit, so the limit cannot be
+    # seen there: say so rather than fail.
+    local vendor
+    vendor=$(grep -m1 '^vendor_id' /proc/cpuinfo 2>/dev/null | sed 's/.*: *//')
+    _mkl_ok() {  # $1: MKL's verbose line, $2: where it came from
+        if echo "$1" | grep -Eq "$want_mkl"; then
+            return 0
+        elif [ "$vendor" != GenuineIntel ] && echo "$1" | grep -q "Intel(R) Architecture processors"; then
+            echo "  MKL ($2) does not name its code path on this ${vendor:-unknown} CPU: its limit is set, not checked"
+            return 0
+        fi
+        echo "  MKL_ENABLE_INSTRUCTIONS not honoured $2: want $want_mkl" >&2
+        return 1
+    }
     echo "isa-env --check $1:"
     echo "  ATen CPU capability: $aten"
     [ "$aten" = "$want_aten" ] || { echo "  ATEN_CPU_CAPABILITY not honoured: want $want_aten" >&2; bad=1; }
     echo "  MKL (Python): ${mkl#MKL_VERBOSE }"
-    echo "$mkl" | grep -Eq "$want_mkl" || { echo "  MKL_ENABLE_INSTRUCTIONS not honoured in Python: want $want_mkl" >&2; bad=1; }
+    _mkl_ok "$mkl" "in Python" || bad=1
     echo "  oneDNN (Python): $onednn"
     echo "$onednn" | grep -Eq "$want_onednn" || { echo "  ONEDNN_MAX_CPU_ISA not honoured: want $want_onednn" >&2; bad=1; }
     if [ -x "$root/target/release/iaemu" ]; then
         iaemu_mkl=$(MKL_VERBOSE=1 "$root/target/release/iaemu" predict --mc 1 \
             --params 0.8,0.8,12,0.26,11.4,13.3,1.06 2>&1 | grep -m1 '^MKL_VERBOSE oneMKL' || true)
         echo "  MKL (iaemu predict): ${iaemu_mkl#MKL_VERBOSE }"
-        echo "$iaemu_mkl" | grep -Eq "$want_mkl" || { echo "  MKL_ENABLE_INSTRUCTIONS not honoured by iaemu: want $want_mkl" >&2; bad=1; }
+        _mkl_ok "$iaemu_mkl" "by iaemu" || bad=1
     fi
     return $bad
 }
