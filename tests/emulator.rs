@@ -287,7 +287,7 @@ const F32_ROUNDING: f64 = 1e-4;
 /// accurate at a step of 1e-5 of each parameter's range, far below the float32 resolution that
 /// made differences of the float32 network cross LeakyReLU kinks machine by machine.
 ///
-/// The network is piecewise smooth (LeakyReLU): away from a kink the forward, backward and
+/// The paper's network is piecewise smooth (LeakyReLU; the split one is smooth): away from a kink the forward, backward and
 /// central differences agree to the curvature over one step; with a kink within one step of
 /// the point, autograd takes the slope of the side the point lies on, which one of the
 /// one-sided differences measures. So autograd must match one of the three. Kinks that close
@@ -576,13 +576,34 @@ fn problem_with_realisations(n: usize, r: usize, seed: u64) -> Data {
 /// realisation's variance (a model of the 4-realisation means would predict a quarter of it:
 /// predicted / true sd 0.5, outside the bounds), and the means follow the truth. A dataset
 /// without expected correlations is an error naming how to make them.
+/// Both architectures: the paper's (shared layers) and the split one (separate networks for the
+/// means and the variances), whose Jacobian is also checked (it is smooth: SiLU).
 #[test]
 fn expected_targets_give_one_realisation_variances() {
     let data = problem_with_realisations(3000, 4, 5);
     let mut config = small_config(160);
     config.train.targets = emulator::Targets::Expected;
     let dir = scratch("expected-targets");
-    let emu = emulator::train(&config, &data, &dir.join("model.safetensors"), true, &mut |_| Control::Continue).unwrap();
+    for architecture in [emulator::Architecture::Paper, emulator::Architecture::Split] {
+        config.model.architecture = architecture;
+        let out = dir.join(format!("{architecture:?}.safetensors"));
+        emulator::train(&config, &data, &out, true, &mut |_| Control::Continue).unwrap();
+        let reloaded = Emulator::load(&out, "cpu").unwrap();
+        assert_eq!(reloaded.meta().config.architecture, architecture);
+        expected_means_and_one_realisation_variances(&format!("{architecture:?}"), &reloaded);
+        if architecture == emulator::Architecture::Split {
+            let (_, flat) = fresh_points(4, 24, (-0.6, -0.2));
+            check_jacobian("split architecture", &reloaded, &flat);
+        }
+    }
+    let (_, _, plain) = trained();
+    match emulator::train(&config, plain, &dir.join("none.safetensors"), true, &mut |_| Control::Continue) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("--expected"), "{m}"),
+        r => panic!("trained on expected correlations the dataset lacks: {:?}", r.is_ok()),
+    }
+}
+
+fn expected_means_and_one_realisation_variances(name: &str, emu: &Emulator) {
     let (us, flat) = fresh_points(300, 8, (-0.9, 0.1));
     let p = emu.predict(&flat, &PredictOptions { mc_passes: 30, seed: 3, ..Default::default() }).unwrap();
     for s in 0..3 {
@@ -598,15 +619,10 @@ fn expected_targets_give_one_realisation_variances() {
         let rms = (err2 / ratios.len() as f64).sqrt();
         ratios.sort_by(f64::total_cmp);
         let median = ratios[ratios.len() / 2];
-        eprintln!("statistic {s}: mean error {rms:.3} one-realisation sd (rms), predicted/true sd median {median:.3}");
-        assert!(rms < 0.5, "statistic {s}: mean off by {rms} one-realisation sd (rms)");
-        assert!((0.75..1.33).contains(&median), "statistic {s}: predicted/true one-realisation sd {median}");
+        eprintln!("{name}, statistic {s}: mean error {rms:.3} one-realisation sd (rms), predicted/true sd median {median:.3}");
+        assert!(rms < 0.5, "{name}, statistic {s}: mean off by {rms} one-realisation sd (rms)");
+        assert!((0.75..1.33).contains(&median), "{name}, statistic {s}: predicted/true one-realisation sd {median}");
     }
     let metrics = emu.meta().metrics.as_ref().expect("test metrics");
-    eprintln!("stored metrics (against the expected correlations): {metrics:?}");
-    let (_, _, plain) = trained();
-    match emulator::train(&config, plain, &dir.join("none.safetensors"), true, &mut |_| Control::Continue) {
-        Err(Error::InvalidArgument(m)) => assert!(m.contains("--expected"), "{m}"),
-        r => panic!("trained on expected correlations the dataset lacks: {:?}", r.is_ok()),
-    }
+    eprintln!("{name}: stored metrics (against the expected correlations): {metrics:?}");
 }

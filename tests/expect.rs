@@ -222,6 +222,54 @@ fn parts_add_up_to_the_whole() {
     }
 }
 
+/// Pair counts are never negative, so neither is any part of xi (each is E[DD_part] V / (E[N^2]
+/// dV)). A table follows the occupation inside a mass bin by a line; where the occupation rises
+/// steeply inside a bin (satellites switching on at logM0 among the heaviest hosts, centrals at a
+/// sharp logMmin), an unbounded line goes below zero at the bin's light end and the pairs of
+/// hosts there count negatively: at such sparse points xi came out far below -1. Within one host
+/// the bounded line keeps every pair count >= 0; across hosts the product of two objects' lines
+/// is taken to first order, whose left-out term (the two slopes' product) may leave a part
+/// slightly below zero (by at most 1e-4 of 1 + xi here).
+#[test]
+fn sparse_points_have_no_negative_pair_counts() {
+    let mut checked = 0;
+    let mut worst = [0.0f64; 5];
+    for model in [SatelliteModel::Subhalos, SatelliteModel::Nfw] {
+        for log_m_min in [12.5, 13.2, 13.9] {
+            for sigma in [0.06, 0.3, 0.7] {
+                for log_m0 in [13.0, 13.6, 14.2, 14.8] {
+                    for (d1, alpha) in [(0.2, 0.8), (0.8, 1.2)] {
+                        let point = params([0.3, -0.5, log_m_min, sigma, log_m0, log_m0 + d1, alpha]);
+                        let Ok(e) = table(model).expect(&point, &Default::default(), false) else { continue };
+                        let p = &e.parts;
+                        for (k, (name, part, one_halo)) in [("cen-cen 2h", &p.cen_cen_2h, false), ("cen-sat 1h", &p.cen_sat_1h, true),
+                            ("cen-sat 2h", &p.cen_sat_2h, false), ("sat-sat 1h", &p.sat_sat_1h, true), ("sat-sat 2h", &p.sat_sat_2h, false)]
+                            .into_iter()
+                            .enumerate()
+                        {
+                            for (b, &v) in part.xi.iter().enumerate() {
+                                let total = 1.0 + e.xi[b];
+                                let relative = if total > 0.0 { v / total } else { v };
+                                worst[k] = worst[k].min(relative);
+                                let bound = if one_halo { -1e-12 } else { -1e-4 };
+                                assert!(
+                                    relative >= bound,
+                                    "{model:?} {:?}: {name} part of 1 + xi is {v} in bin {b} (1 + xi {})",
+                                    point.to_array(),
+                                    1.0 + e.xi[b]
+                                );
+                            }
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{checked} points; most negative part / (1 + xi), by part: {worst:?}");
+    assert!(checked > 100, "only {checked} points had 2 galaxies or more");
+}
+
 #[test]
 fn centrals_align_with_their_own_satellites() {
     // Subhalos lie along their host's major axis (tests/synthetic.rs), so a central's axis

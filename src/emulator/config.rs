@@ -7,12 +7,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// How the network is laid out (docs/science.md section 10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// The seed paper's: one shared encoder (Linear, BatchNorm1d, LeakyReLU, Dropout per layer)
+    /// and a convolutional decoder per statistic giving each bin's mean and variance.
+    #[default]
+    Paper,
+    /// Four separate networks (Linear, SiLU per layer; no BatchNorm): one per statistic for its
+    /// means (the widths of `encoder`, with Dropout, for the Monte Carlo passes) and one for
+    /// the variances of all three (the widths of `variance_encoder`, no Dropout). Nothing is shared, so the variances' noisier
+    /// gradients do not reach the means. `bottleneck_length`, `conv` and `final_kernel` are
+    /// not used.
+    Split,
+}
+
 /// The network's shape. Default: the paper's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Widths of the shared encoder's layers (Linear, BatchNorm1d, LeakyReLU, Dropout each).
+    pub architecture: Architecture,
+    /// Widths of the hidden layers: of the shared encoder (paper), or of each statistic's means
+    /// network (split).
     pub encoder: Vec<usize>,
+    /// Widths of the hidden layers of the variances' network (split); empty: those of
+    /// `encoder`. It learns from noisy sample variances, often of few rows, and a smaller one
+    /// overfits them less.
+    pub variance_encoder: Vec<usize>,
     /// Length of each head's bottleneck: Linear(encoder width -> n_bins x this), viewed as
     /// n_bins channels of this length. Even and at least 4, so the last convolution (stride
     /// half of it) leaves length 2: one mean and one variance per bin.
@@ -30,7 +52,9 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
+            architecture: Architecture::Paper,
             encoder: vec![128, 256, 512, 1024, 2048],
+            variance_encoder: vec![],
             bottleneck_length: 10,
             conv: vec![(20, 3), (40, 3), (80, 5)],
             final_kernel: 3,
@@ -41,6 +65,15 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// Hidden widths of the variances' network of the split architecture.
+    pub fn variance_widths(&self) -> &[usize] {
+        if self.variance_encoder.is_empty() {
+            &self.encoder
+        } else {
+            &self.variance_encoder
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(format!("model config: {m}")));
         if self.encoder.is_empty() || self.encoder.iter().any(|&w| w == 0 || w > 1 << 16) {
@@ -48,6 +81,9 @@ impl ModelConfig {
                 "encoder widths {:?}: need at least one, each 1..65536",
                 self.encoder
             ));
+        }
+        if self.variance_encoder.iter().any(|&w| w == 0 || w > 1 << 16) {
+            return bad(format!("variance_encoder widths {:?}: each 1..65536", self.variance_encoder));
         }
         if self.bottleneck_length < 4 || self.bottleneck_length % 2 != 0 || self.bottleneck_length > 1024 {
             return bad(format!(

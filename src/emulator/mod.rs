@@ -28,7 +28,7 @@ use ndarray::{Array2, Array3, Array4};
 use once_cell::sync::Lazy;
 use tch::{Device, Kind, Tensor};
 
-pub use config::{Config, ModelConfig, Targets, TrainConfig};
+pub use config::{Architecture, Config, ModelConfig, Targets, TrainConfig};
 pub use file::{ModelMeta, FORMAT};
 pub use metrics::Metrics;
 pub use net::STATISTICS;

@@ -1,11 +1,13 @@
-//! The network of docs/science.md section 10, in LibTorch: a shared encoder and one convolutional
-//! decoder head per statistic, each giving a mean and a softplus variance per bin, in the
-//! standardised units of [`super::transform::Normalization`].
+//! The networks of docs/science.md section 10, in LibTorch, giving per bin a mean and a softplus
+//! variance in the standardised units of [`super::transform::Normalization`]: the paper's (a
+//! shared encoder and one convolutional decoder head per statistic) or the split one (separate
+//! fully connected networks for each statistic's means and for the variances), as
+//! [`Architecture`] says.
 
 use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use super::config::ModelConfig;
+use super::config::{Architecture, ModelConfig};
 use crate::hod::PARAM_NAMES;
 
 /// The three statistics, in the order of every n x 3 x n_bins array.
@@ -64,10 +66,60 @@ struct Head {
     last: nn::Conv1D,
 }
 
+/// A fully connected network of the split architecture: hidden layers (Linear, SiLU, and
+/// Dropout when `dropout`) and a linear output.
+struct Mlp {
+    hidden: Vec<nn::Linear>,
+    out: nn::Linear,
+    dropout: bool,
+}
+
+impl Mlp {
+    fn new(p: nn::Path, widths: &[usize], n_out: i64, dropout: bool) -> Mlp {
+        let mut width = PARAM_NAMES.len() as i64;
+        let hidden = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let l = nn::linear(&p / "hidden" / i, width, w as i64, Default::default());
+                width = w as i64;
+                l
+            })
+            .collect();
+        Mlp { hidden, out: nn::linear(&p / "out", width, n_out, Default::default()), dropout }
+    }
+
+    fn forward(&self, x: &Tensor, p: f64, mode: Mode) -> Tensor {
+        let dropout = self.dropout && mode.dropout();
+        let mut h = x.shallow_clone();
+        for l in &self.hidden {
+            h = l.forward(&h);
+            if h.requires_grad() {
+                h = h.silu();
+                if dropout {
+                    h = h.dropout(p, true);
+                }
+            } else {
+                // inference: in place, no new activations
+                let _ = h.silu_();
+                if dropout {
+                    let _ = h.dropout_(p, true);
+                }
+            }
+        }
+        self.out.forward(&h)
+    }
+}
+
+/// The layers of [`Architecture::Paper`] or [`Architecture::Split`].
+enum Body {
+    Paper { encoder: Vec<(nn::Linear, nn::BatchNorm)>, heads: Vec<Head> },
+    Split { means: Vec<Mlp>, variances: Mlp },
+}
+
 pub(crate) struct Net {
     pub(crate) vs: nn::VarStore,
-    encoder: Vec<(nn::Linear, nn::BatchNorm)>,
-    heads: Vec<Head>,
+    body: Body,
     n_bins: i64,
     length: i64,
     dropout: f64,
@@ -82,22 +134,40 @@ impl Net {
     pub(crate) fn new(config: &ModelConfig, n_bins: usize, device: Device) -> Net {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
+        let nb = n_bins as i64;
+        let body = match config.architecture {
+            Architecture::Paper => Self::paper(&root, config, nb),
+            Architecture::Split => Body::Split {
+                means: STATISTICS.iter().map(|name| Mlp::new(&root / "mean" / *name, &config.encoder, nb, true)).collect(),
+                variances: Mlp::new(&root / "variance", config.variance_widths(), STATISTICS.len() as i64 * nb, false),
+            },
+        };
+        Net {
+            vs,
+            body,
+            n_bins: nb,
+            length: config.bottleneck_length as i64,
+            dropout: config.dropout,
+            folded: false,
+        }
+    }
+
+    fn paper(root: &nn::Path, config: &ModelConfig, nb: i64) -> Body {
         let mut encoder = Vec::new();
         let mut width = PARAM_NAMES.len() as i64;
         for (i, &w) in config.encoder.iter().enumerate() {
-            let p = &root / "encoder" / i;
+            let p = root / "encoder" / i;
             encoder.push((
                 nn::linear(&p / "linear", width, w as i64, Default::default()),
                 batch_norm(&p / "bn", w as i64),
             ));
             width = w as i64;
         }
-        let nb = n_bins as i64;
         let length = config.bottleneck_length as i64;
         let heads = STATISTICS
             .iter()
             .map(|name| {
-                let p = &root / "head" / *name;
+                let p = root / "head" / *name;
                 let mut convs = Vec::new();
                 let mut channels = nb;
                 for (j, &(c, k)) in config.conv.iter().enumerate() {
@@ -131,15 +201,7 @@ impl Net {
                 }
             })
             .collect();
-        Net {
-            vs,
-            encoder,
-            heads,
-            n_bins: nb,
-            length,
-            dropout: config.dropout,
-            folded: false,
-        }
+        Body::Paper { encoder, heads }
     }
 
     /// A copy for inference (Monte Carlo and plain predictions, the Jacobian) with every
@@ -151,13 +213,20 @@ impl Net {
             Net::new(config, self.n_bins as usize, self.vs.device())
         };
         f.vs.set_kind(self.vs.kind());
+        let (Body::Paper { encoder, heads }, Body::Paper { encoder: f_encoder, heads: f_heads }) = (&self.body, &mut f.body) else {
+            // nothing to fold: the same weights
+            f.vs.copy(&self.vs).expect("the same architecture's variables");
+            f.vs.freeze();
+            f.folded = true;
+            return f;
+        };
         tch::no_grad(|| {
-            for ((l, bn), (fl, _)) in self.encoder.iter().zip(f.encoder.iter_mut()) {
+            for ((l, bn), (fl, _)) in encoder.iter().zip(f_encoder.iter_mut()) {
                 let (w, b) = fold(&l.ws, &l.bs, bn);
                 set(&mut fl.ws, &w);
                 set(fl.bs.as_mut().expect("bias"), &b);
             }
-            for (h, fh) in self.heads.iter().zip(f.heads.iter_mut()) {
+            for (h, fh) in heads.iter().zip(f_heads.iter_mut()) {
                 set(&mut fh.bottleneck.ws, &h.bottleneck.ws);
                 set(fh.bottleneck.bs.as_mut().expect("bias"), h.bottleneck.bs.as_ref().expect("bias"));
                 for ((c, bn), (fc, _)) in h.convs.iter().zip(fh.convs.iter_mut()) {
@@ -196,14 +265,23 @@ impl Net {
     /// n x 3 x n_bins.
     pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> (Tensor, Tensor) {
         assert!(!(self.folded && mode == Mode::Train), "a folded network is for inference only");
+        let (encoder, heads) = match &self.body {
+            Body::Paper { encoder, heads } => (encoder, heads),
+            Body::Split { means, variances } => {
+                let n = x.size()[0];
+                let mean = Tensor::stack(&means.iter().map(|m| m.forward(x, self.dropout, mode)).collect::<Vec<_>>(), 1);
+                let var = variances.forward(x, self.dropout, mode).view([n, STATISTICS.len() as i64, self.n_bins]);
+                return (mean, var.softplus() + VAR_FLOOR);
+            }
+        };
         let mut h = x.shallow_clone();
-        for (linear, bn) in &self.encoder {
+        for (linear, bn) in encoder {
             h = self.block(linear.forward(&h), bn, mode);
         }
         let n = h.size()[0];
         let mut means = Vec::with_capacity(3);
         let mut vars = Vec::with_capacity(3);
-        for head in &self.heads {
+        for head in heads {
             let mut z = head.bottleneck.forward(&h).view([n, self.n_bins, self.length]);
             for (conv, bn) in &head.convs {
                 z = self.block(conv.forward(&z), bn, mode);
@@ -235,6 +313,11 @@ impl Net {
 /// Activations of one input row through the network of `config`: the encoder's widths, and
 /// per head the bottleneck, each convolution's output and the last one's.
 pub(crate) fn activations_per_row(config: &ModelConfig, n_bins: usize) -> usize {
+    if config.architecture == Architecture::Split {
+        // three means networks and the variances' one
+        let hidden = STATISTICS.len() * config.encoder.iter().sum::<usize>() + config.variance_widths().iter().sum::<usize>();
+        return hidden + 2 * STATISTICS.len() * n_bins;
+    }
     let length = config.bottleneck_length;
     let head = n_bins * length + config.conv.iter().map(|&(c, _)| c * length).sum::<usize>() + 2 * n_bins;
     config.encoder.iter().sum::<usize>() + STATISTICS.len() * head
@@ -263,6 +346,19 @@ pub(crate) fn to_f64(t: &Tensor) -> Vec<f64> {
 /// Trainable numbers of the network of `config` (what [`Net::n_weights`] counts), without
 /// building it.
 pub(crate) fn n_weights_of(config: &ModelConfig, n_bins: usize) -> usize {
+    if config.architecture == Architecture::Split {
+        let mlp = |widths: &[usize], n_out: usize| {
+            let mut total = 0;
+            let mut width = PARAM_NAMES.len();
+            for &w in widths {
+                total += width * w + w;
+                width = w;
+            }
+            total + width * n_out + n_out
+        };
+        let ns = STATISTICS.len();
+        return ns * mlp(&config.encoder, n_bins) + mlp(config.variance_widths(), ns * n_bins);
+    }
     let mut total = 0;
     let mut width = PARAM_NAMES.len();
     for &w in &config.encoder {
@@ -286,7 +382,12 @@ mod tests {
 
     #[test]
     fn weights_counted_without_building_match_the_network() {
-        for config in [ModelConfig::default(), ModelConfig { encoder: vec![16, 8], conv: vec![(5, 3)], ..Default::default() }] {
+        for config in [
+            ModelConfig::default(),
+            ModelConfig { encoder: vec![16, 8], conv: vec![(5, 3)], ..Default::default() },
+            ModelConfig { architecture: Architecture::Split, encoder: vec![16, 8], ..Default::default() },
+            ModelConfig { architecture: Architecture::Split, encoder: vec![16, 8], variance_encoder: vec![5], ..Default::default() },
+        ] {
             let net = Net::new(&config, 20, Device::Cpu);
             assert_eq!(n_weights_of(&config, 20) as i64, net.n_weights(), "{config:?}");
         }

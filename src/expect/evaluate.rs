@@ -127,8 +127,12 @@ impl<N: Num> Line<N> {
         self.xf += f * (c * x);
     }
 
-    /// (mean, slope); zeros without hosts, no slope with one node.
-    fn fit(&self) -> (N, N) {
+    /// (mean, slope) of the least-squares line mean + slope (x - mean x) through the nodes;
+    /// zeros without hosts, no slope with one node. The weights are never negative, but a line
+    /// through a steep rise (an occupation switching on inside the bin) goes below zero at the
+    /// bin's light end, where hosts would then count negatively: the slope is limited so that
+    /// the line stays >= 0 over the bin, x in [0, `width`].
+    fn fit(&self, width: f64) -> (N, N) {
         let zero = N::constant(0.0);
         if self.c == 0.0 {
             return (zero, zero);
@@ -138,7 +142,16 @@ impl<N: Num> Line<N> {
         if var <= 1e-12 {
             return (mean, zero);
         }
-        (mean, (self.xf * (1.0 / self.c) - mean * mean_x) * (1.0 / var))
+        let slope = (self.xf * (1.0 / self.c) - mean * mean_x) * (1.0 / var);
+        // Distances from the mean to the bin's ends, below and above.
+        let (below, above) = (mean_x.max(0.0), (width - mean_x).max(0.0));
+        if (mean - slope * below).value() < 0.0 {
+            (mean, mean * (1.0 / below))
+        } else if (mean + slope * above).value() < 0.0 {
+            (mean, mean * (-1.0 / above))
+        } else {
+            (mean, slope)
+        }
     }
 }
 
@@ -291,15 +304,16 @@ impl Table {
                 }
             }
         }
+        let width = self.meta.options.mass_bin_dex;
         let mut w_cat = vec![(zero, zero); n_cat];
         for (key, &c) in self.category.iter().enumerate() {
             if c != usize::MAX {
-                w_cat[c] = w_key[key].fit();
+                w_cat[c] = w_key[key].fit(width);
             }
         }
 
-        let rank_fits = w_rank.iter().map(|(wc, ws)| [wc.fit(), ws.fit()]).collect();
-        let excess_fits = w_excess.iter().map(|(wc, w1, w2)| [wc.fit(), w1.fit(), w2.fit()]).collect();
+        let rank_fits = w_rank.iter().map(|(wc, ws)| [wc.fit(width), ws.fit(width)]).collect();
+        let excess_fits = w_excess.iter().map(|(wc, w1, w2)| [wc.fit(width), w1.fit(width), w2.fit(width)]).collect();
         let (s_c, s_s) = (model.s_cen, model.s_sat);
         let sums = vec![Sums { dd: zero, w: zero, h: zero }; 5 * nb];
         let lanes = self.lanes();

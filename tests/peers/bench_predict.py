@@ -1,4 +1,4 @@
-"""The emulator network of docs/science.md section 10 in PyTorch eager, on the weights of an iaemu
+"""The emulator networks of docs/science.md section 10 (paper and split architectures) in PyTorch eager, on the weights of an iaemu
 model file, timed like examples/bench_predict.rs: 32,768 points x 20 Monte Carlo passes (as one
 batched call, and as the usual loop of 20 passes), and one point x 20 passes.
 
@@ -67,9 +67,52 @@ class Net(nn.Module):
         return torch.stack(means, 1), torch.stack(vars_, 1)
 
 
+class Split(nn.Module):
+    """The split architecture: a SiLU network per statistic for its means (dropout after every
+    hidden layer) and one for the variances of all three (no dropout)."""
+
+    def __init__(self, cfg, n_bins):
+        super().__init__()
+        self.p, self.nb = cfg["dropout"], n_bins
+        def mlp(hidden, n_out):
+            widths = [7] + hidden
+            m = nn.Module()
+            m.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+            m.out = nn.Linear(widths[-1], n_out)
+            return m
+        self.means = nn.ModuleList(mlp(cfg["encoder"], n_bins) for _ in range(3))
+        self.variances = mlp(cfg.get("variance_encoder") or cfg["encoder"], 3 * n_bins)
+
+    def forward(self, x):
+        def run(m, dropout):
+            h = x
+            for lin in m.hidden:
+                h = F.silu(lin(h))
+                if dropout:
+                    h = F.dropout(h, self.p, self.dropout_on)
+            return m.out(h)
+        means = torch.stack([run(m, True) for m in self.means], 1)
+        var = F.softplus(run(self.variances, False).view(-1, 3, self.nb)) + 1e-6
+        return means, var
+
+
 def load(path, device):
     meta, t = read_model(path)
     cfg, nb = meta["config"], len(meta["r_edges"]) - 1
+    if cfg.get("architecture", "paper") == "split":
+        net = Split(cfg, nb)
+        sd = {}
+        parts = [(f"means.{j}", f"mean.{s}", net.means[j]) for j, s in enumerate(("xi", "omega", "eta"))]
+        for name, prefix, mlp in parts + [("variances", "variance", net.variances)]:
+            for i in range(len(mlp.hidden)):
+                for a in ("weight", "bias"):
+                    sd[f"{name}.hidden.{i}.{a}"] = t[f"{prefix}.hidden.{i}.{a}"]
+            for a in ("weight", "bias"):
+                sd[f"{name}.out.{a}"] = t[f"{prefix}.out.{a}"]
+        net.load_state_dict(sd, strict=True)
+        net.eval()
+        net.dropout_on = True
+        return meta, net.to(device)
     net = Net(cfg, nb)
     sd = {}
     for i in range(len(cfg["encoder"])):

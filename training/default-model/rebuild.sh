@@ -2,7 +2,7 @@
 # Rebuilds the built-in model (training/default-model/iaemu-default.safetensors) from nothing:
 # the default synthetic universe (250 Mpc/h, seed 1: the universe `iaemu expect` describes
 # with no files), the paper's design on it, 50,000 points with their expected correlations,
-# every 64th point also simulated 4 times (seed 1), then training on the expected correlations
+# every 16th point also simulated 8 times (seed 1), then training on the expected correlations
 # with config.json (seed 1), evaluation against them, and a check that the model and the
 # expectation agree at a few points. Times on 2 cores: README.md here. A re-run resumes the
 # dataset and the training. Run from anywhere; the dataset goes to $1 (default
@@ -11,8 +11,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 iaemu="$root/target/release/iaemu"
 here="$root/training/default-model"
-data="${1:-$root/target/default-model-data}/paper-50k-every64-r4"
-"$iaemu" generate --design paper --n 50000 --realizations 4 --realizations-every 64 --expected --seed 1 \
+data="${1:-$root/target/default-model-data}/paper-50k-every16-r8"
+"$iaemu" generate --design paper --n 50000 --realizations 8 --realizations-every 16 --expected --seed 1 \
     --chunk 128 --out "$data"
 "$iaemu" train --data "$data" --config "$here/config.json" --out "$here/iaemu-default.safetensors"
 "$iaemu" evaluate --model "$here/iaemu-default.safetensors" --data "$data" --truth expected \
