@@ -198,6 +198,15 @@ fn seeded_monte_carlo_is_deterministic_and_one_pass_is_plain() {
             assert_eq!(h.join().unwrap(), a);
         }
     });
+    // The built-in model's dropout (0.003) takes the sparse draw: seeded alike, whatever the
+    // LibTorch thread count, and its passes differ.
+    let builtin = Emulator::builtin("cpu").unwrap();
+    let m = builtin.meta();
+    let flat: Vec<f64> = (0..7).map(|k| 0.5 * (m.domain_min[k] + m.domain_max[k])).collect();
+    let on = |threads| PredictOptions { mc_passes: 50, seed: 5, threads: Some(threads), ..Default::default() };
+    let one = builtin.predict(&flat, &on(1)).unwrap();
+    assert_eq!(one, builtin.predict(&flat, &on(2)).unwrap());
+    assert!(one.epistemic_var.iter().all(|&v| v > 0.0), "{:?}", one.epistemic_var);
 }
 
 #[test]
@@ -287,10 +296,10 @@ const F32_ROUNDING: f64 = 1e-4;
 /// accurate at a step of 1e-5 of each parameter's range, far below the float32 resolution that
 /// made differences of the float32 network cross LeakyReLU kinks machine by machine.
 ///
-/// The paper's network is piecewise smooth (LeakyReLU; the split one is smooth): away from a kink the forward, backward and
-/// central differences agree to the curvature over one step; with a kink within one step of
-/// the point, autograd takes the slope of the side the point lies on, which one of the
-/// one-sided differences measures. So autograd must match one of the three. Kinks that close
+/// The paper's network is piecewise smooth (LeakyReLU; the split one is smooth): away from a
+/// kink the forward, backward and central differences agree to the curvature over one step;
+/// with a kink within one step of the point, autograd takes the slope of the side the point
+/// lies on, which one of the one-sided differences measures. So autograd must match one of the three. Kinks that close
 /// are rare (a few hundred units, each crossing within 2 x 1e-5 of the range), and the
 /// one-sided differences disagree by more than 1e-3 of the curve's scale at at most 5% of the
 /// entries. Derivatives are compared in units of the change across each parameter's range,

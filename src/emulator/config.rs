@@ -17,9 +17,9 @@ pub enum Architecture {
     Paper,
     /// Four separate networks (Linear, SiLU per layer; no BatchNorm): one per statistic for its
     /// means (the widths of `encoder`, with Dropout, for the Monte Carlo passes) and one for
-    /// the variances of all three (the widths of `variance_encoder`, no Dropout). Nothing is shared, so the variances' noisier
-    /// gradients do not reach the means. `bottleneck_length`, `conv` and `final_kernel` are
-    /// not used.
+    /// the variances of all three (the widths of `variance_encoder`, no Dropout). Nothing is
+    /// shared, so the variances' noisier gradients do not reach the means.
+    /// `bottleneck_length`, `conv` and `final_kernel` are not used.
     Split,
 }
 
