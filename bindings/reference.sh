@@ -18,7 +18,8 @@
 #   simulate.json, simulate_mean.txt, simulate_var.txt   point 0 on halos.hdf5, 2 realisations, seed 1: 3 x 20
 #   correlate.json, correlate.txt                         xi, omega, eta of galaxies.npy in the 60 Mpc/h box: 3 x 20
 #   r_edges.txt                  the 21 default bin edges, Mpc/h
-#   counts.txt                   name value lines: n_halos, n_hosts, n_galaxies, n_centrals
+#   counts.txt                   name value lines: n_halos, n_hosts, n_galaxies, n_centrals, and
+#                                n_weights of the built-in model (read from its file's metadata)
 set -euo pipefail
 lib="$1"
 out="$2"
@@ -32,9 +33,10 @@ p1=0.3,-0.2,12.5,0.4,12.0,13.6,1.0
 "$iaemu" correlate --catalog "$out/galaxies.npy" --box 60 --out "$out/correlate.json" >/dev/null 2>&1
 "$iaemu" simulate --params $p0 --halos "$out/halos.hdf5" --realizations 2 --seed 1 --out "$out/simulate.json" >/dev/null 2>&1
 "$iaemu" predict --params $p0 --params $p1 --mc 20 --seed 42 --jacobian --out "$out/predict.json" >/dev/null 2>&1
-python3 - "$out" <<'PY'
-import json, re, sys
-out = sys.argv[1]
+model="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/training/default-model/iaemu-default.safetensors"
+python3 - "$out" "$model" <<'PY'
+import json, re, struct, sys
+out, model = sys.argv[1:3]
 def flat(x):
     return [v for e in x for v in flat(e)] if isinstance(x, list) else [x]
 def write(name, values):
@@ -56,6 +58,9 @@ write("correlate.txt", flat([cor[s] for s in stats]))
 info = open(f"{out}/halos-info.txt").read()
 n_halos, n_hosts = map(int, re.search(r"halos: (\d+) \((\d+) hosts", info).groups())
 n_gal, n_cen = map(int, re.search(r"(\d+) galaxies \((\d+) centrals", open(f"{out}/populate.txt").read()).groups())
+raw = open(model, "rb").read()
+header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+n_weights = json.loads(header["__metadata__"]["iaemu"])["training"]["n_weights"]
 with open(f"{out}/counts.txt", "w") as f:
-    f.write(f"n_halos {n_halos}\nn_hosts {n_hosts}\nn_galaxies {n_gal}\nn_centrals {n_cen}\n")
+    f.write(f"n_halos {n_halos}\nn_hosts {n_hosts}\nn_galaxies {n_gal}\nn_centrals {n_cen}\nn_weights {n_weights}\n")
 PY
