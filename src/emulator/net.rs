@@ -81,6 +81,33 @@ fn dropout_in_place(h: &mut Tensor, p: f64) {
     let _ = h.g_mul_scalar_(1.0 / (1.0 - p));
 }
 
+/// The activation after a hidden layer: the paper's or the split architecture's.
+#[derive(Clone, Copy)]
+enum Activation {
+    LeakyRelu,
+    Silu,
+}
+
+/// `act` and then, when `dropout`, dropout with probability `p`: out of place when `h` is
+/// differentiated (training, the Jacobian), in place otherwise (inference: no new activations).
+fn activate(mut h: Tensor, act: Activation, p: f64, dropout: bool) -> Tensor {
+    if h.requires_grad() {
+        let h = match act {
+            Activation::LeakyRelu => h.leaky_relu(),
+            Activation::Silu => h.silu(),
+        };
+        return if dropout { h.dropout(p, true) } else { h };
+    }
+    let _ = match act {
+        Activation::LeakyRelu => h.leaky_relu_(),
+        Activation::Silu => h.silu_(),
+    };
+    if dropout {
+        dropout_in_place(&mut h, p);
+    }
+    h
+}
+
 fn set(dst: &mut Tensor, src: &Tensor) {
     dst.copy_(src);
 }
@@ -138,19 +165,7 @@ impl Mlp {
         let dropout = self.dropout && mode.dropout();
         let mut h = x.shallow_clone();
         for l in &self.hidden {
-            h = l.forward(&h);
-            if h.requires_grad() {
-                h = h.silu();
-                if dropout {
-                    h = h.dropout(p, true);
-                }
-            } else {
-                // inference: in place, no new activations
-                let _ = h.silu_();
-                if dropout {
-                    dropout_in_place(&mut h, p);
-                }
-            }
+            h = activate(l.forward(&h), Activation::Silu, p, dropout);
         }
         self.out.forward(&h)
     }
@@ -289,21 +304,12 @@ impl Net {
     }
 
     fn block(&self, xs: Tensor, bn: &nn::BatchNorm, mode: Mode) -> Tensor {
-        let mut h = if self.folded {
+        let h = if self.folded {
             xs
         } else {
             bn.forward_t(&xs, mode.bn_train())
         };
-        if h.requires_grad() {
-            h.leaky_relu().dropout(self.dropout, mode.dropout())
-        } else {
-            // inference: in place, no new activations
-            let _ = h.leaky_relu_();
-            if mode.dropout() {
-                dropout_in_place(&mut h, self.dropout);
-            }
-            h
-        }
+        activate(h, Activation::LeakyRelu, self.dropout, mode.dropout())
     }
 
     /// Standardised parameters (n x 7, float32) to standardised (mean, variance), each
