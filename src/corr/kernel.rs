@@ -97,6 +97,36 @@ impl BinLookup {
     /// Bin of `r2`, which must lie in (rmin2, rmax2].
     #[inline(always)]
     fn bin(&self, r2: f64) -> usize {
+        self.view().bin(r2)
+    }
+
+    /// The lookup's fields as plain values, for a loop to hold in registers.
+    #[inline(always)]
+    fn view(&self) -> BinView<'_> {
+        BinView {
+            e2: &self.e2,
+            table: &self.table,
+            shift: self.shift,
+            base: self.base,
+            single_edge: self.single_edge,
+        }
+    }
+}
+
+/// A [`BinLookup`] borrowed field by field.
+#[derive(Clone, Copy)]
+struct BinView<'a> {
+    e2: &'a [f64],
+    table: &'a [u64],
+    shift: u32,
+    base: u64,
+    single_edge: bool,
+}
+
+impl BinView<'_> {
+    /// As [`BinLookup::bin`].
+    #[inline(always)]
+    fn bin(self, r2: f64) -> usize {
         let bits = r2.to_bits();
         let entry = self.table[((bits >> self.shift) - self.base) as usize];
         let mut b = (entry >> THRESHOLD_BITS) as usize;
@@ -918,6 +948,10 @@ fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
         // SAFETY: ISA_AVX512 is only instantiated inside functions enabling AVX-512F/VL;
         // `reserve` gave the buffers len + LANES slots.
         unsafe { avx512::select::<O, W>(x, y, z, origin, lk.rmin2, lk.rmax2, sel) }
+    } else if ISA == ISA_AVX2 && !MI {
+        // SAFETY: ISA_AVX2 is only instantiated inside functions enabling AVX2; `reserve`
+        // gave the buffers len + LANES slots.
+        unsafe { avx2::select(x, y, z, origin, lk, sel) }
     } else {
         select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel)
     };
@@ -933,28 +967,32 @@ fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
         unsafe { avx512::accumulate::<CROSS, O, W>(g, b, js.start, lk, m, sel, acc) };
         return;
     }
+    // Plain slices, read once: the stores into `acc` would otherwise reload them every pair.
+    let (idx, r2s, dxs, dys, dzs) = (&sel.idx[..m], &sel.r2[..m], &sel.dx[..m], &sel.dy[..m], &sel.dz[..m]);
+    let (bw, bex, bey, bez) = (&b.w[..], &b.ex[..], &b.ey[..], &b.ez[..]);
+    let lk = lk.view();
     for t in 0..m {
-        let j = js.start + sel.idx[t] as usize;
-        let r2 = sel.r2[t];
+        let j = js.start + idx[t] as usize;
+        let r2 = r2s[t];
         let s = &mut acc[(t % COPIES) * (nb + 1) + lk.bin(r2)];
         s.n += 1;
-        let wij = if W { g.w * b.w[j] } else { 1.0 };
+        let wij = if W { g.w * bw[j] } else { 1.0 };
         if W {
             s.w += wij;
         }
         if O > 0 {
-            let (dx, dy, dz) = (sel.dx[t], sel.dy[t], sel.dz[t]);
+            let (dx, dy, dz) = (dxs[t], dys[t], dzs[t]);
             let pi = g.ex * dx + g.ey * dy + g.ez * dz;
             let inv_r2 = 1.0 / r2;
             let omega = if CROSS {
                 pi * pi * inv_r2
             } else {
-                let pj = b.ex[j] * dx + b.ey[j] * dy + b.ez[j] * dz;
+                let pj = bex[j] * dx + bey[j] * dy + bez[j] * dz;
                 (pi * pi + pj * pj) * inv_r2
             };
             s.omega += if W { wij * omega } else { omega };
             if O > 1 {
-                let c = g.ex * b.ex[j] + g.ey * b.ey[j] + g.ez * b.ez[j];
+                let c = g.ex * bex[j] + g.ey * bey[j] + g.ez * bez[j];
                 s.eta += if W { wij * c * c } else { c * c };
             }
         }
@@ -972,8 +1010,25 @@ fn select<const MI: bool>(
     lk: &BinLookup,
     sel: &mut Selected,
 ) -> usize {
-    let mut m = 0usize;
-    for k in 0..x.len() {
+    select_from::<MI>(x, y, z, origin, l, lk, sel, 0, 0)
+}
+
+/// Pass 1 of the partners from `k0` on, appended to the `m` already selected; returns the new
+/// count.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn select_from<const MI: bool>(
+    x: &[f64],
+    y: &[f64],
+    z: &[f64],
+    origin: [f64; 3],
+    l: [f64; 3],
+    lk: &BinLookup,
+    sel: &mut Selected,
+    k0: usize,
+    mut m: usize,
+) -> usize {
+    for k in k0..x.len() {
         let (mut dx, mut dy, mut dz) = (x[k] - origin[0], y[k] - origin[1], z[k] - origin[2]);
         if MI {
             dx = min_image(dx, l[0]);
@@ -989,6 +1044,102 @@ fn select<const MI: bool>(
         m += (r2 > lk.rmin2 && r2 <= lk.rmax2) as usize;
     }
     m
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{BinLookup, Selected};
+    use std::arch::x86_64::*;
+
+    /// For each 4-bit lane mask, the 32-bit lane permutation that moves the selected f64 lanes
+    /// to the front in order (the left-packing AVX2 lacks as an instruction).
+    const PACK_F64: [[i32; 8]; 16] = {
+        let mut t = [[0i32; 8]; 16];
+        let mut mask = 0;
+        while mask < 16 {
+            let mut out = 0;
+            let mut lane = 0;
+            while lane < 4 {
+                if mask >> lane & 1 == 1 {
+                    t[mask][2 * out] = 2 * lane as i32;
+                    t[mask][2 * out + 1] = 2 * lane as i32 + 1;
+                    out += 1;
+                }
+                lane += 1;
+            }
+            mask += 1;
+        }
+        t
+    };
+
+    /// Pass 1 with AVX2, four partners at a time: the same IEEE operations as the portable
+    /// pass (no FMA), the selected lanes left-packed by a permutation and stored whole (up to
+    /// four lanes of slack), so the buffers hold the same values in the same order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 (inlined only into functions that enable it); `sel` must
+    /// hold `x.len() + LANES` slots.
+    #[inline(always)]
+    pub(super) unsafe fn select(
+        x: &[f64],
+        y: &[f64],
+        z: &[f64],
+        origin: [f64; 3],
+        lk: &BinLookup,
+        sel: &mut Selected,
+    ) -> usize {
+        let n = x.len();
+        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= n + super::LANES);
+        let o = origin.map(|v| _mm256_set1_pd(v));
+        let (lo, hi) = (_mm256_set1_pd(lk.rmin2), _mm256_set1_pd(lk.rmax2));
+        let (idx, r2s, dxs, dys, dzs) = (
+            sel.idx.as_mut_ptr(),
+            sel.r2.as_mut_ptr(),
+            sel.dx.as_mut_ptr(),
+            sel.dy.as_mut_ptr(),
+            sel.dz.as_mut_ptr(),
+        );
+        let mut m = 0usize;
+        let mut k = 0usize;
+        // SAFETY (whole loop): loads read lanes k..k + 4 <= n; stores write m..m + 4 with
+        // m <= k, inside the n + LANES slots.
+        unsafe {
+            while k + 4 <= n {
+                let dx = _mm256_sub_pd(_mm256_loadu_pd(x.as_ptr().add(k)), o[0]);
+                let dy = _mm256_sub_pd(_mm256_loadu_pd(y.as_ptr().add(k)), o[1]);
+                let dz = _mm256_sub_pd(_mm256_loadu_pd(z.as_ptr().add(k)), o[2]);
+                let r2 = _mm256_add_pd(
+                    _mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)),
+                    _mm256_mul_pd(dz, dz),
+                );
+                let keep = _mm256_movemask_pd(_mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(r2, lo),
+                    _mm256_cmp_pd::<_CMP_LE_OQ>(r2, hi),
+                )) as usize;
+                if keep != 0 {
+                    let perm = _mm256_loadu_si256(PACK_F64[keep].as_ptr().cast());
+                    let pack = |v: __m256d| {
+                        _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm))
+                    };
+                    _mm256_storeu_pd(r2s.add(m), pack(r2));
+                    _mm256_storeu_pd(dxs.add(m), pack(dx));
+                    _mm256_storeu_pd(dys.add(m), pack(dy));
+                    _mm256_storeu_pd(dzs.add(m), pack(dz));
+                    // Offsets: the lanes' numbers packed the same way (even 32-bit lanes).
+                    let ids = _mm256_permutevar8x32_epi32(
+                        _mm256_setr_epi32(k as i32, 0, k as i32 + 1, 0, k as i32 + 2, 0, k as i32 + 3, 0),
+                        perm,
+                    );
+                    let ids = _mm256_permutevar8x32_epi32(ids, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0));
+                    _mm_storeu_si128(idx.add(m).cast(), _mm256_castsi256_si128(ids));
+                    m += keep.count_ones() as usize;
+                }
+                k += 4;
+            }
+        }
+        // The last few partners as the portable pass does them.
+        super::select_from::<false>(x, y, z, origin, [0.0; 3], lk, sel, k, m)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
