@@ -153,9 +153,9 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     }
 
     // Orphans: subhalos whose host is not a host in this catalogue.
-    let index: super::IdMap<usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+    let index = super::IdIndex::new(id.iter().enumerate().map(|(i, &v)| (v, i)));
     let keep: Vec<bool> = (0..n)
-        .map(|i| upid[i] == -1 || index.get(&hostid[i]).is_some_and(|&h| upid[h] == -1))
+        .map(|i| upid[i] == -1 || index.get(hostid[i]).is_some_and(|h| upid[h] == -1))
         .collect();
     report.dropped_orphans = keep.iter().filter(|&&k| !k).count();
     let mut id = id;
@@ -175,9 +175,11 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
     let n = id.len();
 
     if f[slot(Column::MvirHostHalo)].is_empty() {
-        let index: super::IdMap<usize> = id.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let index = super::IdIndex::new(id.iter().enumerate().map(|(i, &v)| (v, i)));
         let mvir = &f[slot(Column::Mvir)];
-        f[slot(Column::MvirHostHalo)] = hostid.iter().map(|h| mvir[index[h]]).collect();
+        // Every host id is a row's id once the orphans are gone.
+        f[slot(Column::MvirHostHalo)] =
+            hostid.iter().map(|&h| index.get(h).map_or(f64::NAN, |k| mvir[k])).collect();
         report
             .derived
             .push("halo_mvir_host_halo = halo_mvir of the host".into());

@@ -199,12 +199,55 @@ impl HaloCatalog {
     }
 }
 
-/// A map keyed by halo id: ids are integers chosen by the halo finder, so a multiply-shift
-/// mix of the id (the splitmix64 finaliser) replaces the default keyed SipHash, which costs
-/// several times more on catalogues of millions of halos.
-pub(crate) type IdMap<V> = std::collections::HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// Positions keyed by halo id. Ids are integers chosen by the halo finder: when they are
+/// dense (a synthetic catalogue numbers its halos 0..n), a table indexed by id; otherwise
+/// (Rockstar's ids are sparse) a hash map with a multiply-shift mix of the id (the splitmix64
+/// finaliser) instead of the default keyed SipHash, which costs several times more on
+/// catalogues of millions of halos. A repeated id keeps its last position, as a map would.
+pub(crate) enum IdIndex {
+    /// `slot[id - min]`, `u32::MAX` where no halo has that id.
+    Dense { min: i64, slot: Vec<u32> },
+    Sparse(std::collections::HashMap<i64, usize, std::hash::BuildHasherDefault<IdHasher>>),
+}
 
-/// The hasher of [`IdMap`].
+impl IdIndex {
+    /// The index of `entries` (id, position), read twice.
+    pub fn new<I: Iterator<Item = (i64, usize)> + Clone>(entries: I) -> IdIndex {
+        let (mut count, mut min, mut max, mut big) = (0usize, i64::MAX, i64::MIN, false);
+        for (id, at) in entries.clone() {
+            count += 1;
+            min = min.min(id);
+            max = max.max(id);
+            big |= at >= u32::MAX as usize;
+        }
+        // A table at most four slots per halo (16 bytes, under a map's cost per entry).
+        let span = (max as i128 - min as i128 + 1).max(0) as u128;
+        if count > 0 && !big && span <= 4 * count as u128 + 1024 {
+            let mut slot = vec![u32::MAX; span as usize];
+            for (id, at) in entries {
+                slot[(id - min) as usize] = at as u32;
+            }
+            IdIndex::Dense { min, slot }
+        } else {
+            IdIndex::Sparse(entries.collect())
+        }
+    }
+
+    /// The position of `id`, if a halo has it.
+    #[inline]
+    pub fn get(&self, id: i64) -> Option<usize> {
+        match self {
+            IdIndex::Dense { min, slot } => {
+                let k = id.checked_sub(*min)?;
+                let v = *slot.get(usize::try_from(k).ok()?)?;
+                (v != u32::MAX).then_some(v as usize)
+            }
+            IdIndex::Sparse(map) => map.get(&id).copied(),
+        }
+    }
+}
+
+/// The hasher of [`IdIndex`]'s map.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -294,4 +337,32 @@ pub fn save(cat: &HaloCatalog, path: &Path) -> Result<()> {
 /// .npz) and an existing folder.
 pub fn check_output(path: &Path) -> Result<()> {
     crate::io::check_output(path, &["hdf5", "h5", "npz"], "choose the format by extension, .hdf5 (halotools) or .npz")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdIndex;
+    use rand::{Rng, SeedableRng};
+
+    /// The last position holding `id`, by looking at every one.
+    fn brute(ids: &[i64], id: i64) -> Option<usize> {
+        ids.iter().rposition(|&v| v == id)
+    }
+
+    #[test]
+    fn id_index_finds_the_last_position_of_each_id_dense_or_sparse() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        // Dense: ids 100..1100 shuffled, some repeated, some missing; sparse: Rockstar-like.
+        let dense: Vec<i64> = (0..1000).map(|_| 100 + rng.random_range(0..1000)).collect();
+        let sparse: Vec<i64> = (0..1000).map(|_| rng.random_range(-1i64 << 40..1i64 << 40)).collect();
+        for (ids, want_dense) in [(&dense, true), (&sparse, false)] {
+            let index = IdIndex::new(ids.iter().enumerate().map(|(i, &v)| (v, i)));
+            assert_eq!(matches!(index, IdIndex::Dense { .. }), want_dense);
+            let probes = ids.iter().copied().chain([i64::MIN, i64::MAX, -1, 0, 99, 1100, 1 << 41]);
+            for id in probes.chain((0..2000).map(|_| 100 + rng.random_range(-50..1050))) {
+                assert_eq!(index.get(id), brute(ids, id), "id {id}");
+            }
+        }
+        assert_eq!(IdIndex::new(std::iter::empty()).get(0), None);
+    }
 }

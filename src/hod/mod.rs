@@ -259,24 +259,18 @@ impl<'a> PreparedHalos<'a> {
             )));
         }
         let hosts = Hosts::new(halos, options);
-        // Sorted on (total-order key of log m, index), contiguous: a third of the time of
-        // comparing through the index.
-        let mut keyed: Vec<(std::cmp::Reverse<i64>, u32)> = (hosts.log_m.iter().enumerate())
-            .map(|(k, m)| {
-                let b = m.to_bits() as i64;
-                (std::cmp::Reverse(b ^ (((b >> 63) as u64) >> 1) as i64), k as u32)
-            })
-            .collect();
-        keyed.sort_unstable();
+        // Sorted on (log m descending, index): a key whose unsigned order is log m's
+        // descending total order, then the index. The hosts are packed before sorting, so
+        // that none is looked up in random order afterwards.
         let mvir = halos.col(Column::Mvir);
-        let heaviest_first = keyed
-            .into_iter()
-            .map(|(_, k)| PackedHost {
-                mvir: mvir[hosts.rows[k as usize]],
-                log_m: hosts.log_m[k as usize],
-                k,
-            })
+        let mut heaviest_first: Vec<PackedHost> = (hosts.log_m.iter().zip(&hosts.rows).enumerate())
+            .map(|(k, (&log_m, &row))| PackedHost { mvir: mvir[row], log_m, k: k as u32 })
             .collect();
+        heaviest_first.sort_unstable_by_key(|h| {
+            let b = h.log_m.to_bits();
+            let ascending = if b >> 63 == 1 { !b } else { b | 1 << 63 };
+            (!ascending, h.k)
+        });
         Ok(PreparedHalos {
             hosts,
             heaviest_first,
@@ -332,27 +326,34 @@ impl<'a> Hosts<'a> {
             SatelliteModel::Subhalos => true,
             SatelliteModel::Nfw => false,
         };
-        let index: crate::halos::IdMap<usize> = rows
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| (halos.id()[i], k))
-            .collect();
-        let mut lists: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+        // Each subhalo's host (an index into `rows`), then the subhalos grouped by host in
+        // catalogue order (a counting sort), each group heaviest mpeak first.
+        let mut host_of: Vec<(usize, usize)> = Vec::new();
         if use_subhalos {
-            for i in 0..halos.len() {
-                if !halos.is_host(i) {
-                    if let Some(&k) = index.get(&halos.upid()[i]) {
-                        lists[k].push(i);
-                    }
-                }
-            }
+            let index = crate::halos::IdIndex::new(rows.iter().enumerate().map(|(k, &i)| (halos.id()[i], k)));
+            let upid = halos.upid();
+            host_of = (0..halos.len())
+                .filter(|&i| !halos.is_host(i))
+                .filter_map(|i| index.get(upid[i]).map(|k| (k, i)))
+                .collect();
+        }
+        let mut sub_start = vec![0usize; rows.len() + 1];
+        for &(k, _) in &host_of {
+            sub_start[k + 1] += 1;
+        }
+        for k in 0..rows.len() {
+            sub_start[k + 1] += sub_start[k];
+        }
+        let mut next = sub_start.clone();
+        let mut subs = vec![0usize; host_of.len()];
+        for &(k, i) in &host_of {
+            subs[next[k]] = i;
+            next[k] += 1;
         }
         let mpeak = halos.col(Column::Mpeak);
-        let (mut sub_start, mut subs) = (vec![0], Vec::new());
-        for list in lists.iter_mut() {
-            list.sort_by(|&a, &b| mpeak[b].total_cmp(&mpeak[a]).then(a.cmp(&b)));
-            subs.extend_from_slice(list);
-            sub_start.push(subs.len());
+        for k in 0..rows.len() {
+            subs[sub_start[k]..sub_start[k + 1]]
+                .sort_by(|&a, &b| mpeak[b].total_cmp(&mpeak[a]).then(a.cmp(&b)));
         }
         let l = halos.box_size();
         let pos = [Column::X, Column::Y, Column::Z].map(|c| halos.col(c));
@@ -368,7 +369,13 @@ impl<'a> Hosts<'a> {
         }
         let mvir = halos.col(Column::Mvir);
         let log_m: Vec<f64> = rows.iter().map(|&h| mvir[h].log10()).collect();
-        let mut pool = vec![Vec::new(); OFFSET_BINS];
+        let mut pool_len = [0usize; OFFSET_BINS];
+        for (k, &m) in log_m.iter().enumerate() {
+            if let Some(bin) = offset_bin(m) {
+                pool_len[bin] += sub_start[k + 1] - sub_start[k];
+            }
+        }
+        let mut pool: Vec<Vec<Borrowable>> = pool_len.iter().map(|&n| Vec::with_capacity(n)).collect();
         for (k, &h) in rows.iter().enumerate() {
             if let Some(bin) = offset_bin(log_m[k]) {
                 for &(d, dv) in &sub_relative[sub_start[k]..sub_start[k + 1]] {
