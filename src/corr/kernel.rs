@@ -190,6 +190,14 @@ pub(crate) fn count_pairs(
 ) -> Result<PairTotals> {
     let cross = b.is_some();
     let b = b.unwrap_or(a);
+    // Pass 1 records partners as 32-bit indices (the AVX-512 gathers take signed ones).
+    if b.x.len() >= i32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "{} galaxies to pair with: at most {} are supported",
+            b.x.len(),
+            i32::MAX - 1
+        )));
+    }
     let ctx = Ctx {
         grid,
         a,
@@ -259,8 +267,11 @@ pub(crate) fn count_pairs(
 #[derive(Default)]
 struct Scratch {
     segments: Vec<Segment>,
+    /// Each segment's z window (lo, hi) for the cell's galaxies so far.
+    cursors: Vec<(usize, usize)>,
     segment_sums: Vec<BinSums>,
-    /// Pass-1 output: offsets of the selected partners and their separations.
+    /// Pass-1 output: the selected partners (indices into the partner sample; offsets into
+    /// the segment for [`count_category_pairs`]) and their separations.
     sel: Selected,
 }
 
@@ -499,34 +510,37 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
             s.segment_sums
                 .resize(s.segments.len() * stride, BinSums::default());
         }
-        // Segment by segment (its constants and window stay hot), galaxy by galaxy (z-sorted,
-        // so the window's pointers only move forward).
-        let longest = s
-            .segments
-            .iter()
-            .map(|g| g.end - g.start)
-            .max()
-            .unwrap_or(0);
-        s.sel.reserve(longest);
-        for (k, seg) in s.segments.iter().enumerate() {
-            let acc = if ctx.jackknife {
-                &mut s.segment_sums[k * stride..(k + 1) * stride]
-            } else {
-                &mut copies[..]
+        // Galaxy by galaxy (z-sorted, so each segment's window only moves forward): pass 1
+        // over every segment into one buffer, then one pass 2 over all the galaxy's pairs
+        // (with a jackknife, one per segment, whose sums are kept apart).
+        let total: usize = s.segments.iter().map(|g| g.end - g.start).sum();
+        s.sel.reserve(total);
+        s.cursors.clear();
+        s.cursors.extend(s.segments.iter().map(|g| (g.start, g.start)));
+        for (li, i) in own.clone().enumerate() {
+            let g = Galaxy {
+                x: a.x[i],
+                y: a.y[i],
+                z: a.z[i],
+                ex: if O > 0 { a.ex[i] } else { 0.0 },
+                ey: if O > 0 { a.ey[i] } else { 0.0 },
+                ez: if O > 0 { a.ez[i] } else { 0.0 },
+                w: a.w[i],
             };
-            let sel = &mut s.sel;
-            windows::<MI>(a, b, seg, own.clone(), r_max2, |i, js| {
-                let g = Galaxy {
-                    x: a.x[i],
-                    y: a.y[i],
-                    z: a.z[i],
-                    ex: if O > 0 { a.ex[i] } else { 0.0 },
-                    ey: if O > 0 { a.ey[i] } else { 0.0 },
-                    ez: if O > 0 { a.ez[i] } else { 0.0 },
-                    w: a.w[i],
-                };
-                pairs_with::<CROSS, O, W, MI, ISA>(ctx, &g, seg.shift, js, sel, acc);
-            });
+            let mut m = 0;
+            for (k, seg) in s.segments.iter().enumerate() {
+                if let Some(js) = window::<MI>(a, b, seg, &mut s.cursors[k], i, li, r_max2) {
+                    m = select_pairs::<MI, O, W, ISA>(ctx, &g, seg.shift, js, &mut s.sel, m);
+                }
+                if ctx.jackknife && m > 0 {
+                    let acc = &mut s.segment_sums[k * stride..(k + 1) * stride];
+                    accumulate_pairs::<CROSS, O, W, ISA>(ctx, &g, m, &mut s.sel, acc);
+                    m = 0;
+                }
+            }
+            if m > 0 {
+                accumulate_pairs::<CROSS, O, W, ISA>(ctx, &g, m, &mut s.sel, &mut copies);
+            }
         }
         if ctx.jackknife {
             for (k, seg) in s.segments.iter().enumerate() {
@@ -547,9 +561,44 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
     out
 }
 
-/// The partners in segment `seg` of each galaxy i of the cell `own` that may lie within r_max:
-/// calls `f(i, j0..j1)` (triangular segments: only the cell's later galaxies). Galaxies are
-/// z-sorted, so the z window's two pointers only move forward.
+/// The partners in segment `seg` of galaxy i, the `li`-th of its cell, that may lie within
+/// r_max (triangular segments: only the cell's later galaxies), or None. `cursor` is the
+/// segment's z window (lo, hi): the cell's galaxies are visited in z order, so it only moves
+/// forward.
+#[inline(always)]
+fn window<const MI: bool>(
+    a: &Prepared,
+    b: &Prepared,
+    seg: &Segment,
+    cursor: &mut (usize, usize),
+    i: usize,
+    li: usize,
+    r_max2: f64,
+) -> Option<std::ops::Range<usize>> {
+    let (j0, j1) = if MI {
+        (if seg.triangular { seg.start + li + 1 } else { seg.start }, seg.end)
+    } else {
+        let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
+        let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
+        if gx * gx + gy * gy > r_max2 {
+            return None;
+        }
+        // Partners' z (shifted) within [z - reach, z + reach]; pass 1 selects exactly.
+        let z = a.z[i] - seg.shift[2];
+        let (lo, hi) = cursor;
+        while *lo < seg.end && b.z[*lo] < z - seg.reach_z {
+            *lo += 1;
+        }
+        *hi = (*hi).max(*lo);
+        while *hi < seg.end && b.z[*hi] <= z + seg.reach_z {
+            *hi += 1;
+        }
+        (if seg.triangular { seg.start + li + 1 } else { *lo }, *hi)
+    };
+    (j0 < j1).then_some(j0..j1)
+}
+
+/// [`window`] for each galaxy of the cell `own` in turn: calls `f(i, j0..j1)`.
 #[inline(always)]
 fn windows<const MI: bool>(
     a: &Prepared,
@@ -559,43 +608,10 @@ fn windows<const MI: bool>(
     r_max2: f64,
     mut f: impl FnMut(usize, std::ops::Range<usize>),
 ) {
-    let (mut lo, mut hi) = (seg.start, seg.start);
+    let mut cursor = (seg.start, seg.start);
     for (li, i) in own.enumerate() {
-        let (j0, j1) = if MI {
-            (
-                if seg.triangular {
-                    seg.start + li + 1
-                } else {
-                    seg.start
-                },
-                seg.end,
-            )
-        } else {
-            let gap = |v: f64, r: [f64; 2]| (r[0] - v).max(v - r[1]).max(0.0);
-            let (gx, gy) = (gap(a.x[i], seg.x_range), gap(a.y[i], seg.y_range));
-            if gx * gx + gy * gy > r_max2 {
-                continue;
-            }
-            // Partners' z (shifted) within [z - reach, z + reach]; pass 1 selects exactly.
-            let z = a.z[i] - seg.shift[2];
-            while lo < seg.end && b.z[lo] < z - seg.reach_z {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < seg.end && b.z[hi] <= z + seg.reach_z {
-                hi += 1;
-            }
-            (
-                if seg.triangular {
-                    seg.start + li + 1
-                } else {
-                    lo
-                },
-                hi,
-            )
-        };
-        if j0 < j1 {
-            f(i, j0..j1);
+        if let Some(js) = window::<MI>(a, b, seg, &mut cursor, i, li, r_max2) {
+            f(i, js);
         }
     }
 }
@@ -928,51 +944,59 @@ const COPIES: usize = 4;
 /// Vector width of the AVX-512 pass 1 (f64 lanes); pass-1 buffers carry this much slack.
 const LANES: usize = 8;
 
-/// Pairs of galaxy `g` with partners `js` (coordinates + `shift`), added to `acc`.
+/// Pass 1: the pairs of galaxy `g` with partners `js` (coordinates + `shift`) that lie in
+/// (r_min, r_max], appended to the `m` already in `sel` (branch-free selection); returns the
+/// new count.
 #[inline(always)]
-fn pairs_with<const CROSS: bool, const O: u8, const W: bool, const MI: bool, const ISA: u8>(
+fn select_pairs<const MI: bool, const O: u8, const W: bool, const ISA: u8>(
     ctx: &Ctx,
     g: &Galaxy,
     shift: [f64; 3],
     js: std::ops::Range<usize>,
     sel: &mut Selected,
-    acc: &mut [BinSums],
-) {
+    m: usize,
+) -> usize {
     let (b, lk) = (ctx.b, &ctx.lookup);
     // The galaxy moved to the partners' frame: d = x_j - (x_i - shift).
     let origin = [g.x - shift[0], g.y - shift[1], g.z - shift[2]];
     let (x, y, z) = (&b.x[js.clone()], &b.y[js.clone()], &b.z[js.clone()]);
-    // Pass 1: distances, branch-free selection of the pairs inside (r_min, r_max].
     #[cfg(target_arch = "x86_64")]
-    let m = if ISA == ISA_AVX512 && !MI {
+    if ISA == ISA_AVX512 && !MI {
         // SAFETY: ISA_AVX512 is only instantiated inside functions enabling AVX-512F/VL;
-        // `reserve` gave the buffers len + LANES slots.
-        unsafe { avx512::select::<O, W>(x, y, z, origin, lk.rmin2, lk.rmax2, sel) }
+        // `reserve` gave the buffers m + len + LANES slots.
+        return unsafe { avx512::select::<O, W>(x, y, z, origin, lk.rmin2, lk.rmax2, sel, js.start, m) };
     } else if ISA == ISA_AVX2 && !MI {
         // SAFETY: ISA_AVX2 is only instantiated inside functions enabling AVX2; `reserve`
-        // gave the buffers len + LANES slots.
-        unsafe { avx2::select(x, y, z, origin, lk, sel) }
-    } else {
-        select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let m = select::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel);
-    // Pass 2: the selected pairs. Pair t goes to histogram copy t % COPIES, so that
-    // consecutive pairs in one bin do not wait on each other's stores. Each copy has n_bins
-    // slots plus one that absorbs the AVX-512 path's padding lanes.
-    let nb = ctx.n_bins;
+        // gave the buffers m + len + LANES slots.
+        return unsafe { avx2::select(x, y, z, origin, lk, sel, js.start, m) };
+    }
+    select_from::<MI>(x, y, z, origin, ctx.grid.box_size, lk, sel, js.start, 0, m)
+}
+
+/// Pass 2: the `m` pairs of galaxy `g` in `sel`, added to `acc`. Pair t goes to histogram
+/// copy t % COPIES, so that consecutive pairs in one bin do not wait on each other's stores.
+/// Each copy has n_bins slots plus one that absorbs the AVX-512 path's padding lanes.
+#[inline(always)]
+fn accumulate_pairs<const CROSS: bool, const O: u8, const W: bool, const ISA: u8>(
+    ctx: &Ctx,
+    g: &Galaxy,
+    m: usize,
+    sel: &mut Selected,
+    acc: &mut [BinSums],
+) {
+    let (b, nb) = (ctx.b, ctx.n_bins);
     #[cfg(target_arch = "x86_64")]
-    if ISA == ISA_AVX512 && b.x.len() < i32::MAX as usize {
-        // SAFETY: as for pass 1; partner indices fit the 32-bit gathers.
-        unsafe { avx512::accumulate::<CROSS, O, W>(g, b, js.start, lk, m, sel, acc) };
+    if ISA == ISA_AVX512 {
+        // SAFETY: as for pass 1; partner indices fit the 32-bit gathers (count_pairs checks).
+        unsafe { avx512::accumulate::<CROSS, O, W>(g, b, &ctx.lookup, m, sel, acc) };
         return;
     }
     // Plain slices, read once: the stores into `acc` would otherwise reload them every pair.
     let (idx, r2s, dxs, dys, dzs) = (&sel.idx[..m], &sel.r2[..m], &sel.dx[..m], &sel.dy[..m], &sel.dz[..m]);
     let (bw, bex, bey, bez) = (&b.w[..], &b.ex[..], &b.ey[..], &b.ez[..]);
-    let lk = lk.view();
+    let lk = ctx.lookup.view();
     for t in 0..m {
-        let j = js.start + idx[t] as usize;
+        let j = idx[t] as usize;
         let r2 = r2s[t];
         let s = &mut acc[(t % COPIES) * (nb + 1) + lk.bin(r2)];
         s.n += 1;
@@ -1010,11 +1034,11 @@ fn select<const MI: bool>(
     lk: &BinLookup,
     sel: &mut Selected,
 ) -> usize {
-    select_from::<MI>(x, y, z, origin, l, lk, sel, 0, 0)
+    select_from::<MI>(x, y, z, origin, l, lk, sel, 0, 0, 0)
 }
 
-/// Pass 1 of the partners from `k0` on, appended to the `m` already selected; returns the new
-/// count.
+/// Pass 1 of the partners from `k0` on, appended to the `m` already selected with indices
+/// `base + k`; returns the new count.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn select_from<const MI: bool>(
@@ -1025,6 +1049,7 @@ fn select_from<const MI: bool>(
     l: [f64; 3],
     lk: &BinLookup,
     sel: &mut Selected,
+    base: usize,
     k0: usize,
     mut m: usize,
 ) -> usize {
@@ -1036,7 +1061,7 @@ fn select_from<const MI: bool>(
             dz = min_image(dz, l[2]);
         }
         let r2 = dx * dx + dy * dy + dz * dz;
-        sel.idx[m] = k as u32;
+        sel.idx[m] = (base + k) as u32;
         sel.r2[m] = r2;
         sel.dx[m] = dx;
         sel.dy[m] = dy;
@@ -1080,6 +1105,7 @@ mod avx2 {
     /// The CPU must support AVX2 (inlined only into functions that enable it); `sel` must
     /// hold `x.len() + LANES` slots.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn select(
         x: &[f64],
         y: &[f64],
@@ -1087,9 +1113,11 @@ mod avx2 {
         origin: [f64; 3],
         lk: &BinLookup,
         sel: &mut Selected,
+        base: usize,
+        m0: usize,
     ) -> usize {
         let n = x.len();
-        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= n + super::LANES);
+        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= m0 + n + super::LANES);
         let o = origin.map(|v| _mm256_set1_pd(v));
         let (lo, hi) = (_mm256_set1_pd(lk.rmin2), _mm256_set1_pd(lk.rmax2));
         let (idx, r2s, dxs, dys, dzs) = (
@@ -1099,10 +1127,10 @@ mod avx2 {
             sel.dy.as_mut_ptr(),
             sel.dz.as_mut_ptr(),
         );
-        let mut m = 0usize;
+        let mut m = m0;
         let mut k = 0usize;
         // SAFETY (whole loop): loads read lanes k..k + 4 <= n; stores write m..m + 4 with
-        // m <= k, inside the n + LANES slots.
+        // m <= m0 + k, inside the m0 + n + LANES slots.
         unsafe {
             while k + 4 <= n {
                 let dx = _mm256_sub_pd(_mm256_loadu_pd(x.as_ptr().add(k)), o[0]);
@@ -1126,8 +1154,9 @@ mod avx2 {
                     _mm256_storeu_pd(dys.add(m), pack(dy));
                     _mm256_storeu_pd(dzs.add(m), pack(dz));
                     // Offsets: the lanes' numbers packed the same way (even 32-bit lanes).
+                    let j = (base + k) as i32;
                     let ids = _mm256_permutevar8x32_epi32(
-                        _mm256_setr_epi32(k as i32, 0, k as i32 + 1, 0, k as i32 + 2, 0, k as i32 + 3, 0),
+                        _mm256_setr_epi32(j, 0, j + 1, 0, j + 2, 0, j + 3, 0),
                         perm,
                     );
                     let ids = _mm256_permutevar8x32_epi32(ids, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0));
@@ -1138,7 +1167,7 @@ mod avx2 {
             }
         }
         // The last few partners as the portable pass does them.
-        super::select_from::<false>(x, y, z, origin, [0.0; 3], lk, sel, k, m)
+        super::select_from::<false>(x, y, z, origin, [0.0; 3], lk, sel, base, k, m)
     }
 }
 
@@ -1164,9 +1193,11 @@ mod avx512 {
         rmin2: f64,
         rmax2: f64,
         sel: &mut Selected,
+        base: usize,
+        m0: usize,
     ) -> usize {
         let n = x.len();
-        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= n + LANES);
+        debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= m0 + n + LANES);
         let o = origin.map(|v| _mm512_set1_pd(v));
         let (lo, hi) = (_mm512_set1_pd(rmin2), _mm512_set1_pd(rmax2));
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -1178,7 +1209,7 @@ mod avx512 {
             sel.dy.as_mut_ptr(),
             sel.dz.as_mut_ptr(),
         );
-        let mut m = 0usize;
+        let mut m = m0;
         let mut k = 0usize;
         while k < n {
             let valid: __mmask8 = if n - k >= LANES {
@@ -1205,11 +1236,11 @@ mod avx512 {
                 & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, lo)
                 & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, hi);
             if keep != 0 {
-                // SAFETY: m + LANES <= n + LANES slots.
+                // SAFETY: m + LANES <= m0 + n + LANES slots.
                 unsafe {
                     _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
                     if O > 0 || W {
-                        let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(k as i32));
+                        let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32((base + k) as i32));
                         _mm256_storeu_si256(
                             idx.add(m).cast(),
                             _mm256_maskz_compress_epi32(keep, ids),
@@ -1240,7 +1271,6 @@ mod avx512 {
     pub(super) unsafe fn accumulate<const CROSS: bool, const O: u8, const W: bool>(
         g: &Galaxy,
         b: &Prepared,
-        j_start: usize,
         lk: &BinLookup,
         m: usize,
         sel: &mut Selected,
@@ -1253,7 +1283,6 @@ mod avx512 {
         let one = _mm512_set1_epi64(1);
         let low_mask = _mm512_set1_epi64(((1u64 << lk.shift) - 1) as i64);
         let threshold_mask = _mm512_set1_epi64(((1u64 << THRESHOLD_BITS) - 1) as i64);
-        let start = _mm256_set1_epi32(j_start as i32);
         let (gex, gey, gez, gw) = (
             _mm512_set1_pd(g.ex),
             _mm512_set1_pd(g.ey),
@@ -1305,7 +1334,7 @@ mod avx512 {
                     _mm256_loadu_si256(bins.add(t).cast())
                 };
                 _mm256_storeu_si256(bins.add(t).cast(), _mm256_mask_mov_epi32(spare, valid, bin));
-                let j = _mm256_add_epi32(_mm256_loadu_si256(idx.add(t).cast()), start);
+                let j = _mm256_loadu_si256(idx.add(t).cast());
                 let wij = if W {
                     let wj = _mm512_mask_i32gather_pd::<8>(
                         _mm512_setzero_pd(),
