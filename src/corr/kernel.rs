@@ -4,10 +4,11 @@
 //! one z-sorted run of memory. For each cell, the kernel lists the neighbour columns (half of
 //! them for auto-correlations, all for cross), each cut into segments of one periodic shift
 //! and one jackknife label. Each galaxy of the cell then skips the columns farther than r_max
-//! in (x, y), keeps the z window |dz| <= r_max of each segment (two pointers that only move
-//! forward, as the galaxies are z-sorted), and runs two tight loops over it: distances with
-//! a branch-free selection of the pairs in (r_min, r_max], then the three statistics and the
-//! bin of each selected pair. The kernel is compiled for the baseline CPU and for AVX2 and
+//! in (x, y), keeps the z window |dz| <= r_max of each segment (two pointers per segment that
+//! only move forward, as the galaxies are z-sorted), and runs two tight loops: over each
+//! window, distances with a branch-free selection of the pairs in (r_min, r_max] into one
+//! buffer; then, once over all the galaxy's pairs (once per segment with a jackknife), the
+//! three statistics and the bin of each pair. The kernel is compiled for the baseline CPU and for AVX2 and
 //! AVX-512, and the best one the CPU supports is picked at run time ([`Isa`]; `IAEMU_ISA` forces
 //! another); all variants do the same IEEE operations in the same order, so results do not
 //! depend on the pick.
