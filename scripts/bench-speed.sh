@@ -1,7 +1,8 @@
 #!/bin/bash
 # The speed figures in one run, on the machine it runs on: process start (full and lite
 # builds), the correlation engine against Corrfunc on every kernel this CPU runs (IAEMU_ISA),
-# and one realisation against halotools. Needs the peer venv (bash scripts/peer-venv.sh).
+# one realisation against halotools, and the dataset throughput. Needs the peer venv
+# (bash scripts/peer-venv.sh).
 # Usage: bash scripts/bench-speed.sh [THREADS=1,2] [HALOTOOLS=no|yes]
 # (HALOTOOLS=yes also times halotools' tpcf, ed_3d and ee_3d on the galaxies: minutes.)
 set -euo pipefail
@@ -50,3 +51,10 @@ done
 echo "== one realisation against halotools (one thread each)"
 IAEMU_NUM_THREADS=1 "$py" -W ignore tests/peers/bench_simulate.py --iaemu "$full" --realizations 3 2>&1 \
     | grep -v -e UserWarning -e 'warn(msg)'
+
+echo "== dataset throughput (iaemu generate --design paper --n 24 --realizations 10, default universe, 2 threads)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$full" generate --design paper --n 24 --realizations 10 --threads 2 --out "$tmp/dataset" 2>&1 \
+    | sed -n 's/.*(\([0-9]*\) points) in \([0-9.]*\) s.*/\1 \2/p' \
+    | awk '{printf "%d points in %.1f s after making the universe: %.0f points per hour\n", $1, $2, $1 * 3600 / $2}'

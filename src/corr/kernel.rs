@@ -1104,7 +1104,7 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU must support AVX2 (inlined only into functions that enable it); `sel` must
-    /// hold `x.len() + LANES` slots.
+    /// hold `m0 + x.len() + LANES` slots.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn select(
@@ -1154,7 +1154,7 @@ mod avx2 {
                     _mm256_storeu_pd(dxs.add(m), pack(dx));
                     _mm256_storeu_pd(dys.add(m), pack(dy));
                     _mm256_storeu_pd(dzs.add(m), pack(dz));
-                    // Offsets: the lanes' numbers packed the same way (even 32-bit lanes).
+                    // Indices: the lanes' partners packed the same way (even 32-bit lanes).
                     let j = (base + k) as i32;
                     let ids = _mm256_permutevar8x32_epi32(
                         _mm256_setr_epi32(j, 0, j + 1, 0, j + 2, 0, j + 3, 0),
@@ -1179,12 +1179,12 @@ mod avx512 {
 
     /// Pass 1 with AVX-512: the same IEEE operations as the portable pass (no FMA), the
     /// selected lanes compressed in registers and stored whole (up to LANES of slack): r^2,
-    /// and the partner offsets and separations when pass 2 needs them (orientations `O > 0`
+    /// and the partners' indices and separations when pass 2 needs them (orientations `O > 0`
     /// or weights `W`).
     ///
     /// # Safety
     /// The CPU must support AVX-512F/VL (inlined only into functions that enable them);
-    /// `sel` must hold `x.len() + LANES` slots.
+    /// `sel` must hold `m0 + x.len() + LANES` slots; `base + x.len()` below 2^31.
     #[inline(always)]
     pub(super) unsafe fn select<const O: u8, const W: bool>(
         x: &[f64],
