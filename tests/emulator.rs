@@ -299,10 +299,10 @@ const F32_ROUNDING: f64 = 1e-4;
 /// The paper's network is piecewise smooth (LeakyReLU; the split one is smooth): away from a
 /// kink the forward, backward and central differences agree to the curvature over one step;
 /// with a kink within one step of the point, autograd takes the slope of the side the point
-/// lies on, which one of the one-sided differences measures. So autograd must match one of the three. Kinks that close
-/// are rare (a few hundred units, each crossing within 2 x 1e-5 of the range), and the
-/// one-sided differences disagree by more than 1e-3 of the curve's scale at at most 5% of the
-/// entries. Derivatives are compared in units of the change across each parameter's range,
+/// lies on, which one of the one-sided differences measures. So autograd must match one of
+/// the three. Kinks that close are rare (a few hundred units, each crossing within 2 x 1e-5 of
+/// the range), and the one-sided differences disagree by more than 1e-3 of the curve's scale
+/// at at most 5% of the entries. Derivatives are compared in units of the change across each parameter's range,
 /// relative to the largest such change of the curve: the float32 backward pass rounds like the
 /// forward pass, and a wrong chain-rule factor, output transform or parameter order is off by
 /// O(1) of it.

@@ -291,6 +291,18 @@ struct Selected {
 }
 
 impl Selected {
+    /// Raw pointers to pass 1's outputs (indices, r^2, dx, dy, dz), taken once: the vector
+    /// passes' stores through them could not be assumed not to alias `self`.
+    fn pass1_out(&mut self) -> (*mut u32, *mut f64, *mut f64, *mut f64, *mut f64) {
+        (
+            self.idx.as_mut_ptr(),
+            self.r2.as_mut_ptr(),
+            self.dx.as_mut_ptr(),
+            self.dy.as_mut_ptr(),
+            self.dz.as_mut_ptr(),
+        )
+    }
+
     /// Room for `n` candidates plus the vector slack.
     fn reserve(&mut self, n: usize) {
         let len = n + LANES;
@@ -1121,13 +1133,7 @@ mod avx2 {
         debug_assert!(y.len() == n && z.len() == n && sel.idx.len() >= m0 + n + super::LANES);
         let o = origin.map(|v| _mm256_set1_pd(v));
         let (lo, hi) = (_mm256_set1_pd(lk.rmin2), _mm256_set1_pd(lk.rmax2));
-        let (idx, r2s, dxs, dys, dzs) = (
-            sel.idx.as_mut_ptr(),
-            sel.r2.as_mut_ptr(),
-            sel.dx.as_mut_ptr(),
-            sel.dy.as_mut_ptr(),
-            sel.dz.as_mut_ptr(),
-        );
+        let (idx, r2s, dxs, dys, dzs) = sel.pass1_out();
         let mut m = m0;
         let mut k = 0usize;
         // SAFETY (whole loop): loads read lanes k..k + 4 <= n; stores write m..m + 4 with
@@ -1202,14 +1208,7 @@ mod avx512 {
         let o = origin.map(|v| _mm512_set1_pd(v));
         let (lo, hi) = (_mm512_set1_pd(rmin2), _mm512_set1_pd(rmax2));
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        // Raw pointers, read once: stores through them cannot be assumed not to alias `sel`.
-        let (idx, r2s, dxs, dys, dzs) = (
-            sel.idx.as_mut_ptr(),
-            sel.r2.as_mut_ptr(),
-            sel.dx.as_mut_ptr(),
-            sel.dy.as_mut_ptr(),
-            sel.dz.as_mut_ptr(),
-        );
+        let (idx, r2s, dxs, dys, dzs) = sel.pass1_out();
         let mut m = m0;
         let mut k = 0usize;
         while k < n {
