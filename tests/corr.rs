@@ -373,3 +373,45 @@ fn default_edges_follow_the_science_document() {
         approx::assert_relative_eq!(w[1] / w[0], ratio, max_relative = 1e-12);
     }
 }
+
+/// Pairs exactly on a bin edge fall in the bin below it ((r_k, r_k+1], docs/science.md section
+/// 5), and a pair exactly at r_min is left out, for edge sets that take each of the kernel's
+/// bin lookups: the default edges and powers of two (edges on binade boundaries) by binade,
+/// linear edges (three in one binade) and a wide range by table, two edges closer than any
+/// table cell by comparison.
+#[test]
+fn separations_on_a_bin_edge_fall_in_the_bin_below() {
+    let powers_of_two: Vec<f64> = (-2..=4).map(|k| 2f64.powi(k)).collect();
+    let wide: Vec<f64> = (0..=8).map(|k| 0.001 * 2f64.powf(k as f64 * 14.0 / 8.0)).collect();
+    for edges in [
+        corr::default_r_edges(),
+        powers_of_two,
+        linear_edges(0.5, 12.0, 9),
+        wide,
+        vec![0.5, 1.0, 1.0 + 1e-12, 1.2, 2.0, 4.0],
+    ] {
+        let nb = edges.len() - 1;
+        let r_max = edges[nb];
+        // One pair per slot of a (y, z) grid spaced beyond r_max: (0, y, z) and (d, y, z), so
+        // that the separation is d exactly, at every edge and between each two.
+        let spacing = r_max + 1.0;
+        let seps: Vec<f64> = edges
+            .iter()
+            .copied()
+            .chain(edges.windows(2).map(|w| 0.5 * (w[0] + w[1])))
+            .collect();
+        let side = (seps.len() as f64).sqrt().ceil() as usize;
+        let l = spacing * side as f64;
+        let mut pos = Vec::new();
+        for (k, &d) in seps.iter().enumerate() {
+            let (y, z) = ((k % side) as f64 * spacing, (k / side) as f64 * spacing);
+            pos.push([0.0, y, z]);
+            pos.push([d, y, z]);
+        }
+        let s = Sample { pos, ori: None, w: None };
+        let got = corr::correlate(&s.galaxies(), &options([l; 3], edges.clone()), None).unwrap();
+        // Each bin k: the pair at edge k + 1 and the one between edges k and k + 1, two
+        // ordered pairs each.
+        assert_eq!(got.pairs, vec![4; nb], "edges {edges:?}");
+    }
+}

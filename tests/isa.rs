@@ -15,7 +15,7 @@ use iaemu::Error;
 fn every_instruction_set_gives_the_same_bits() {
     let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.supported()).collect();
     eprintln!("comparing the variants this CPU runs: {:?}", isas);
-    let per_weighting = 2 * isas.len();
+    let per_weighting = 3 * isas.len();
     let l = [60.0; 3];
     let mut s = common::clustered(15_000, 60.0, 21);
     let mut runs: Vec<(String, Correlation)> = Vec::new();
@@ -35,8 +35,14 @@ fn every_instruction_set_gives_the_same_bits() {
                 None,
             )
             .unwrap();
+            // Partners without orientations: omega alone.
+            let mut plain = common::uniform(3000, l, 25);
+            plain.ori = None;
+            plain.w = weighted.then(|| common::random_weights(3000, 26));
+            let cross_plain = corr::cross_correlate(&s.galaxies(), &plain.galaxies(), &o, None).unwrap();
             runs.push((format!("{} weighted={weighted} auto", isa.name()), auto));
             runs.push((format!("{} weighted={weighted} cross", isa.name()), cross));
+            runs.push((format!("{} weighted={weighted} cross, partners unoriented", isa.name()), cross_plain));
         }
     }
     // Unknown names and instruction sets this CPU lacks are errors naming the choices.
@@ -84,11 +90,12 @@ fn every_instruction_set_gives_the_same_bits() {
     assert!(table.expect(&points[0], &ExpectOptions::default(), false).unwrap_err().to_string().contains("IAEMU_ISA=avx3"));
     std::env::remove_var(ISA_ENV);
     assert_eq!(Isa::selected().unwrap(), Isa::widest());
-    // Runs come in groups of (isa x {auto, cross}) per weighting: compare across isa.
+    // Runs come in groups of (isa x {auto, cross, cross unoriented}) per weighting: compare
+    // across isa.
     for group in runs.chunks(per_weighting) {
-        for kind in 0..2 {
+        for kind in 0..3 {
             let first = &group[kind];
-            for other in group.iter().skip(kind).step_by(2).skip(1) {
+            for other in group.iter().skip(kind).step_by(3).skip(1) {
                 assert_eq!(
                     common::result_bits(&other.1),
                     common::result_bits(&first.1),

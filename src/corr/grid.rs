@@ -155,15 +155,19 @@ impl Grid {
     }
 }
 
+/// Four f64 on a 32-byte boundary: one vector read that never straddles cache lines.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+pub(crate) struct Aligned4(pub [f64; 4]);
+
 /// One sample, wrapped into the box and sorted by cell, as structure-of-arrays.
 pub(crate) struct Prepared {
     pub x: Vec<f64>,
     pub y: Vec<f64>,
     pub z: Vec<f64>,
-    /// Unit orientations (empty without orientations).
-    pub ex: Vec<f64>,
-    pub ey: Vec<f64>,
-    pub ez: Vec<f64>,
+    /// Unit orientation and weight `[ex, ey, ez, w]` of each galaxy, side by side so that a
+    /// partner's are one 32-byte read (empty without orientations).
+    pub ew: Vec<Aligned4>,
     /// Weights (1 when none were given).
     pub w: Vec<f64>,
     /// Row of each prepared galaxy in the sample given.
@@ -223,23 +227,21 @@ impl Prepared {
                 .sort_unstable_by(|&i, &j| wrapped[i][2].total_cmp(&wrapped[j][2]).then(i.cmp(&j)));
         }
         let pick = |f: &dyn Fn(usize) -> f64| order.iter().map(|&i| f(i)).collect::<Vec<f64>>();
-        let (ex, ey, ez) = match s.orientations {
-            Some(o) => {
-                let unit = |i: usize, d: usize| {
-                    let e = o[i];
-                    e[d] / (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt()
-                };
-                (
-                    pick(&|i| unit(i, 0)),
-                    pick(&|i| unit(i, 1)),
-                    pick(&|i| unit(i, 2)),
-                )
-            }
-            None => (Vec::new(), Vec::new(), Vec::new()),
-        };
         let w = match s.weights {
             Some(w) => pick(&|i| w[i]),
             None => vec![1.0; n],
+        };
+        let ew = match s.orientations {
+            Some(o) => order
+                .iter()
+                .zip(&w)
+                .map(|(&i, &wi)| {
+                    let e = o[i];
+                    let norm = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt();
+                    Aligned4([e[0] / norm, e[1] / norm, e[2] / norm, wi])
+                })
+                .collect(),
+            None => Vec::new(),
         };
         let (mut label_weight, mut label_weight2) = (Vec::new(), Vec::new());
         if plan.jackknife.is_some() {
@@ -258,9 +260,7 @@ impl Prepared {
             x: pick(&|i| wrapped[i][0]),
             y: pick(&|i| wrapped[i][1]),
             z: pick(&|i| wrapped[i][2]),
-            ex,
-            ey,
-            ez,
+            ew,
             weight_sum: w.iter().sum(),
             weight2_sum: w.iter().map(|v| v * v).sum(),
             w,

@@ -13,7 +13,7 @@
 //! another); all variants do the same IEEE operations in the same order, so results do not
 //! depend on the pick.
 
-use super::grid::{Grid, Prepared};
+use super::grid::{Aligned4, Grid, Prepared};
 use super::{BinSums, PairTotals, Plan};
 use crate::shard::Shard;
 use crate::error::{Error, Result};
@@ -44,6 +44,61 @@ pub(crate) struct BinLookup {
     table: Vec<u64>,
     /// Every cell holds at most one interior edge (else `bin` compares edges one by one).
     single_edge: bool,
+    /// The same bins from the binade of r2, small enough for the AVX-512 pass 2 to hold in
+    /// registers instead of reading the table (None when the edges do not fit).
+    binades: Option<Binades>,
+}
+
+/// Binades of r^2 (powers of two) covered by a [`Binades`] lookup: 16 entries, two AVX-512
+/// registers of f64 per table.
+const BINADES: usize = 16;
+
+/// A bin lookup by binade, when (r_min^2, r_max^2] spans at most [`BINADES`] binades with at
+/// most two interior edges in each: the bin of r2 in binade k (counted from r_min^2's) is
+/// `first[k] + (r2 > next1[k]) + (r2 > next2[k])`, the interior edges below the binade plus
+/// those inside it below r2 (an edge past the binade compares false). Exact, as the table.
+struct Binades {
+    /// Biased exponent of r_min^2.
+    exp0: u64,
+    first: [i64; BINADES],
+    /// The first and second interior edges inside each binade (infinite when fewer).
+    next1: [f64; BINADES],
+    next2: [f64; BINADES],
+}
+
+impl Binades {
+    /// None when the edges do not fit (r_min = 0, a wider range, or crowded edges).
+    fn new(e2: &[f64]) -> Option<Binades> {
+        let (rmin2, rmax2) = (e2[0], e2[e2.len() - 1]);
+        if !rmin2.is_normal() {
+            return None;
+        }
+        let exponent = |v: f64| v.to_bits() >> 52;
+        let exp0 = exponent(rmin2);
+        if exponent(rmax2) - exp0 >= BINADES as u64 {
+            return None;
+        }
+        let interior = &e2[1..e2.len() - 1];
+        let mut out = Binades {
+            exp0,
+            first: [0; BINADES],
+            next1: [f64::INFINITY; BINADES],
+            next2: [f64::INFINITY; BINADES],
+        };
+        for k in 0..BINADES {
+            let e = exp0 + k as u64;
+            let first = interior.iter().filter(|&&v| exponent(v) < e).count();
+            let inside: Vec<f64> = interior.iter().copied().filter(|&v| exponent(v) == e).collect();
+            if inside.len() > 2 {
+                return None;
+            }
+            out.first[k] = first as i64;
+            for (slot, v) in [&mut out.next1[k], &mut out.next2[k]].into_iter().zip(inside) {
+                *slot = v;
+            }
+        }
+        Some(out)
+    }
 }
 
 const THRESHOLD_BITS: u32 = 48;
@@ -84,6 +139,7 @@ impl BinLookup {
                 (first as u64) << THRESHOLD_BITS | threshold
             })
             .collect();
+        let binades = Binades::new(&e2);
         BinLookup {
             e2,
             rmin2,
@@ -92,6 +148,7 @@ impl BinLookup {
             base,
             table,
             single_edge,
+            binades,
         }
     }
 
@@ -535,9 +592,9 @@ fn chunk_sums<const CROSS: bool, const O: u8, const W: bool, const MI: bool, con
                 x: a.x[i],
                 y: a.y[i],
                 z: a.z[i],
-                ex: if O > 0 { a.ex[i] } else { 0.0 },
-                ey: if O > 0 { a.ey[i] } else { 0.0 },
-                ez: if O > 0 { a.ez[i] } else { 0.0 },
+                ex: if O > 0 { a.ew[i].0[0] } else { 0.0 },
+                ey: if O > 0 { a.ew[i].0[1] } else { 0.0 },
+                ez: if O > 0 { a.ew[i].0[2] } else { 0.0 },
                 w: a.w[i],
             };
             let mut m = 0;
@@ -765,7 +822,7 @@ fn category_chunk<const MI: bool>(
                     sel,
                 );
                 let (ci, host, xi) = (c.cat[i] as usize, c.host[i], c.x[i]);
-                let e = [a.ex[i], a.ey[i], a.ez[i]];
+                let e = a.ew[i].0;
                 for t in 0..m {
                     let j = js.start + sel.idx[t] as usize;
                     if c.host[j] == host {
@@ -775,7 +832,7 @@ fn category_chunk<const MI: bool>(
                     let (r2, d) = (sel.r2[t], [sel.dx[t], sel.dy[t], sel.dz[t]]);
                     let bin = lk.bin(r2);
                     let w = a.w[i] * a.w[j];
-                    let f = [a.ex[j], a.ey[j], a.ez[j]];
+                    let f = a.ew[j].0;
                     let pi = e[0] * d[0] + e[1] * d[1] + e[2] * d[2];
                     let pj = f[0] * d[0] + f[1] * d[1] + f[2] * d[2];
                     let cos = e[0] * f[0] + e[1] * f[1] + e[2] * f[2];
@@ -1006,7 +1063,7 @@ fn accumulate_pairs<const CROSS: bool, const O: u8, const W: bool, const ISA: u8
     }
     // Plain slices, read once: the stores into `acc` would otherwise reload them every pair.
     let (idx, r2s, dxs, dys, dzs) = (&sel.idx[..m], &sel.r2[..m], &sel.dx[..m], &sel.dy[..m], &sel.dz[..m]);
-    let (bw, bex, bey, bez) = (&b.w[..], &b.ex[..], &b.ey[..], &b.ez[..]);
+    let (bw, bew) = (&b.w[..], &b.ew[..]);
     let lk = ctx.lookup.view();
     for t in 0..m {
         let j = idx[t] as usize;
@@ -1024,12 +1081,12 @@ fn accumulate_pairs<const CROSS: bool, const O: u8, const W: bool, const ISA: u8
             let omega = if CROSS {
                 pi * pi * inv_r2
             } else {
-                let pj = bex[j] * dx + bey[j] * dy + bez[j] * dz;
+                let pj = bew[j].0[0] * dx + bew[j].0[1] * dy + bew[j].0[2] * dz;
                 (pi * pi + pj * pj) * inv_r2
             };
             s.omega += if W { wij * omega } else { omega };
             if O > 1 {
-                let c = g.ex * bex[j] + g.ey * bey[j] + g.ez * bez[j];
+                let c = g.ex * bew[j].0[0] + g.ey * bew[j].0[1] + g.ez * bew[j].0[2];
                 s.eta += if W { wij * c * c } else { c * c };
             }
         }
@@ -1180,7 +1237,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{BinLookup, BinSums, Galaxy, Prepared, Selected, COPIES, LANES, THRESHOLD_BITS};
+    use super::{Aligned4, BinLookup, BinSums, Galaxy, Prepared, Selected, COPIES, LANES, THRESHOLD_BITS};
     use std::arch::x86_64::*;
 
     /// Pass 1 with AVX-512: the same IEEE operations as the portable pass (no FMA), the
@@ -1259,11 +1316,44 @@ mod avx512 {
         m
     }
 
-    /// Pass 2 with AVX-512, eight pairs at a time: the bin (one table read, one integer
-    /// comparison), w_i w_j, and the (weighted) omega and eta terms, with the same IEEE
-    /// operations in the same order as the portable pass 2; then the eight pairs are added
-    /// to the histograms in pair order, pair t into copy t % COPIES, padding lanes into the
-    /// spare slot (a fixed trip count: no mispredicted loop exit).
+    /// The `[ex, ey, ez, w]` of the partners `idx[0..8]` as four vectors: one 32-byte read per
+    /// partner, then a transpose (cheaper than four gathers). Lanes from `n` on read partner 0.
+    ///
+    /// # Safety
+    /// AVX-512F; `idx` holds 8 readable slots, the first `min(n, 8)` below `ew`'s length, which
+    /// is not empty.
+    #[inline(always)]
+    unsafe fn partners(ew: *const Aligned4, idx: *const u32, n: usize) -> [__m512d; 4] {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let row = |u: usize| {
+                // Read unconditionally (a select, not a branch), then padding lanes take 0.
+                let j = *idx.add(u) as usize;
+                let j = if u < n { j } else { 0 };
+                _mm256_load_pd(ew.add(j).cast())
+            };
+            let two = |u: usize| _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(row(u)), row(u + 1));
+            let (p01, p23, p45, p67) = (two(0), two(2), two(4), two(6));
+            // [x0 x2 z0 z2 x1 x3 z1 z3] and [y0 y2 w0 w2 y1 y3 w1 w3], and the same for 4..8.
+            let (lo_a, hi_a) = (_mm512_unpacklo_pd(p01, p23), _mm512_unpackhi_pd(p01, p23));
+            let (lo_b, hi_b) = (_mm512_unpacklo_pd(p45, p67), _mm512_unpackhi_pd(p45, p67));
+            let even = _mm512_setr_epi64(0, 4, 1, 5, 8, 12, 9, 13);
+            let odd = _mm512_setr_epi64(2, 6, 3, 7, 10, 14, 11, 15);
+            [
+                _mm512_permutex2var_pd(lo_a, even, lo_b),
+                _mm512_permutex2var_pd(hi_a, even, hi_b),
+                _mm512_permutex2var_pd(lo_a, odd, lo_b),
+                _mm512_permutex2var_pd(hi_a, odd, hi_b),
+            ]
+        }
+    }
+
+    /// Pass 2 with AVX-512, eight pairs at a time: the bin (by binade, from tables held in
+    /// registers; else one table gather and one integer comparison), the partners'
+    /// orientations and weights ([`partners`]), w_i w_j, and the (weighted) omega and eta
+    /// terms, with the same IEEE operations in the same order as the portable pass 2; then the
+    /// eight pairs are added to the histograms in pair order, pair t into copy t % COPIES,
+    /// padding lanes into the spare slot (a fixed trip count: no mispredicted loop exit).
     ///
     /// # Safety
     /// As [`select`]; `m <= sel.idx.len() - LANES` selected pairs; partner indices below 2^31.
@@ -1290,6 +1380,16 @@ mod avx512 {
             _mm512_set1_pd(g.w),
         );
         let table = lk.table.as_ptr().cast::<i64>();
+        // The binade lookup's tables, 16 entries in two registers each.
+        let halves = |p: *const f64| unsafe { (_mm512_loadu_pd(p), _mm512_loadu_pd(p.add(8))) };
+        let binades = lk.binades.as_ref().map(|bd| {
+            (
+                _mm512_set1_epi64(bd.exp0 as i64),
+                halves(bd.first.as_ptr().cast()),
+                halves(bd.next1.as_ptr()),
+                halves(bd.next2.as_ptr()),
+            )
+        });
         let (idx, r2s, dxs, dys, dzs) = (
             sel.idx.as_ptr(),
             sel.r2.as_ptr(),
@@ -1312,10 +1412,20 @@ mod avx512 {
             };
             // SAFETY (whole block): buffers hold m + LANES slots; gathers read only valid lanes
             // at indices inside the arrays (bins < n_bins, table keys < table.len() - 1,
-            // partner indices < b.len()).
+            // partner indices < b.len()); `partners` reads the rows of those partners and
+            // row 0 for padding lanes, in `b.ew`, which holds b.len() rows when O = 2.
             unsafe {
                 let r2 = _mm512_loadu_pd(r2s.add(t));
-                let bin = if lk.single_edge {
+                let bin = if let Some((exp0, first, next1, next2)) = binades {
+                    // Binade k of r2 (padding lanes: any k; a permute reads only its low bits).
+                    let bits = _mm512_castpd_si512(r2);
+                    let k = _mm512_sub_epi64(_mm512_srli_epi64::<52>(bits), exp0);
+                    let bin = _mm512_castpd_si512(_mm512_permutex2var_pd(first.0, k, first.1));
+                    let above1 = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, _mm512_permutex2var_pd(next1.0, k, next1.1));
+                    let above2 = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, _mm512_permutex2var_pd(next2.0, k, next2.1));
+                    let bin = _mm512_mask_add_epi64(bin, above1, bin, one);
+                    _mm512_cvtepi64_epi32(_mm512_mask_add_epi64(bin, above2, bin, one))
+                } else if lk.single_edge {
                     let bits = _mm512_castpd_si512(r2);
                     let key = _mm512_sub_epi64(_mm512_srlv_epi64(bits, shift), base);
                     let entry =
@@ -1334,14 +1444,19 @@ mod avx512 {
                     _mm256_loadu_si256(bins.add(t).cast())
                 };
                 _mm256_storeu_si256(bins.add(t).cast(), _mm256_mask_mov_epi32(spare, valid, bin));
-                let j = _mm256_loadu_si256(idx.add(t).cast());
+                // O = 2: the partners are oriented too (an auto-correlation's always are).
+                let [ejx, ejy, ejz, wj] = if O > 1 {
+                    partners(b.ew.as_ptr(), idx.add(t), m - t)
+                } else {
+                    [_mm512_setzero_pd(); 4]
+                };
                 let wij = if W {
-                    let wj = _mm512_mask_i32gather_pd::<8>(
-                        _mm512_setzero_pd(),
-                        valid,
-                        j,
-                        b.w.as_ptr().cast(),
-                    );
+                    let wj = if O > 1 {
+                        wj
+                    } else {
+                        let j = _mm256_loadu_si256(idx.add(t).cast());
+                        _mm512_mask_i32gather_pd::<8>(_mm512_setzero_pd(), valid, j, b.w.as_ptr().cast())
+                    };
                     let wij = _mm512_mul_pd(gw, wj);
                     _mm512_storeu_pd(ws.add(t), wij);
                     wij
@@ -1365,23 +1480,6 @@ mod avx512 {
                     };
                     let pi = dot(gex, gey, gez, dx, dy, dz);
                     let inv_r2 = _mm512_div_pd(_mm512_set1_pd(1.0), r2);
-                    let (ejx, ejy, ejz) = if O > 1 || !CROSS {
-                        let gather = |a: &[f64]| {
-                            _mm512_mask_i32gather_pd::<8>(
-                                _mm512_setzero_pd(),
-                                valid,
-                                j,
-                                a.as_ptr().cast(),
-                            )
-                        };
-                        (gather(&b.ex), gather(&b.ey), gather(&b.ez))
-                    } else {
-                        (
-                            _mm512_setzero_pd(),
-                            _mm512_setzero_pd(),
-                            _mm512_setzero_pd(),
-                        )
-                    };
                     let mut omega = if CROSS {
                         _mm512_mul_pd(_mm512_mul_pd(pi, pi), inv_r2)
                     } else {
