@@ -1061,11 +1061,22 @@ fn accumulate_pairs<const CROSS: bool, const O: u8, const W: bool, const ISA: u8
         unsafe { avx512::accumulate::<CROSS, O, W>(g, b, &ctx.lookup, m, sel, acc) };
         return;
     }
+    // With AVX2 and oriented partners, whole vectors of four pairs first; the rest below.
+    #[cfg(target_arch = "x86_64")]
+    let done = if ISA == ISA_AVX2 && O > 1 {
+        // SAFETY: ISA_AVX2 is only instantiated inside functions enabling AVX2; partner
+        // indices are below b.len(), and b.ew holds b.len() rows when O = 2.
+        unsafe { avx2::accumulate::<CROSS, W>(g, b, ctx.lookup.view(), m, sel, acc) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
     // Plain slices, read once: the stores into `acc` would otherwise reload them every pair.
     let (idx, r2s, dxs, dys, dzs) = (&sel.idx[..m], &sel.r2[..m], &sel.dx[..m], &sel.dy[..m], &sel.dz[..m]);
     let (bw, bew) = (&b.w[..], &b.ew[..]);
     let lk = ctx.lookup.view();
-    for t in 0..m {
+    for t in done..m {
         let j = idx[t] as usize;
         let r2 = r2s[t];
         let s = &mut acc[(t % COPIES) * (nb + 1) + lk.bin(r2)];
@@ -1143,8 +1154,96 @@ fn select_from<const MI: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{BinLookup, Selected};
+    use super::{BinLookup, BinSums, BinView, Galaxy, Prepared, Selected, COPIES};
     use std::arch::x86_64::*;
+
+    /// Pass 2 with AVX2 for oriented partners (`O = 2`), on the whole vectors of four of the
+    /// `m` pairs; returns how many pairs it took (the caller's portable loop does the rest).
+    /// Each partner's `[ex, ey, ez, w]` is one 32-byte read, transposed; w_i w_j and the
+    /// (weighted) omega and eta terms are the same IEEE operations in the same order as the
+    /// portable pass 2 (no FMA), and the four pairs are added to the histograms in pair
+    /// order, pair t into copy t % COPIES, as there.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 (inlined only into functions that enable it); the first `m`
+    /// partner indices in `sel` are below `b.len()` and `b.ew` holds `b.len()` rows.
+    #[inline(always)]
+    pub(super) unsafe fn accumulate<const CROSS: bool, const W: bool>(
+        g: &Galaxy,
+        b: &Prepared,
+        lk: BinView,
+        m: usize,
+        sel: &Selected,
+        acc: &mut [BinSums],
+    ) -> usize {
+        const _: () = assert!(COPIES == 4, "lane u of a vector of four pairs goes to copy u");
+        let nb = lk.e2.len() - 1;
+        let (gex, gey, gez, gw) = (
+            _mm256_set1_pd(g.ex),
+            _mm256_set1_pd(g.ey),
+            _mm256_set1_pd(g.ez),
+            _mm256_set1_pd(g.w),
+        );
+        let dot = |ax: __m256d, ay: __m256d, az: __m256d, bx: __m256d, by: __m256d, bz: __m256d| {
+            _mm256_add_pd(
+                _mm256_add_pd(_mm256_mul_pd(ax, bx), _mm256_mul_pd(ay, by)),
+                _mm256_mul_pd(az, bz),
+            )
+        };
+        let (idx, r2s, dxs, dys, dzs) = (&sel.idx[..m], &sel.r2[..m], &sel.dx[..m], &sel.dy[..m], &sel.dz[..m]);
+        let ew = b.ew.as_ptr();
+        let full = m / 4 * 4;
+        let mut t = 0;
+        while t < full {
+            // SAFETY: t + 4 <= m slots of each buffer; rows of partners below b.len().
+            let (omega, eta, wij) = unsafe {
+                let row = |u: usize| _mm256_load_pd(ew.add(idx[t + u] as usize).cast());
+                let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                // [x0 x1 z0 z1], [y0 y1 w0 w1], and the same for rows 2 and 3.
+                let (lo_a, hi_a) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
+                let (lo_b, hi_b) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
+                let ejx = _mm256_permute2f128_pd::<0x20>(lo_a, lo_b);
+                let ejy = _mm256_permute2f128_pd::<0x20>(hi_a, hi_b);
+                let ejz = _mm256_permute2f128_pd::<0x31>(lo_a, lo_b);
+                let wj = _mm256_permute2f128_pd::<0x31>(hi_a, hi_b);
+                let r2 = _mm256_loadu_pd(r2s.as_ptr().add(t));
+                let dx = _mm256_loadu_pd(dxs.as_ptr().add(t));
+                let dy = _mm256_loadu_pd(dys.as_ptr().add(t));
+                let dz = _mm256_loadu_pd(dzs.as_ptr().add(t));
+                let wij = _mm256_mul_pd(gw, wj);
+                let pi = dot(gex, gey, gez, dx, dy, dz);
+                let inv_r2 = _mm256_div_pd(_mm256_set1_pd(1.0), r2);
+                let mut omega = if CROSS {
+                    _mm256_mul_pd(_mm256_mul_pd(pi, pi), inv_r2)
+                } else {
+                    let pj = dot(ejx, ejy, ejz, dx, dy, dz);
+                    _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(pi, pi), _mm256_mul_pd(pj, pj)), inv_r2)
+                };
+                let c = dot(gex, gey, gez, ejx, ejy, ejz);
+                let mut eta = _mm256_mul_pd(c, c);
+                if W {
+                    omega = _mm256_mul_pd(wij, omega);
+                    eta = _mm256_mul_pd(_mm256_mul_pd(wij, c), c);
+                }
+                let mut out = [[0.0f64; 4]; 3];
+                _mm256_storeu_pd(out[0].as_mut_ptr(), omega);
+                _mm256_storeu_pd(out[1].as_mut_ptr(), eta);
+                _mm256_storeu_pd(out[2].as_mut_ptr(), wij);
+                (out[0], out[1], out[2])
+            };
+            for u in 0..4 {
+                let s = &mut acc[u * (nb + 1) + lk.bin(r2s[t + u])];
+                s.n += 1;
+                if W {
+                    s.w += wij[u];
+                }
+                s.omega += omega[u];
+                s.eta += eta[u];
+            }
+            t += 4;
+        }
+        full
+    }
 
     /// For each 4-bit lane mask, the 32-bit lane permutation that moves the selected f64 lanes
     /// to the front in order (the left-packing AVX2 lacks as an instruction).
