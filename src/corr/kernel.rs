@@ -1307,7 +1307,7 @@ mod avx2 {
                     _mm256_cmp_pd::<_CMP_GT_OQ>(r2, lo),
                     _mm256_cmp_pd::<_CMP_LE_OQ>(r2, hi),
                 )) as usize;
-                if keep != 0 {
+                {
                     let perm = _mm256_loadu_si256(PACK_F64[keep].as_ptr().cast());
                     let pack = |v: __m256d| {
                         _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm))
@@ -1391,7 +1391,7 @@ mod avx512 {
             let keep = valid
                 & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, lo)
                 & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, hi);
-            if keep != 0 {
+            {
                 // SAFETY: m + LANES <= m0 + n + LANES slots.
                 unsafe {
                     _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
