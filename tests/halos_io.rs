@@ -309,6 +309,18 @@ fn orphans_dropped_positions_wrapped() {
     );
 }
 
+/// The host mass is derived after the orphans are dropped: an orphan ahead of the hosts moves
+/// every host up a row, and each row must still find its own host's mass.
+#[test]
+fn host_mass_after_an_orphan_ahead_of_the_hosts() {
+    let (mut raw, meta) = small();
+    raw.set_ints(Column::Upid, vec![99, -1, -1, -1, 11]).unwrap();
+    let cat = HaloCatalog::from_raw(raw, meta).unwrap();
+    assert_eq!(cat.report().dropped_orphans, 1);
+    assert_eq!(cat.id(), &[11, 12, 20, 21]);
+    assert_eq!(cat.col(Column::MvirHostHalo), &[1e12, 1e11, 1e11, 1e12]);
+}
+
 #[test]
 fn validation_names_the_problem() {
     let mut raw = RawHalos::new();

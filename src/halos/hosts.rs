@@ -158,7 +158,8 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
         .map(|i| upid[i] == -1 || index.get(hostid[i]).is_some_and(|h| upid[h] == -1))
         .collect();
     report.dropped_orphans = keep.iter().filter(|&&k| !k).count();
-    let mut id = id;
+    // The index stays valid unless rows are dropped.
+    let (mut id, mut index) = (id, Some(index));
     if report.dropped_orphans > 0 {
         let retain = |v: &mut Vec<i64>| {
             let mut it = keep.iter();
@@ -171,11 +172,13 @@ pub(super) fn build(mut raw: RawHalos, meta: CatalogMeta) -> Result<HaloCatalog>
             let mut it = keep.iter();
             col.retain(|_| *it.next().expect("same length"));
         }
+        index = None;
     }
     let n = id.len();
 
     if f[slot(Column::MvirHostHalo)].is_empty() {
-        let index = super::IdIndex::new(id.iter().enumerate().map(|(i, &v)| (v, i)));
+        let index = index
+            .unwrap_or_else(|| super::IdIndex::new(id.iter().enumerate().map(|(i, &v)| (v, i))));
         let mvir = &f[slot(Column::Mvir)];
         // Every host id is a row's id once the orphans are gone.
         f[slot(Column::MvirHostHalo)] =
