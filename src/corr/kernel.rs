@@ -1311,25 +1311,25 @@ mod avx2 {
                     _mm256_cmp_pd::<_CMP_GT_OQ>(r2, lo),
                     _mm256_cmp_pd::<_CMP_LE_OQ>(r2, hi),
                 )) as usize;
-                {
-                    let perm = _mm256_loadu_si256(PACK_F64[keep].as_ptr().cast());
-                    let pack = |v: __m256d| {
-                        _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm))
-                    };
-                    _mm256_storeu_pd(r2s.add(m), pack(r2));
-                    _mm256_storeu_pd(dxs.add(m), pack(dx));
-                    _mm256_storeu_pd(dys.add(m), pack(dy));
-                    _mm256_storeu_pd(dzs.add(m), pack(dz));
-                    // Indices: the lanes' partners packed the same way (even 32-bit lanes).
-                    let j = (base + k) as i32;
-                    let ids = _mm256_permutevar8x32_epi32(
-                        _mm256_setr_epi32(j, 0, j + 1, 0, j + 2, 0, j + 3, 0),
-                        perm,
-                    );
-                    let ids = _mm256_permutevar8x32_epi32(ids, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0));
-                    _mm_storeu_si128(idx.add(m).cast(), _mm256_castsi256_si128(ids));
-                    m += keep.count_ones() as usize;
-                }
+                // Stored whether or not any lane was selected (then none counts): a branch on
+                // `keep` follows the data and is mispredicted often.
+                let perm = _mm256_loadu_si256(PACK_F64[keep].as_ptr().cast());
+                let pack = |v: __m256d| {
+                    _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm))
+                };
+                _mm256_storeu_pd(r2s.add(m), pack(r2));
+                _mm256_storeu_pd(dxs.add(m), pack(dx));
+                _mm256_storeu_pd(dys.add(m), pack(dy));
+                _mm256_storeu_pd(dzs.add(m), pack(dz));
+                // Indices: the lanes' partners packed the same way (even 32-bit lanes).
+                let j = (base + k) as i32;
+                let ids = _mm256_permutevar8x32_epi32(
+                    _mm256_setr_epi32(j, 0, j + 1, 0, j + 2, 0, j + 3, 0),
+                    perm,
+                );
+                let ids = _mm256_permutevar8x32_epi32(ids, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0));
+                _mm_storeu_si128(idx.add(m).cast(), _mm256_castsi256_si128(ids));
+                m += keep.count_ones() as usize;
                 k += 4;
             }
         }
@@ -1395,25 +1395,25 @@ mod avx512 {
             let keep = valid
                 & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r2, lo)
                 & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, hi);
-            {
-                // SAFETY: m + LANES <= m0 + n + LANES slots.
-                unsafe {
-                    _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
-                    if O > 0 || W {
-                        let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32((base + k) as i32));
-                        _mm256_storeu_si256(
-                            idx.add(m).cast(),
-                            _mm256_maskz_compress_epi32(keep, ids),
-                        );
-                    }
-                    if O > 0 {
-                        _mm512_storeu_pd(dxs.add(m), _mm512_maskz_compress_pd(keep, dx));
-                        _mm512_storeu_pd(dys.add(m), _mm512_maskz_compress_pd(keep, dy));
-                        _mm512_storeu_pd(dzs.add(m), _mm512_maskz_compress_pd(keep, dz));
-                    }
+            // Stored whether or not any lane was selected (then none counts): a branch on
+            // `keep` follows the data and is mispredicted often.
+            // SAFETY: m + LANES <= m0 + n + LANES slots.
+            unsafe {
+                _mm512_storeu_pd(r2s.add(m), _mm512_maskz_compress_pd(keep, r2));
+                if O > 0 || W {
+                    let ids = _mm256_add_epi32(lanes, _mm256_set1_epi32((base + k) as i32));
+                    _mm256_storeu_si256(
+                        idx.add(m).cast(),
+                        _mm256_maskz_compress_epi32(keep, ids),
+                    );
                 }
-                m += keep.count_ones() as usize;
+                if O > 0 {
+                    _mm512_storeu_pd(dxs.add(m), _mm512_maskz_compress_pd(keep, dx));
+                    _mm512_storeu_pd(dys.add(m), _mm512_maskz_compress_pd(keep, dy));
+                    _mm512_storeu_pd(dzs.add(m), _mm512_maskz_compress_pd(keep, dz));
+                }
             }
+            m += keep.count_ones() as usize;
             k += LANES;
         }
         m
